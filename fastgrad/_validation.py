@@ -1,0 +1,119 @@
+"""Input checks shared by the reference nets and the front door.
+
+They run once per public call, cost O(batch) at most, and turn what would be a bare NumPy
+broadcasting error (or, worse, a silently wrong number) into a message that names the argument
+and says what to do.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+def check_h(h: float) -> float:
+    """Return ``h`` as a float, or raise if it is not a finite positive number."""
+    if isinstance(h, bool) or not isinstance(h, numbers.Real):
+        raise TypeError(f"h must be a positive float, got {type(h).__name__}")
+    h = float(h)
+    if not (math.isfinite(h) and h > 0):
+        raise ValueError(f"h must be finite and > 0, got {h!r}")
+    return h
+
+
+def check_positive_int(value: int, name: str) -> int:
+    """Return ``value`` as an int, or raise if it is not a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def as_batch(x: ArrayLike, n_inputs: int, name: str = "x") -> NDArray:
+    """Check a network input: shape ``(batch, n_inputs)`` or ``(n_inputs,)``, real, finite.
+
+    Returns the array as given (no copy, no cast) so that the reference computes in the
+    book's dtypes; the kernels' front door casts separately.
+    """
+    x = np.asarray(x)
+    if x.dtype == object or not (
+        np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
+    ):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
+    if x.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must have shape (batch, {n_inputs}) or ({n_inputs},), got {x.shape}"
+        )
+    if x.shape[-1] != n_inputs:
+        raise ValueError(
+            f"{name} has shape {x.shape} but the network expects {n_inputs} inputs per row"
+        )
+    if x.ndim == 2 and x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (0 rows); pass at least one row")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") -> NDArray:
+    """Check targets and return them as integer labels, shape ``(batch,)``.
+
+    ``t`` may hold one-hot rows, shape ``(batch, n_classes)`` (or ``(n_classes,)`` for a
+    single sample), turned into labels with ``argmax`` as the book does; or integer labels,
+    shape ``(batch,)`` (or a scalar for a single sample). ``batch`` is ``None`` for a 1-D
+    input (one sample).
+    """
+    t = np.asarray(t)
+    rows = 1 if batch is None else batch
+    if t.dtype == object or t.dtype == bool or not (
+        np.issubdtype(t.dtype, np.floating) or np.issubdtype(t.dtype, np.integer)
+    ):
+        raise TypeError(f"{name} must be integer labels or one-hot rows, got dtype {t.dtype}")
+    # The book's rule: a target with as many entries as the output is one-hot.
+    if t.size == rows * n_classes and t.ndim >= 1 and t.shape[-1] == n_classes and (
+        t.ndim == 2 or rows == 1
+    ) and not (n_classes == 1 and t.ndim == 1):
+        if not np.all(np.isfinite(t)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return np.asarray(t.reshape(rows, n_classes).argmax(axis=1), dtype=np.intp)
+    if t.ndim == 2:
+        raise ValueError(
+            f"{name} has one-hot shape {t.shape} but the network expects "
+            f"({rows}, {n_classes}): {rows} rows of {n_classes} classes"
+        )
+    if t.size != rows or t.ndim > 1:
+        raise ValueError(
+            f"{name} has shape {t.shape}; expected {rows} integer labels or one-hot rows "
+            f"of shape ({rows}, {n_classes})"
+        )
+    labels = t.reshape(rows)
+    if np.issubdtype(labels.dtype, np.floating) and (
+        not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))
+    ):
+        raise ValueError(f"{name} holds non-integer labels; pass integer class indices")
+    out_of_range = (labels < 0) | (labels >= n_classes)
+    if np.any(out_of_range):
+        bad = labels[out_of_range][0]
+        raise ValueError(
+            f"{name} holds label {bad} out of range; labels must lie in [0, {n_classes})"
+        )
+    return labels.astype(np.intp)
+
+
+def as_params_array(value: ArrayLike, shape: tuple[int, ...], name: str) -> NDArray:
+    """Check one parameter array (shape, real, finite); return it as float64, C-ordered."""
+    arr = np.asarray(value)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
