@@ -1,0 +1,565 @@
+"""Numba twins of :mod:`fastgrad.reference.nets`: ``SimpleNet`` and ``TwoLayerNet``.
+
+The numerical gradients compute the book's central difference
+``(L(theta + h e_p) - L(theta - h e_p)) / (2h)`` for every parameter ``p``, but never run a
+whole forward pass per parameter. The structure of the network does the work (DESIGN.md, "Why
+the kernels can be thousands of times faster"):
+
+- ``L = mean_n l_n`` and a nudge of ``W1[i, j]`` by ``d`` changes only hidden unit ``j`` of the
+  rows with ``x[n, i] != 0``: ``a1[n, j] += d x[n, i]``, then ``z1[n, j]``, then the logits of
+  row ``n`` along ``W2[j, :]`` (a rank-one change). Rows with ``x[n, i] == 0`` are unchanged
+  exactly and are skipped. ``b1[j]`` is the same with ``x = 1``; ``W2[j, k]`` and ``b2[k]``
+  move the single logit ``k`` of each row by ``d z1[n, j]`` or ``d``.
+- So the loss difference is a sum over rows of ``F_nj(+y) - F_nj(-y)``, where ``F_nj(y)`` is
+  the change of the row loss when unit ``j``'s pre-activation moves by ``y = h x[n, i]``
+  (``l_n`` of ``sigmoid``, softmax and the book's ``-log(p + 1e-7)``, composed). ``F_nj``
+  does not depend on ``i``: its Taylor coefficients are computed once per (row, unit) by
+  power-series arithmetic, and the central difference keeps only the odd ones, exactly
+  (the even terms cancel between ``+y`` and ``-y``). One perturbed-loss difference then costs
+  a degree-9 odd polynomial per non-zero row: no ``exp``, no ``log``, no division.
+
+Precision. The series are truncated after order ``ORDER = 9``; the first neglected term is of
+order 11. A Cauchy bound on a disk where every piece is analytic (sigmoid: radius >= pi;
+log-sum-exp along ``W2[j, :]``: ``|Delta z| <= 1/(2 R_j)`` with ``R_j`` the range of
+``W2[j, :]``; the ``+ 1e-7`` logarithm: bounded there) gives a remainder below
+``5 * ratio**11`` per row for ``ratio = h max|x| max(1, 4 R_j)``. The series path is taken
+only where ``ratio <= SERIES_RATIO_MAX = 0.02`` (remainder < 1e-18, i.e. < 1e-14 on the
+gradient); elsewhere (large ``h``, unnormalised inputs, huge weights) the kernel falls back
+to exact evaluation of the perturbed row losses. Either path sums row differences
+``l_n(+) - l_n(-)`` instead of subtracting two rounded batch losses, so it is more accurate
+than the reference, whose own rounding noise is about ``eps * L / h`` (about 1e-12).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import prange
+
+from .._config import jit, jit_parallel
+from .functions import CROSS_ENTROPY_DELTA, _softmax_rows
+
+__all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "ORDER", "SERIES_RATIO_MAX"]
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2")
+
+#: Taylor order of the per-row loss series (odd terms 1, 3, ..., ORDER survive).
+ORDER = 7
+_N_ODD = (ORDER + 1) // 2
+#: Largest ``h * max|x| * max(1, 4 R_j)`` for which the series path is used (see module doc).
+SERIES_RATIO_MAX = 0.02
+
+_INV_FACT = np.array([1.0 / np.prod(np.arange(1.0, p + 1.0)) for p in range(ORDER + 1)])
+
+
+# -- truncated power series, a block of rows at a time ----------------------------------
+#
+# A block is an array (ORDER + 1, B): coefficient p of the series of each of B rows, the
+# constant term first. Every loop runs innermost over the rows, so LLVM vectorises it.
+
+#: Rows per block: the scratch of one block stays in the L1/L2 cache.
+_BLOCK = 64
+
+
+@jit
+def _blk_mul(a, b, out):
+    """Truncated product of two blocks of series whose constant terms are zero."""
+    B = a.shape[1]
+    out[0, :B] = 0.0
+    for p in range(1, ORDER + 1):
+        out[p, :B] = 0.0
+        for k in range(1, p):
+            for r in range(B):
+                out[p, r] += a[k, r] * b[p - k, r]
+
+
+@jit
+def _blk_log1p(u, out):
+    """``log(1 + u)`` for series with ``u[0] == 0``: from ``(1 + u) f' = u'``."""
+    B = u.shape[1]
+    out[0, :B] = 0.0
+    for p in range(1, ORDER + 1):
+        out[p, :B] = u[p, :B]
+        for k in range(1, p):
+            c = k / p
+            for r in range(B):
+                out[p, r] -= c * out[k, r] * u[p - k, r]
+
+
+@jit
+def _blk_expm1(v, out):
+    """``exp(v) - 1`` for series with ``v[0] == 0``: from ``E' = v' E``, ``E[0] = 1``."""
+    B = v.shape[1]
+    out[0, :B] = 1.0
+    for p in range(1, ORDER + 1):
+        out[p, :B] = 0.0
+        for k in range(1, p + 1):
+            c = k / p
+            for r in range(B):
+                out[p, r] += c * v[k, r] * out[p - k, r]
+    out[0, :B] = 0.0
+
+
+@jit
+def _blk_loss_change(log_ratio, q, tmp, out):
+    """Series of the row-loss change ``-log(p + eps) + log(p0 + eps)`` from the series of
+    ``log(p / p0)``: with ``q = p0 / (p0 + eps)``, it is ``-log(1 + q (p / p0 - 1))``."""
+    B = log_ratio.shape[1]
+    _blk_expm1(log_ratio, tmp)
+    for p in range(1, ORDER + 1):
+        for r in range(B):
+            tmp[p, r] *= q[r]
+    _blk_log1p(tmp, out)
+    for p in range(1, ORDER + 1):
+        for r in range(B):
+            out[p, r] = -out[p, r]
+
+
+@jit
+def _unit_series(w2j, s, t, q, a1j, z1j, lo, scratch, coef):
+    """Odd Taylor coefficients of ``F_nj(y)``, rows ``lo:lo+B``, into ``coef[:, lo:lo+B]``.
+
+    ``F_nj(y)`` is the change of row loss ``l_n`` when hidden unit ``j``'s pre-activation
+    moves by ``y``: the sigmoid, then the logits along ``W2[j, :]``, then softmax and the
+    book's ``-log(p + 1e-7)``, composed as power series.
+    """
+    B = min(_BLOCK, s.shape[0] - lo)
+    m, lg, g, dz, acc, tmp = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5]
+    K = w2j.shape[0]
+    # M(D) - 1 = sum_k s_k (exp(D (w_k - w_t)) - 1): the logits centred at the target's
+    # (softmax is shift invariant), so that log(p(D) / p0) = -log(M(D))
+    for p in range(ORDER + 1):
+        m[p, :B] = 0.0
+    for r in range(B):
+        n = lo + r
+        wt = w2j[t[n]]
+        for k in range(K):
+            w = w2j[k] - wt
+            pw = s[n, k]
+            for p in range(1, ORDER + 1):
+                pw *= w
+                m[p, r] += pw * _INV_FACT[p]
+    _blk_log1p(m, lg)
+    for p in range(1, ORDER + 1):
+        for r in range(B):
+            lg[p, r] = -lg[p, r]
+    _blk_loss_change(lg, q[lo : lo + B], tmp, g)
+    # Delta z(y) = sigmoid(a + y) - sigmoid(a): S' = S (1 - S), with 1 - S carried as its own
+    # series C, C[0] = sigmoid(-a) computed directly (no cancellation near saturation)
+    for r in range(B):
+        a = a1j[lo + r]
+        dz[0, r] = z1j[lo + r]
+        tmp[0, r] = 1.0 / (1.0 + np.exp(a))
+    for p in range(1, ORDER + 1):
+        for r in range(B):
+            acc[0, r] = 0.0
+        for k in range(p):
+            for r in range(B):
+                acc[0, r] += dz[k, r] * tmp[p - 1 - k, r]
+        for r in range(B):
+            dz[p, r] = acc[0, r] / p
+            tmp[p, r] = -dz[p, r]
+    dz[0, :B] = 0.0
+    # F = g o Delta z, by Horner: acc = (...((g_P dz + g_{P-1}) dz + ...) + g_1) dz
+    for p in range(ORDER + 1):
+        acc[p, :B] = 0.0
+    for p in range(ORDER, 0, -1):
+        for r in range(B):
+            acc[0, r] = g[p, r]
+        _blk_mul_const(acc, dz, tmp)
+        for pp in range(ORDER + 1):
+            acc[pp, :B] = tmp[pp, :B]
+    for i in range(_N_ODD):
+        coef[i, lo : lo + B] = acc[2 * i + 1, :B]
+
+
+@jit
+def _blk_mul_const(a, b, out):
+    """Truncated product for ``a`` with a constant term and ``b`` without one."""
+    B = a.shape[1]
+    out[0, :B] = 0.0
+    for p in range(1, ORDER + 1):
+        out[p, :B] = 0.0
+        for k in range(p):
+            for r in range(B):
+                out[p, r] += a[k, r] * b[p - k, r]
+
+
+@jit
+def _logit_series(s, t, q, k, lo, scratch, coef):
+    """Odd Taylor coefficients of the change of row loss when logit ``k`` moves by ``u``,
+    rows ``lo:lo+B``, into ``coef[:, lo:lo+B]``."""
+    B = min(_BLOCK, s.shape[0] - lo)
+    e, lg, g, tmp = scratch[0], scratch[1], scratch[2], scratch[3]
+    # log(p(u) / p0) = [k == t] u - log(1 + s_k (exp(u) - 1))
+    for r in range(B):
+        e[0, r] = 0.0
+        for p in range(1, ORDER + 1):
+            e[p, r] = s[lo + r, k] * _INV_FACT[p]
+    _blk_log1p(e, lg)
+    for p in range(1, ORDER + 1):
+        for r in range(B):
+            lg[p, r] = -lg[p, r]
+    for r in range(B):
+        if t[lo + r] == k:
+            lg[1, r] += 1.0
+    _blk_loss_change(lg, q[lo : lo + B], tmp, g)
+    for i in range(_N_ODD):
+        coef[i, lo : lo + B] = g[2 * i + 1, :B]
+
+
+@jit
+def _odd_poly(coef, n, y):
+    """``sum_i coef[i, n] y**(2i + 1)``: half the central difference of a row's loss change."""
+    y2 = y * y
+    acc = coef[_N_ODD - 1, n]
+    for i in range(_N_ODD - 2, -1, -1):
+        acc = acc * y2 + coef[i, n]
+    return acc * y
+
+
+@jit
+def _odd_poly_sum(coef, y):
+    """``sum_n odd_poly(coef[:, n], y[n])`` over a dense row of ``y`` (vectorised)."""
+    total = 0.0
+    for n in range(y.shape[0]):
+        total += _odd_poly(coef, n, y[n])
+    return total
+
+
+# -- exact evaluation of one perturbed row loss (the fallback path) ------------------------
+
+
+@jit
+def _row_loss_along(a2_row, w2j, dz, label):
+    """``-log(softmax(a2_row + dz * w2j)[label] + eps)``, evaluated directly."""
+    K = a2_row.shape[0]
+    mx = a2_row[0] + dz * w2j[0]
+    for k in range(1, K):
+        mx = max(mx, a2_row[k] + dz * w2j[k])
+    s = 0.0
+    for k in range(K):
+        s += np.exp(a2_row[k] + dz * w2j[k] - mx)
+    p = np.exp(a2_row[label] + dz * w2j[label] - mx) / s
+    return -np.log(p + CROSS_ENTROPY_DELTA)
+
+
+@jit
+def _row_loss_logit(a2_row, k_moved, delta, label):
+    """``-log(softmax(a2_row + delta e_k)[label] + eps)``, evaluated directly."""
+    K = a2_row.shape[0]
+    mx = -np.inf
+    for k in range(K):
+        v = a2_row[k] + delta if k == k_moved else a2_row[k]
+        mx = max(mx, v)
+    s = 0.0
+    for k in range(K):
+        v = a2_row[k] + delta if k == k_moved else a2_row[k]
+        s += np.exp(v - mx)
+    v = a2_row[label] + delta if label == k_moved else a2_row[label]
+    return -np.log(np.exp(v - mx) / s + CROSS_ENTROPY_DELTA)
+
+
+@jit
+def _sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+@jit
+def _unit_loss_delta_exact(a1_nj, z_nj, a2_row, w2j, label, d):
+    """``l_n(+d) - l_n(-d)`` when unit j's pre-activation moves by ``+-d``, evaluated directly."""
+    lp = _row_loss_along(a2_row, w2j, _sigmoid(a1_nj + d) - z_nj, label)
+    lm = _row_loss_along(a2_row, w2j, _sigmoid(a1_nj - d) - z_nj, label)
+    return lp - lm
+
+
+# -- the parallel driver ----------------------------------------------------------------
+
+
+@jit
+def _forward(W1, b1, W2, b2, x):
+    a1 = np.dot(x, W1) + b1
+    z1 = 1.0 / (1.0 + np.exp(-a1))
+    a2 = np.dot(z1, W2) + b2
+    return a1, z1, a2, _softmax_rows(a2)
+
+
+@jit
+def _split_columns(x, h, dense_min):
+    """Split the inputs for the W1 sums: columns with at least ``dense_min`` non-zeros are
+    kept dense (``dense_cols``, ``hx_dense = h * x[:, dense_cols].T``); the non-zeros of the
+    other columns are listed by row (CSR: ``rowptr``, ``cols``, ``hv = h * value``).
+    All-zero columns appear in neither: their gradient is exactly 0, as in the reference."""
+    N, I = x.shape
+    nnz = np.zeros(I, dtype=np.int64)
+    for n in range(N):
+        for i in range(I):
+            if x[n, i] != 0.0:
+                nnz[i] += 1
+    is_dense = nnz >= dense_min
+    dense_cols = np.nonzero(is_dense)[0]
+    hx_dense = np.empty((dense_cols.shape[0], N))
+    for d in range(dense_cols.shape[0]):
+        for n in range(N):
+            hx_dense[d, n] = h * x[n, dense_cols[d]]
+    rowptr = np.zeros(N + 1, dtype=np.int64)
+    for n in range(N):
+        c = 0
+        for i in range(I):
+            if x[n, i] != 0.0 and not is_dense[i]:
+                c += 1
+        rowptr[n + 1] = rowptr[n] + c
+    cols = np.empty(rowptr[N], dtype=np.int64)
+    hv = np.empty(rowptr[N])
+    for n in range(N):
+        e = rowptr[n]
+        for i in range(I):
+            if x[n, i] != 0.0 and not is_dense[i]:
+                cols[e] = i
+                hv[e] = h * x[n, i]
+                e += 1
+    return dense_cols, hx_dense, rowptr, cols, hv, is_dense
+
+
+#: A column with at least this fraction of non-zeros is summed densely (vectorised), the
+#: zeros contributing exactly 0; sparser columns are summed over their non-zeros only.
+_DENSE_FRACTION = 0.25
+
+
+@jit_parallel
+def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
+    N, I = x.shape
+    H = W1.shape[1]
+    K = W2.shape[1]
+    a1, z1, a2, s = _forward(W1, b1, W2, b2, x)
+    q = np.empty(N)
+    for n in range(N):
+        p0 = s[n, t[n]]
+        q[n] = p0 / (p0 + CROSS_ENTROPY_DELTA)
+    a1T = np.ascontiguousarray(a1.T)
+    z1T = np.ascontiguousarray(z1.T)
+    dense_cols, hx_dense, rowptr, cols, hv, is_dense = _split_columns(x, h, _DENSE_FRACTION * N)
+    hrow = np.full(N, h)  # the nudge of unit j's pre-activation for b1[j] (input 1)
+    xmax = max(1.0, np.max(np.abs(x)))
+    scale = 1.0 / (N * h)  # (sum_n [F(+y) - F(-y)] / N) / (2h), and F(+y) - F(-y) = 2 odd(y)
+
+    gW1 = np.empty((I, H))
+    gb1 = np.empty(H)
+    gW2 = np.empty((H, K))
+    gb2 = np.empty(K)
+
+    # Hidden units: iteration j writes only gW1[:, j] and gb1[j].
+    for j in prange(H):
+        w2j = W2[j]
+        ratio = h * xmax * max(1.0, 4.0 * (np.max(w2j) - np.min(w2j)))
+        acc = np.zeros(I)
+        if force_exact or not ratio <= SERIES_RATIO_MAX:
+            acc_b = 0.0
+            for n in range(N):
+                acc_b += _unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], h)
+                for i in range(I):
+                    if x[n, i] != 0.0:
+                        acc[i] += _unit_loss_delta_exact(
+                            a1[n, j], z1[n, j], a2[n], w2j, t[n], h * x[n, i]
+                        )
+            gb1[j] = acc_b / (2 * h) / N
+            for i in range(I):
+                gW1[i, j] = acc[i] / (2 * h) / N
+        else:
+            coef = np.empty((_N_ODD, N))
+            scratch = np.empty((6, ORDER + 1, _BLOCK))
+            for lo in range(0, N, _BLOCK):
+                _unit_series(w2j, s, t, q, a1T[j], z1T[j], lo, scratch, coef)
+            gb1[j] = _odd_poly_sum(coef, hrow) * scale
+            # sparse columns, row by row: acc[i] collects rows in increasing n
+            for n in range(N):
+                for e in range(rowptr[n], rowptr[n + 1]):
+                    acc[cols[e]] += _odd_poly(coef, n, hv[e])
+            for i in range(I):
+                gW1[i, j] = acc[i] * scale
+            for d in range(dense_cols.shape[0]):
+                gW1[dense_cols[d], j] = _odd_poly_sum(coef, hx_dense[d]) * scale
+
+    # Output logits: iteration k writes only gW2[:, k] and gb2[k].
+    for k in prange(K):
+        if force_exact or not 2.0 * h <= SERIES_RATIO_MAX:
+            acc_b = 0.0
+            for n in range(N):
+                acc_b += _row_loss_logit(a2[n], k, h, t[n]) - _row_loss_logit(a2[n], k, -h, t[n])
+            gb2[k] = acc_b / (2 * h) / N
+            for j in range(H):
+                acc = 0.0
+                for n in range(N):
+                    d = h * z1[n, j]
+                    acc += _row_loss_logit(a2[n], k, d, t[n]) - _row_loss_logit(a2[n], k, -d, t[n])
+                gW2[j, k] = acc / (2 * h) / N
+        else:
+            coef = np.empty((_N_ODD, N))
+            scratch = np.empty((4, ORDER + 1, _BLOCK))
+            hz = np.empty(N)
+            for lo in range(0, N, _BLOCK):
+                _logit_series(s, t, q, k, lo, scratch, coef)
+            gb2[k] = _odd_poly_sum(coef, hrow) * scale
+            for j in range(H):
+                for n in range(N):
+                    hz[n] = h * z1T[j, n]
+                gW2[j, k] = _odd_poly_sum(coef, hz) * scale
+
+    return gW1, gb1, gW2, gb2
+
+
+# -- forward, loss and backprop ---------------------------------------------------------
+
+
+@jit
+def _predict(W1, b1, W2, b2, x):
+    return _forward(W1, b1, W2, b2, x)[3]
+
+
+@jit
+def _loss_two_layer(W1, b1, W2, b2, x, t):
+    s = _forward(W1, b1, W2, b2, x)[3]
+    acc = 0.0
+    for n in range(x.shape[0]):
+        acc += np.log(s[n, t[n]] + CROSS_ENTROPY_DELTA)
+    return -acc / x.shape[0]
+
+
+@jit
+def _gradient_two_layer(W1, b1, W2, b2, x, t):
+    """The book's backprop (section 5.7), for labels ``t``."""
+    N = x.shape[0]
+    a1, z1, a2, y = _forward(W1, b1, W2, b2, x)
+    dy = y.copy()
+    for n in range(N):
+        dy[n, t[n]] -= 1.0
+    dy /= N
+    gW2 = np.dot(z1.T, dy)
+    gb2 = dy.sum(axis=0)
+    da1 = np.dot(dy, W2.T)
+    dz1 = (1.0 - z1) * z1 * da1
+    gW1 = np.dot(x.T, dz1)
+    gb1 = dz1.sum(axis=0)
+    return gW1, gb1, gW2, gb2
+
+
+@jit
+def _numgrad_simple(W, x, t, h):
+    """SimpleNet: ``W[i, k] +- h`` moves logit ``k`` of row ``n`` by ``+-h x[n, i]``; each row
+    loss is evaluated directly (6 parameters, nothing to gain from series)."""
+    N = x.shape[0]
+    K = W.shape[1]
+    a = np.dot(x, W)
+    grad = np.empty(W.shape)
+    for i in range(W.shape[0]):
+        for k in range(K):
+            acc = 0.0
+            for n in range(N):
+                d = h * x[n, i]
+                if d != 0.0:
+                    acc += _row_loss_logit(a[n], k, d, t[n]) - _row_loss_logit(a[n], k, -d, t[n])
+            grad[i, k] = acc / (2 * h) / N
+    return grad
+
+
+# -- the twin classes (no validation: the package root validates) ---------------------------
+
+
+def _rows(x: Any) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    return x.reshape(-1, x.shape[-1])
+
+
+def _labels(t: Any, batch: int, n_classes: int) -> np.ndarray:
+    t = np.asarray(t)
+    if t.size == batch * n_classes and t.ndim >= 1 and n_classes > 1:
+        return np.ascontiguousarray(t.reshape(batch, n_classes).argmax(axis=1), dtype=np.int64)
+    return np.ascontiguousarray(t.reshape(batch), dtype=np.int64)
+
+
+class SimpleNet:
+    """Twin of :class:`fastgrad.reference.SimpleNet` on compiled kernels."""
+
+    def __init__(self, W: Any = None, *, rng: Any = None) -> None:
+        if W is None:
+            rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+            W = rng.standard_normal((2, 3))
+        self.W = np.array(W, dtype=np.float64)
+
+    def predict(self, x: Any) -> np.ndarray:
+        out = np.dot(_rows(x), np.ascontiguousarray(self.W, dtype=np.float64))
+        return out.reshape(np.shape(x)[:-1] + (self.W.shape[1],))
+
+    def loss(self, x: Any, t: Any) -> float:
+        from .functions import softmax_loss
+
+        scores = np.dot(_rows(x), np.ascontiguousarray(self.W, dtype=np.float64))
+        return float(softmax_loss(scores, _labels(t, scores.shape[0], scores.shape[1])))
+
+    def numerical_gradient(self, x: Any, t: Any, h: float = 1e-4) -> np.ndarray:
+        x2 = _rows(x)
+        W = np.ascontiguousarray(self.W, dtype=np.float64)
+        return _numgrad_simple(W, x2, _labels(t, x2.shape[0], W.shape[1]), float(h))
+
+
+class TwoLayerNet:
+    """Twin of :class:`fastgrad.reference.TwoLayerNet` on compiled kernels.
+
+    Same constructor and methods; ``numerical_gradient`` is the structure-aware kernel
+    described in the module docstring (``exact=True`` forces the direct evaluation of every
+    perturbed row loss).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float = 0.01,
+        *,
+        rng: Any = None,
+    ) -> None:
+        from ..reference.nets import TwoLayerNet as _Reference
+
+        ref = _Reference(input_size, hidden_size, output_size, weight_init_std, rng=rng)
+        self.params = ref.params
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TwoLayerNet:
+        """A network that uses ``params`` as given (float64, C-ordered arrays)."""
+        net = cls.__new__(cls)
+        net.params = dict(params)
+        return net
+
+    def _p(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.ascontiguousarray(self.params[k], dtype=np.float64) for k in PARAM_NAMES)
+
+    def predict(self, x: Any) -> np.ndarray:
+        y = _predict(*self._p(), _rows(x))
+        return y.reshape(np.shape(x)[:-1] + (y.shape[1],))
+
+    def loss(self, x: Any, t: Any) -> float:
+        p = self._p()
+        x2 = _rows(x)
+        return float(_loss_two_layer(*p, x2, _labels(t, x2.shape[0], p[2].shape[1])))
+
+    def accuracy(self, x: Any, t: Any) -> float:
+        x2 = _rows(x)
+        y = _predict(*self._p(), x2)
+        labels = _labels(t, x2.shape[0], y.shape[1])
+        return float(np.sum(np.argmax(y, axis=1) == labels) / float(x2.shape[0]))
+
+    def numerical_gradient(
+        self, x: Any, t: Any, h: float = 1e-4, *, exact: bool = False
+    ) -> dict[str, np.ndarray]:
+        p = self._p()
+        x2 = _rows(x)
+        grads = _numgrad_two_layer(*p, x2, _labels(t, x2.shape[0], p[2].shape[1]), float(h), exact)
+        return dict(zip(PARAM_NAMES, grads))
+
+    def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
+        p = self._p()
+        x2 = _rows(x)
+        grads = _gradient_two_layer(*p, x2, _labels(t, x2.shape[0], p[2].shape[1]))
+        return dict(zip(PARAM_NAMES, grads))
