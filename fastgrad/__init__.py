@@ -1,0 +1,33 @@
+"""fastgrad: the numerical gradients of *Deep Learning from Scratch*, chapter 4, made fast.
+
+- :mod:`fastgrad.reference`: the book's code in pure NumPy, the oracle;
+- :mod:`fastgrad.kernels`: the Numba twins, on all cores, exploiting the network's structure;
+- the front door here: :func:`numerical_gradient`, :class:`SimpleNet`, :class:`TwoLayerNet`
+  with ``backend="numpy"`` or ``"numba"``, input validated once.
+"""
+
+from . import _config  # noqa: F401  (picks a thread-safe Numba threading layer first)
+from . import kernels, reference
+from ._api import (
+    BACKENDS,
+    SimpleNet,
+    TwoLayerNet,
+    get_num_threads,
+    numerical_gradient,
+    set_num_threads,
+    threads,
+)
+from ._version import __version__
+
+__all__ = [
+    "__version__",
+    "reference",
+    "kernels",
+    "BACKENDS",
+    "numerical_gradient",
+    "SimpleNet",
+    "TwoLayerNet",
+    "threads",
+    "get_num_threads",
+    "set_num_threads",
+]

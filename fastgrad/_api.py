@@ -1,0 +1,355 @@
+"""The front door: validate once, pick the backend twin, hand it plain arrays.
+
+``backend="numpy"`` is :mod:`fastgrad.reference` (the book, the oracle); ``backend="numba"``
+is :mod:`fastgrad.kernels`. More backends plug into :data:`BACKENDS` later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import numba
+import numpy as np
+from numba.extending import is_jitted
+from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import ThreadpoolController
+
+from . import kernels, reference
+from ._validation import as_batch, as_labels, as_params_array, check_h, check_positive_int
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "numerical_gradient",
+    "SimpleNet",
+    "TwoLayerNet",
+    "threads",
+    "get_num_threads",
+    "set_num_threads",
+]
+
+Backend = Literal["numpy", "numba"]
+
+#: Backend name -> the module of twins that implements it.
+BACKENDS: dict[str, Any] = {"numpy": reference, "numba": kernels}
+
+PARAM_NAMES = reference.nets.PARAM_NAMES
+
+
+def resolve_backend(backend: str) -> str:
+    """Return a registered backend name, or raise ``ValueError`` listing the choices."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        choices = ", ".join(repr(b) for b in BACKENDS)
+        raise ValueError(f"unknown backend {backend!r}; choose one of {choices}")
+    return backend
+
+
+# -- threads --------------------------------------------------------------------------------
+
+_blas = None
+_blas_lock = threading.Lock()
+
+
+def _blas_controller() -> ThreadpoolController:
+    global _blas
+    with _blas_lock:
+        if _blas is None:
+            _blas = ThreadpoolController()
+        return _blas
+
+
+@contextlib.contextmanager
+def _kernel_region() -> Iterator[None]:
+    """Hold BLAS to one thread while Numba's threads run (DESIGN.md: they oversubscribe)."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels use in this Python thread (Numba's setting)."""
+    return numba.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Set the kernels' thread count for this Python thread, 1 to ``NUMBA_NUM_THREADS``."""
+    n = check_positive_int(n, "threads")
+    if n > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(
+            f"threads={n} exceeds the {numba.config.NUMBA_NUM_THREADS} threads Numba started "
+            "with; set NUMBA_NUM_THREADS before importing fastgrad to allow more"
+        )
+    numba.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def threads(n: int | None) -> Iterator[int]:
+    """Run a block with ``n`` kernel threads (``None``: all), restoring the count afterwards.
+
+    Examples
+    --------
+    >>> with threads(1):
+    ...     get_num_threads()
+    1
+    """
+    before = numba.get_num_threads()
+    try:
+        set_num_threads(numba.config.NUMBA_NUM_THREADS if n is None else n)
+        yield numba.get_num_threads()
+    finally:
+        numba.set_num_threads(before)
+
+
+# -- numerical_gradient -----------------------------------------------------------------------
+
+
+def _as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
+    arr = np.asarray(x)
+    if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
+        raise TypeError(
+            f"{name} has integer dtype {arr.dtype}: nudges of h would be truncated to 0 "
+            f"(the book's silent trap); pass a float array, e.g. {name}.astype(float)"
+        )
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(f"{name} must be a real float array, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; there is nothing to differentiate")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return np.array(arr, dtype=np.float64, order="C")  # a private copy: never the caller's
+
+
+def _check_scalar(value: Any) -> float:
+    if np.ndim(value) != 0 or not np.isrealobj(value) or isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"f must return a real scalar, got {type(value).__name__}"
+            + (f" of shape {np.shape(value)}" if np.ndim(value) else "")
+        )
+    return float(value)
+
+
+def numerical_gradient(
+    f: Callable[..., float],
+    x: ArrayLike,
+    *,
+    h: float = 1e-4,
+    args: tuple = (),
+    backend: Literal["auto", "numpy", "numba"] = "auto",
+) -> NDArray[np.float64]:
+    """Central-difference gradient of a scalar function, ``(f(x+h) - f(x-h)) / 2h`` per element.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *args) -> float``. For ``backend="numba"`` it must be compiled with
+        ``numba.njit``.
+    x : ndarray of float, any shape
+        Never modified: the gradient is taken on a private float64 copy.
+    h : float, default 1e-4
+        The book's absolute step.
+    args : tuple
+        Extra arguments passed to ``f``.
+    backend : {"auto", "numpy", "numba"}
+        ``"auto"``: the parallel kernel when ``f`` is a Numba-compiled function, the
+        reference otherwise.
+
+    Returns
+    -------
+    ndarray of float64, shaped like ``x``
+
+    Notes
+    -----
+    Section 4.4 of the book. The numba backend perturbs the parameters concurrently on all
+    cores, each thread on its own copy of ``x``; the result does not depend on the number of
+    threads and equals the reference bit for bit for the same compiled ``f``.
+
+    Examples
+    --------
+    >>> numerical_gradient(lambda x: (x**2).sum(), np.array([3.0, 4.0]))
+    array([6., 8.])
+    """
+    h = check_h(h)
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    if not isinstance(args, tuple):
+        raise TypeError(f"args must be a tuple, got {type(args).__name__}")
+    if backend == "auto":
+        backend = "numba" if is_jitted(f) else "numpy"
+    backend = resolve_backend(backend)
+    xc = _as_float_array(x)
+
+    if backend == "numba":
+        if not is_jitted(f):
+            raise TypeError(
+                "backend='numba' needs f compiled with numba.njit (e.g. f = numba.njit(f)); "
+                "for a plain Python function use backend='numpy'"
+            )
+        _check_scalar(f(xc.copy(), *args))
+        with _kernel_region():
+            return kernels.numerical_gradient(f, xc, args, h)
+
+    def f_checked(v: NDArray) -> float:
+        return _check_scalar(f(v, *args))
+
+    return reference.numerical_gradient(f_checked, xc, h)
+
+
+# -- networks -------------------------------------------------------------------------------
+
+
+def _batch_labels(x: NDArray, t: ArrayLike, n_out: int) -> NDArray:
+    return as_labels(t, x.shape[0] if x.ndim == 2 else None, n_out)
+
+
+class SimpleNet:
+    """The book's ``simpleNet`` (section 4.4.2) on a chosen backend.
+
+    Parameters
+    ----------
+    W : array_like, shape (2, 3), optional
+        Initial weights (copied). Default: standard normal draws from ``rng``.
+    backend : {"numba", "numpy"}
+    rng : int or numpy.random.Generator, optional
+
+    Attributes
+    ----------
+    W : ndarray of float64, shape (2, 3)
+        Read at every call; assign a new array between calls as in the book.
+
+    Examples
+    --------
+    >>> net = SimpleNet(W=[[0.81712406, 0.99336792, 0.80548288],
+    ...                    [0.74296342, 0.23464375, 0.46333048]], backend="numpy")
+    >>> net.numerical_gradient(np.array([0.6, 0.9]), np.array([0, 0, 1])).round(8)
+    array([[ 0.24237012,  0.17049818, -0.4128683 ],
+           [ 0.36355518,  0.25574726, -0.61930245]])
+    """
+
+    def __init__(self, W: ArrayLike | None = None, *, backend: Backend = "numba", rng: Any = None):
+        self.backend = resolve_backend(backend)
+        self.W = reference.SimpleNet(W, rng=rng).W
+
+    def _impl(self) -> Any:
+        W = as_params_array(self.W, (2, 3), "W")
+        if W is self.W:
+            W = W.copy()  # the reference perturbs in place: never the user's array
+        return BACKENDS[self.backend].SimpleNet(W)
+
+    def predict(self, x: ArrayLike) -> NDArray:
+        """Scores ``x @ W``; ``x`` of shape (2,) or (batch, 2)."""
+        return self._impl().predict(as_batch(x, 2))
+
+    def loss(self, x: ArrayLike, t: ArrayLike) -> float:
+        """Cross-entropy of ``softmax(x @ W)`` against one-hot rows or labels ``t``."""
+        x = as_batch(x, 2)
+        return float(self._impl().loss(x, _batch_labels(x, t, 3)))
+
+    def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> NDArray:
+        """Central-difference gradient of :meth:`loss` with respect to ``W``, shaped like ``W``."""
+        h = check_h(h)
+        x = as_batch(x, 2)
+        return self._impl().numerical_gradient(x, _batch_labels(x, t, 3), h)
+
+
+class TwoLayerNet:
+    """The book's two-layer network (section 4.5) on a chosen backend.
+
+    Parameters
+    ----------
+    input_size, hidden_size, output_size : int
+    weight_init_std : float, default 0.01
+    backend : {"numba", "numpy"}, default "numba"
+    rng : int or numpy.random.Generator, optional
+        The same seed gives the same initial parameters on every backend.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray of float64
+        ``W1`` (input_size, hidden_size), ``b1``, ``W2`` (hidden_size, output_size), ``b2``.
+        Read at every call: assign or update them between calls as in the book.
+
+    Notes
+    -----
+    Each method validates its input once and hands float64, C-ordered arrays to the backend.
+    ``numerical_gradient`` on ``"numba"`` is the structure-aware kernel of
+    :mod:`fastgrad.kernels.nets` (thousands of times faster than the reference's two forward
+    passes per parameter, and within 1e-10 of it); on ``"numpy"`` it is the book's loop.
+
+    Examples
+    --------
+    >>> net = TwoLayerNet(4, 3, 2, rng=0)
+    >>> x, t = np.ones((5, 4)), np.array([0, 1, 1, 0, 1])
+    >>> grads = net.numerical_gradient(x, t)
+    >>> sorted(grads), grads["W1"].shape
+    (['W1', 'W2', 'b1', 'b2'], (4, 3))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float = 0.01,
+        *,
+        backend: Backend = "numba",
+        rng: Any = None,
+    ) -> None:
+        self.backend = resolve_backend(backend)
+        self.params = reference.TwoLayerNet(
+            input_size, hidden_size, output_size, weight_init_std, rng=rng
+        ).params
+
+    def _checked_params(self) -> dict[str, NDArray]:
+        params = self.params
+        if not isinstance(params, dict) or set(params) != set(PARAM_NAMES):
+            raise ValueError(f"params must be a dict with keys {PARAM_NAMES}")
+        W1 = np.asarray(params["W1"])
+        W2 = np.asarray(params["W2"])
+        if W1.ndim != 2 or W2.ndim != 2:
+            raise ValueError(f"W1 and W2 must be 2-D, got shapes {W1.shape} and {W2.shape}")
+        n_in, n_hidden = W1.shape
+        n_out = W2.shape[1]
+        shapes = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out),
+                  "b2": (n_out,)}
+        return {k: as_params_array(params[k], shapes[k], k) for k in PARAM_NAMES}
+
+    def _prepare(self, x: ArrayLike, t: ArrayLike | None = None, *, copy: bool = False):
+        params = self._checked_params()
+        if copy:
+            params = {k: v.copy() if v is self.params[k] else v for k, v in params.items()}
+        x = as_batch(x, params["W1"].shape[0])
+        labels = None if t is None else _batch_labels(x, t, params["W2"].shape[1])
+        if self.backend == "numba":
+            x = np.ascontiguousarray(x, dtype=np.float64)
+        return BACKENDS[self.backend].TwoLayerNet.from_params(params), x, labels
+
+    def predict(self, x: ArrayLike) -> NDArray:
+        """Softmax output, shape (batch, output_size), or (output_size,) for a 1-D ``x``."""
+        net, x, _ = self._prepare(x)
+        return net.predict(x)
+
+    def loss(self, x: ArrayLike, t: ArrayLike) -> float:
+        """The book's loss: mean of ``-log(y[n, t_n] + 1e-7)``."""
+        net, x, t = self._prepare(x, t)
+        return float(net.loss(x, t))
+
+    def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
+        """Fraction of rows whose largest output is the target class."""
+        net, x, t = self._prepare(x, t)
+        return float(net.accuracy(x, t))
+
+    def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> dict[str, NDArray]:
+        """Central-difference gradient of :meth:`loss`, a dict shaped like ``params``."""
+        h = check_h(h)
+        net, x, t = self._prepare(x, t, copy=True)
+        if self.backend == "numba":
+            with _kernel_region():
+                return net.numerical_gradient(x, t, h)
+        return net.numerical_gradient(x, t, h)
+
+    def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray]:
+        """The analytic gradient by backprop (the book's ``gradient``), a dict like ``params``."""
+        net, x, t = self._prepare(x, t)
+        return net.gradient(x, t)
