@@ -44,11 +44,12 @@ __all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "ORDER", "SERIES_RATIO_MAX
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
-#: Taylor order of the per-row loss series (odd terms 1, 3, ..., ORDER survive).
+#: Taylor order of the per-row loss series: the odd terms 1, 3, 5, 7 survive the central
+#: difference (``_odd_poly`` is written out for this order).
 ORDER = 7
 _N_ODD = (ORDER + 1) // 2
 #: Largest ``h * max|x| * max(1, 4 R_j)`` for which the series path is used (see module doc).
-SERIES_RATIO_MAX = 0.02
+SERIES_RATIO_MAX = 0.008
 
 _INV_FACT = np.array([1.0 / np.prod(np.arange(1.0, p + 1.0)) for p in range(ORDER + 1)])
 
@@ -187,7 +188,7 @@ def _blk_mul_const(a, b, out):
 
 
 @jit
-def _logit_series(s, t, q, k, lo, scratch, coef):
+def _logit_row_series(s, t, q, k, lo, scratch, coef):
     """Odd Taylor coefficients of the change of row loss when logit ``k`` moves by ``u``,
     rows ``lo:lo+B``, into ``coef[:, lo:lo+B]``."""
     B = min(_BLOCK, s.shape[0] - lo)
@@ -210,21 +211,19 @@ def _logit_series(s, t, q, k, lo, scratch, coef):
 
 
 @jit
-def _odd_poly(coef, n, y):
-    """``sum_i coef[i, n] y**(2i + 1)``: half the central difference of a row's loss change."""
+def _odd_poly(c0, c1, c2, c3, y):
+    """``c0 y + c1 y^3 + c2 y^5 + c3 y^7`` (written out for ``ORDER = 7``): half the central
+    difference ``F(+y) - F(-y)`` of one row's loss change."""
     y2 = y * y
-    acc = coef[_N_ODD - 1, n]
-    for i in range(_N_ODD - 2, -1, -1):
-        acc = acc * y2 + coef[i, n]
-    return acc * y
+    return y * (c0 + y2 * (c1 + y2 * (c2 + y2 * c3)))
 
 
 @jit
 def _odd_poly_sum(coef, y):
-    """``sum_n odd_poly(coef[:, n], y[n])`` over a dense row of ``y`` (vectorised)."""
+    """``sum_n odd_poly(coef[:, n], y[n])`` over a dense ``y`` (vectorised over rows)."""
     total = 0.0
     for n in range(y.shape[0]):
-        total += _odd_poly(coef, n, y[n])
+        total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], y[n])
     return total
 
 
@@ -319,7 +318,7 @@ def _split_columns(x, h, dense_min):
                 cols[e] = i
                 hv[e] = h * x[n, i]
                 e += 1
-    return dense_cols, hx_dense, rowptr, cols, hv, is_dense
+    return dense_cols, hx_dense, rowptr, cols, hv
 
 
 #: A column with at least this fraction of non-zeros is summed densely (vectorised), the
@@ -327,8 +326,86 @@ def _split_columns(x, h, dense_min):
 _DENSE_FRACTION = 0.25
 
 
+@jit
+def _hidden_unit_series(j, W2, s, t, q, a1T, z1T, h, split, scratch, coef, acc, gW1T, gb1):
+    """Worker: ``gW1[:, j]`` and ``gb1[j]`` from the odd series of each row's loss change."""
+    dense_cols, hx_dense, rowptr, cols, hv = split
+    N = s.shape[0]
+    scale = 1.0 / (N * h)  # (sum_n [F(+y) - F(-y)] / N) / (2h), and F(+y) - F(-y) = 2 odd(y)
+    for lo in range(0, N, _BLOCK):
+        _unit_series(W2[j], s, t, q, a1T[j], z1T[j], lo, scratch, coef)
+    total = 0.0
+    for n in range(N):  # b1[j]: the input is 1 in every row
+        total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], h)
+    gb1[j] = total * scale
+    # sparse columns, row by row; acc[i] adds its rows in increasing n
+    acc[:] = 0.0
+    for n in range(N):
+        c0, c1, c2, c3 = coef[0, n], coef[1, n], coef[2, n], coef[3, n]
+        for e in range(rowptr[n], rowptr[n + 1]):
+            acc[cols[e]] += _odd_poly(c0, c1, c2, c3, hv[e])
+    for i in range(acc.shape[0]):
+        gW1T[j, i] = acc[i] * scale
+    for d in range(dense_cols.shape[0]):
+        gW1T[j, dense_cols[d]] = _odd_poly_sum(coef, hx_dense[d]) * scale
+
+
+@jit
+def _hidden_unit_exact(j, W2, a1, z1, a2, t, x, h, gW1T, gb1):
+    """Worker, fallback: ``gW1[:, j]`` and ``gb1[j]`` from directly evaluated row losses."""
+    N, I = x.shape
+    w2j = W2[j]
+    acc_b = 0.0
+    for n in range(N):
+        acc_b += _unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], h)
+    gb1[j] = acc_b / (2 * h) / N
+    gW1T[j, :] = 0.0
+    for n in range(N):
+        for i in range(I):
+            if x[n, i] != 0.0:  # a zero input leaves the row unchanged, exactly
+                d = h * x[n, i]
+                gW1T[j, i] += _unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], d)
+    for i in range(I):
+        gW1T[j, i] = gW1T[j, i] / (2 * h) / N
+
+
+@jit
+def _logit_series(k, s, t, q, z1T, h, scratch, coef, gW2T, gb2):
+    """Worker: ``gW2[:, k]`` and ``gb2[k]`` from the odd series of each row's loss change."""
+    N = s.shape[0]
+    scale = 1.0 / (N * h)
+    for lo in range(0, N, _BLOCK):
+        _logit_row_series(s, t, q, k, lo, scratch, coef)
+    total = 0.0
+    for n in range(N):
+        total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], h)
+    gb2[k] = total * scale
+    for j in range(z1T.shape[0]):
+        total = 0.0
+        for n in range(N):
+            total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], h * z1T[j, n])
+        gW2T[k, j] = total * scale
+
+
+@jit
+def _logit_exact(k, a2, z1T, t, h, gW2T, gb2):
+    """Worker, fallback: ``gW2[:, k]`` and ``gb2[k]`` from directly evaluated row losses."""
+    N = a2.shape[0]
+    acc = 0.0
+    for n in range(N):
+        acc += _row_loss_logit(a2[n], k, h, t[n]) - _row_loss_logit(a2[n], k, -h, t[n])
+    gb2[k] = acc / (2 * h) / N
+    for j in range(z1T.shape[0]):
+        acc = 0.0
+        for n in range(N):
+            d = h * z1T[j, n]
+            acc += _row_loss_logit(a2[n], k, d, t[n]) - _row_loss_logit(a2[n], k, -d, t[n])
+        gW2T[k, j] = acc / (2 * h) / N
+
+
 @jit_parallel
 def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
+    """Parallel driver: the book's central difference for every parameter of TwoLayerNet."""
     N, I = x.shape
     H = W1.shape[1]
     K = W2.shape[1]
@@ -339,74 +416,35 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
         q[n] = p0 / (p0 + CROSS_ENTROPY_DELTA)
     a1T = np.ascontiguousarray(a1.T)
     z1T = np.ascontiguousarray(z1.T)
-    dense_cols, hx_dense, rowptr, cols, hv, is_dense = _split_columns(x, h, _DENSE_FRACTION * N)
-    hrow = np.full(N, h)  # the nudge of unit j's pre-activation for b1[j] (input 1)
-    xmax = max(1.0, np.max(np.abs(x)))
-    scale = 1.0 / (N * h)  # (sum_n [F(+y) - F(-y)] / N) / (2h), and F(+y) - F(-y) = 2 odd(y)
+    split = _split_columns(x, h, _DENSE_FRACTION * N)
+    xmax = max(1.0, np.max(np.abs(x)))  # b1 is a weight on the constant input 1
 
-    gW1 = np.empty((I, H))
+    gW1T = np.empty((H, I))
     gb1 = np.empty(H)
-    gW2 = np.empty((H, K))
+    gW2T = np.empty((K, H))
     gb2 = np.empty(K)
 
-    # Hidden units: iteration j writes only gW1[:, j] and gb1[j].
+    # Hidden units: iteration j writes only gW1T[j] and gb1[j]; scratch is per iteration.
     for j in prange(H):
-        w2j = W2[j]
-        ratio = h * xmax * max(1.0, 4.0 * (np.max(w2j) - np.min(w2j)))
-        acc = np.zeros(I)
-        if force_exact or not ratio <= SERIES_RATIO_MAX:
-            acc_b = 0.0
-            for n in range(N):
-                acc_b += _unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], h)
-                for i in range(I):
-                    if x[n, i] != 0.0:
-                        acc[i] += _unit_loss_delta_exact(
-                            a1[n, j], z1[n, j], a2[n], w2j, t[n], h * x[n, i]
-                        )
-            gb1[j] = acc_b / (2 * h) / N
-            for i in range(I):
-                gW1[i, j] = acc[i] / (2 * h) / N
+        spread = np.max(W2[j]) - np.min(W2[j])
+        if force_exact or not h * xmax * max(1.0, 4.0 * spread) <= SERIES_RATIO_MAX:
+            _hidden_unit_exact(j, W2, a1, z1, a2, t, x, h, gW1T, gb1)
         else:
-            coef = np.empty((_N_ODD, N))
             scratch = np.empty((6, ORDER + 1, _BLOCK))
-            for lo in range(0, N, _BLOCK):
-                _unit_series(w2j, s, t, q, a1T[j], z1T[j], lo, scratch, coef)
-            gb1[j] = _odd_poly_sum(coef, hrow) * scale
-            # sparse columns, row by row: acc[i] collects rows in increasing n
-            for n in range(N):
-                for e in range(rowptr[n], rowptr[n + 1]):
-                    acc[cols[e]] += _odd_poly(coef, n, hv[e])
-            for i in range(I):
-                gW1[i, j] = acc[i] * scale
-            for d in range(dense_cols.shape[0]):
-                gW1[dense_cols[d], j] = _odd_poly_sum(coef, hx_dense[d]) * scale
+            coef = np.empty((_N_ODD, N))
+            acc = np.empty(I)
+            _hidden_unit_series(j, W2, s, t, q, a1T, z1T, h, split, scratch, coef, acc, gW1T, gb1)
 
-    # Output logits: iteration k writes only gW2[:, k] and gb2[k].
+    # Output logits: iteration k writes only gW2T[k] and gb2[k].
     for k in prange(K):
         if force_exact or not 2.0 * h <= SERIES_RATIO_MAX:
-            acc_b = 0.0
-            for n in range(N):
-                acc_b += _row_loss_logit(a2[n], k, h, t[n]) - _row_loss_logit(a2[n], k, -h, t[n])
-            gb2[k] = acc_b / (2 * h) / N
-            for j in range(H):
-                acc = 0.0
-                for n in range(N):
-                    d = h * z1[n, j]
-                    acc += _row_loss_logit(a2[n], k, d, t[n]) - _row_loss_logit(a2[n], k, -d, t[n])
-                gW2[j, k] = acc / (2 * h) / N
+            _logit_exact(k, a2, z1T, t, h, gW2T, gb2)
         else:
-            coef = np.empty((_N_ODD, N))
             scratch = np.empty((4, ORDER + 1, _BLOCK))
-            hz = np.empty(N)
-            for lo in range(0, N, _BLOCK):
-                _logit_series(s, t, q, k, lo, scratch, coef)
-            gb2[k] = _odd_poly_sum(coef, hrow) * scale
-            for j in range(H):
-                for n in range(N):
-                    hz[n] = h * z1T[j, n]
-                gW2[j, k] = _odd_poly_sum(coef, hz) * scale
+            coef = np.empty((_N_ODD, N))
+            _logit_series(k, s, t, q, z1T, h, scratch, coef, gW2T, gb2)
 
-    return gW1, gb1, gW2, gb2
+    return np.ascontiguousarray(gW1T.T), gb1, np.ascontiguousarray(gW2T.T), gb2
 
 
 # -- forward, loss and backprop ---------------------------------------------------------
