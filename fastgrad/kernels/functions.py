@@ -71,14 +71,14 @@ def relu_grad(x):
 @jit_parallel
 def _softmax_rows(x2):
     out = np.empty(x2.shape, dtype=np.float64)
-    # each iteration writes only its own row of out
+    # each iteration writes only its own row of out; float32 input is read as float64
     for n in prange(x2.shape[0]):
-        m = x2[n, 0]
+        m = np.float64(x2[n, 0])
         for k in range(1, x2.shape[1]):
-            m = max(m, x2[n, k])
+            m = max(m, np.float64(x2[n, k]))
         s = 0.0
         for k in range(x2.shape[1]):
-            e = np.exp(x2[n, k] - m)
+            e = np.exp(np.float64(x2[n, k]) - m)
             out[n, k] = e
             s += e
         for k in range(x2.shape[1]):
@@ -90,7 +90,7 @@ def _softmax_rows(x2):
 def softmax(x):
     """Softmax over the last axis, overflow-safe (twin of :func:`fastgrad.reference.softmax`).
 
-    Any rank; the result is float64 and C-ordered.
+    Any rank; float32 input is read as float64; the result is float64 and C-ordered.
     """
     x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     return _softmax_rows(x2).reshape(x.shape)
