@@ -57,7 +57,9 @@ _INV_FACT = np.array([1.0 / np.prod(np.arange(1.0, p + 1.0)) for p in range(ORDE
 # -- truncated power series, a block of rows at a time ----------------------------------
 #
 # A block is an array (ORDER + 1, B): coefficient p of the series of each of B rows, the
-# constant term first. Every loop runs innermost over the rows, so LLVM vectorises it.
+# constant term first. Every loop runs innermost over the rows, so LLVM vectorises it. The
+# order is read from the array shape, not the constant ORDER: with a constant trip count LLVM
+# unrolled every nested coefficient loop and one cold compile took minutes.
 
 #: Rows per block: the scratch of one block stays in the L1/L2 cache.
 _BLOCK = 64
@@ -66,9 +68,10 @@ _BLOCK = 64
 @jit
 def _blk_mul(a, b, out):
     """Truncated product of two blocks of series whose constant terms are zero."""
+    P1 = a.shape[0]  # ORDER + 1, read at run time: no full unrolling
     B = a.shape[1]
     out[0, :B] = 0.0
-    for p in range(1, ORDER + 1):
+    for p in range(1, P1):
         out[p, :B] = 0.0
         for k in range(1, p):
             for r in range(B):
@@ -78,9 +81,10 @@ def _blk_mul(a, b, out):
 @jit
 def _blk_log1p(u, out):
     """``log(1 + u)`` for series with ``u[0] == 0``: from ``(1 + u) f' = u'``."""
+    P1 = u.shape[0]  # ORDER + 1, read at run time: no full unrolling
     B = u.shape[1]
     out[0, :B] = 0.0
-    for p in range(1, ORDER + 1):
+    for p in range(1, P1):
         out[p, :B] = u[p, :B]
         for k in range(1, p):
             c = k / p
@@ -91,9 +95,10 @@ def _blk_log1p(u, out):
 @jit
 def _blk_expm1(v, out):
     """``exp(v) - 1`` for series with ``v[0] == 0``: from ``E' = v' E``, ``E[0] = 1``."""
+    P1 = v.shape[0]  # ORDER + 1, read at run time: no full unrolling
     B = v.shape[1]
     out[0, :B] = 1.0
-    for p in range(1, ORDER + 1):
+    for p in range(1, P1):
         out[p, :B] = 0.0
         for k in range(1, p + 1):
             c = k / p
@@ -106,13 +111,14 @@ def _blk_expm1(v, out):
 def _blk_loss_change(log_ratio, q, tmp, out):
     """Series of the row-loss change ``-log(p + eps) + log(p0 + eps)`` from the series of
     ``log(p / p0)``: with ``q = p0 / (p0 + eps)``, it is ``-log(1 + q (p / p0 - 1))``."""
+    P1 = log_ratio.shape[0]  # ORDER + 1, read at run time: no full unrolling
     B = log_ratio.shape[1]
     _blk_expm1(log_ratio, tmp)
-    for p in range(1, ORDER + 1):
+    for p in range(1, P1):
         for r in range(B):
             tmp[p, r] *= q[r]
     _blk_log1p(tmp, out)
-    for p in range(1, ORDER + 1):
+    for p in range(1, P1):
         for r in range(B):
             out[p, r] = -out[p, r]
 
@@ -125,12 +131,13 @@ def _unit_series(w2j, s, t, q, a1j, z1j, lo, scratch, coef):
     moves by ``y``: the sigmoid, then the logits along ``W2[j, :]``, then softmax and the
     book's ``-log(p + 1e-7)``, composed as power series.
     """
+    P1 = scratch[0].shape[0]  # ORDER + 1, read at run time: no full unrolling
     B = min(_BLOCK, s.shape[0] - lo)
     m, lg, g, dz, acc, tmp = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5]
     K = w2j.shape[0]
     # M(D) - 1 = sum_k s_k (exp(D (w_k - w_t)) - 1): the logits centred at the target's
     # (softmax is shift invariant), so that log(p(D) / p0) = -log(M(D))
-    for p in range(ORDER + 1):
+    for p in range(P1):
         m[p, :B] = 0.0
     for r in range(B):
         n = lo + r
@@ -138,11 +145,11 @@ def _unit_series(w2j, s, t, q, a1j, z1j, lo, scratch, coef):
         for k in range(K):
             w = w2j[k] - wt
             pw = s[n, k]
-            for p in range(1, ORDER + 1):
+            for p in range(1, P1):
                 pw *= w
                 m[p, r] += pw * _INV_FACT[p]
     _blk_log1p(m, lg)
-    for p in range(1, ORDER + 1):
+    for p in range(1, P1):
         for r in range(B):
             lg[p, r] = -lg[p, r]
     _blk_loss_change(lg, q[lo : lo + B], tmp, g)
@@ -152,7 +159,7 @@ def _unit_series(w2j, s, t, q, a1j, z1j, lo, scratch, coef):
         a = a1j[lo + r]
         dz[0, r] = z1j[lo + r]
         tmp[0, r] = 1.0 / (1.0 + np.exp(a))
-    for p in range(1, ORDER + 1):
+    for p in range(1, P1):
         for r in range(B):
             acc[0, r] = 0.0
         for k in range(p):
@@ -163,13 +170,13 @@ def _unit_series(w2j, s, t, q, a1j, z1j, lo, scratch, coef):
             tmp[p, r] = -dz[p, r]
     dz[0, :B] = 0.0
     # F = g o Delta z, by Horner: acc = (...((g_P dz + g_{P-1}) dz + ...) + g_1) dz
-    for p in range(ORDER + 1):
+    for p in range(P1):
         acc[p, :B] = 0.0
-    for p in range(ORDER, 0, -1):
+    for p in range(P1 - 1, 0, -1):
         for r in range(B):
             acc[0, r] = g[p, r]
         _blk_mul_const(acc, dz, tmp)
-        for pp in range(ORDER + 1):
+        for pp in range(P1):
             acc[pp, :B] = tmp[pp, :B]
     for i in range(_N_ODD):
         coef[i, lo : lo + B] = acc[2 * i + 1, :B]
@@ -178,9 +185,10 @@ def _unit_series(w2j, s, t, q, a1j, z1j, lo, scratch, coef):
 @jit
 def _blk_mul_const(a, b, out):
     """Truncated product for ``a`` with a constant term and ``b`` without one."""
+    P1 = a.shape[0]  # ORDER + 1, read at run time: no full unrolling
     B = a.shape[1]
     out[0, :B] = 0.0
-    for p in range(1, ORDER + 1):
+    for p in range(1, P1):
         out[p, :B] = 0.0
         for k in range(p):
             for r in range(B):
@@ -191,15 +199,16 @@ def _blk_mul_const(a, b, out):
 def _logit_row_series(s, t, q, k, lo, scratch, coef):
     """Odd Taylor coefficients of the change of row loss when logit ``k`` moves by ``u``,
     rows ``lo:lo+B``, into ``coef[:, lo:lo+B]``."""
+    P1 = scratch[0].shape[0]  # ORDER + 1, read at run time: no full unrolling
     B = min(_BLOCK, s.shape[0] - lo)
     e, lg, g, tmp = scratch[0], scratch[1], scratch[2], scratch[3]
     # log(p(u) / p0) = [k == t] u - log(1 + s_k (exp(u) - 1))
     for r in range(B):
         e[0, r] = 0.0
-        for p in range(1, ORDER + 1):
+        for p in range(1, P1):
             e[p, r] = s[lo + r, k] * _INV_FACT[p]
     _blk_log1p(e, lg)
-    for p in range(1, ORDER + 1):
+    for p in range(1, P1):
         for r in range(B):
             lg[p, r] = -lg[p, r]
     for r in range(B):
@@ -404,8 +413,38 @@ def _logit_exact(k, a2, z1T, t, h, gW2T, gb2):
 
 
 @jit_parallel
+def _numgrad_tasks(W2, s, t, q, a1, z1, a2, a1T, z1T, x, h, split, series_unit, series_logits,
+                   gW1T, gb1, gW2T, gb2):
+    """Parallel driver: task ``j < H`` is hidden unit ``j`` (``gW1[:, j]``, ``gb1[j]``), task
+    ``H + k`` is output logit ``k`` (``gW2[:, k]``, ``gb2[k]``). One parallel region, so one
+    parallel compile, and the cheap logit tasks fill in behind the hidden units."""
+    N, I = x.shape
+    H = W2.shape[0]
+    # task j writes only gW1T[j] and gb1[j]; task H + k only gW2T[k] and gb2[k]; each
+    # allocates its own scratch
+    for task in prange(H + W2.shape[1]):
+        if task < H:
+            if series_unit[task]:
+                scratch = np.empty((6, ORDER + 1, _BLOCK))
+                coef = np.empty((_N_ODD, N))
+                acc = np.empty(I)
+                _hidden_unit_series(
+                    task, W2, s, t, q, a1T, z1T, h, split, scratch, coef, acc, gW1T, gb1
+                )
+            else:
+                _hidden_unit_exact(task, W2, a1, z1, a2, t, x, h, gW1T, gb1)
+        elif series_logits:
+            scratch = np.empty((4, ORDER + 1, _BLOCK))
+            coef = np.empty((_N_ODD, N))
+            _logit_series(task - H, s, t, q, z1T, h, scratch, coef, gW2T, gb2)
+        else:
+            _logit_exact(task - H, a2, z1T, t, h, gW2T, gb2)
+
+
+@jit
 def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
-    """Parallel driver: the book's central difference for every parameter of TwoLayerNet."""
+    """The book's central difference for every parameter of TwoLayerNet: one forward pass,
+    the guards, then the parallel driver."""
     N, I = x.shape
     H = W1.shape[1]
     K = W2.shape[1]
@@ -417,33 +456,24 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     a1T = np.ascontiguousarray(a1.T)
     z1T = np.ascontiguousarray(z1.T)
     split = _split_columns(x, h, _DENSE_FRACTION * N)
-    xmax = max(1.0, np.max(np.abs(x)))  # b1 is a weight on the constant input 1
+
+    # the truncation guard of the module docstring, per hidden unit and for the logits
+    xmax = 1.0  # b1 is a weight on the constant input 1
+    for n in range(N):
+        for i in range(I):
+            xmax = max(xmax, abs(x[n, i]))
+    series_unit = np.empty(H, dtype=np.bool_)
+    for j in range(H):
+        spread = np.max(W2[j]) - np.min(W2[j])
+        series_unit[j] = not force_exact and h * xmax * max(1.0, 4.0 * spread) <= SERIES_RATIO_MAX
+    series_logits = not force_exact and 2.0 * h <= SERIES_RATIO_MAX
 
     gW1T = np.empty((H, I))
     gb1 = np.empty(H)
     gW2T = np.empty((K, H))
     gb2 = np.empty(K)
-
-    # Hidden units: iteration j writes only gW1T[j] and gb1[j]; scratch is per iteration.
-    for j in prange(H):
-        spread = np.max(W2[j]) - np.min(W2[j])
-        if force_exact or not h * xmax * max(1.0, 4.0 * spread) <= SERIES_RATIO_MAX:
-            _hidden_unit_exact(j, W2, a1, z1, a2, t, x, h, gW1T, gb1)
-        else:
-            scratch = np.empty((6, ORDER + 1, _BLOCK))
-            coef = np.empty((_N_ODD, N))
-            acc = np.empty(I)
-            _hidden_unit_series(j, W2, s, t, q, a1T, z1T, h, split, scratch, coef, acc, gW1T, gb1)
-
-    # Output logits: iteration k writes only gW2T[k] and gb2[k].
-    for k in prange(K):
-        if force_exact or not 2.0 * h <= SERIES_RATIO_MAX:
-            _logit_exact(k, a2, z1T, t, h, gW2T, gb2)
-        else:
-            scratch = np.empty((4, ORDER + 1, _BLOCK))
-            coef = np.empty((_N_ODD, N))
-            _logit_series(k, s, t, q, z1T, h, scratch, coef, gW2T, gb2)
-
+    _numgrad_tasks(W2, s, t, q, a1, z1, a2, a1T, z1T, x, h, split, series_unit, series_logits,
+                   gW1T, gb1, gW2T, gb2)
     return np.ascontiguousarray(gW1T.T), gb1, np.ascontiguousarray(gW2T.T), gb2
 
 
