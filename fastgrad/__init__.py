@@ -6,8 +6,11 @@
   with ``backend="numpy"`` or ``"numba"``, input validated once.
 """
 
-from . import _config  # noqa: F401  (picks a thread-safe Numba threading layer first)
-from . import kernels, reference
+from . import (
+    _config,  # noqa: F401  (picks a thread-safe Numba threading layer first)
+    kernels,
+    reference,
+)
 from ._api import (
     BACKENDS,
     SimpleNet,

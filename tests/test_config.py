@@ -22,7 +22,13 @@ def kernel_dispatchers():
 def test_every_kernel_uses_the_config():
     found = list(kernel_dispatchers())
     assert len(found) > 20
-    generic = {"numerical_diff", "numerical_gradient", "gradient_descent", "_numgrad_generic", "_n_chunks"}
+    generic = {
+        "numerical_diff",
+        "numerical_gradient",
+        "gradient_descent",
+        "_numgrad_generic",
+        "_n_chunks",
+    }
     for qualname, d in found:
         kind = "generic" if qualname.rsplit(".", 1)[1] in generic else "cached"
         expected = dict(_config.EXPECTED_OPTIONS[kind])

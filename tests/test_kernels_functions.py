@@ -15,7 +15,9 @@ from fastgrad import reference as R
 from .conftest import FUNC_ATOL, FUNC_RTOL
 
 finite = st.floats(-1000, 1000, allow_nan=False, allow_infinity=False)
-arrays = hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=12), elements=finite)
+arrays = hnp.arrays(
+    np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=12), elements=finite
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -23,7 +25,9 @@ arrays = hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_sid
 def test_elementwise_twins(x):
     with np.errstate(over="ignore"):
         for name in ("sigmoid", "sigmoid_grad"):
-            assert_allclose(getattr(K, name)(x), getattr(R, name)(x), rtol=FUNC_RTOL, atol=FUNC_ATOL)
+            assert_allclose(
+                getattr(K, name)(x), getattr(R, name)(x), rtol=FUNC_RTOL, atol=FUNC_ATOL
+            )
     for name in ("relu", "relu_grad", "step_function", "identity_function"):
         assert_array_equal(getattr(K, name)(x), getattr(R, name)(x))
 

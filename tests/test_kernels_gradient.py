@@ -117,7 +117,7 @@ def test_concurrent_python_threads(rng):
     expected = [K.numerical_gradient(rosenbrock, x) for x in xs]
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda x: K.numerical_gradient(rosenbrock, x), xs))
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert_array_equal(g, e)
 
 

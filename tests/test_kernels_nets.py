@@ -176,7 +176,9 @@ def test_series_path_against_long_double(rng, spread, x_scale):
             assert abs(got[name][idx] - oracle) <= 1e-14 + 1e-12 * abs(oracle), (name, idx)
 
 
-@pytest.mark.parametrize(("h", "x_scale", "w2_scale"), [(0.05, 1.0, 1.0), (1e-4, 255.0, 1.0), (1e-4, 1.0, 100.0)])
+@pytest.mark.parametrize(
+    ("h", "x_scale", "w2_scale"), [(0.05, 1.0, 1.0), (1e-4, 255.0, 1.0), (1e-4, 1.0, 100.0)]
+)
 def test_exact_fallback_matches_reference(rng, h, x_scale, w2_scale):
     # large h, unnormalised pixels, huge weights: the series bound fails, the kernel must
     # evaluate the perturbed losses directly and still agree with the reference
@@ -268,7 +270,7 @@ def test_concurrent_calls_from_python_threads(rng):
     with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
         for _ in range(3):
             got = list(pool.map(lambda p: kernel_grads(*p), problems))
-            for g, e in zip(got, expected):
+            for g, e in zip(got, expected, strict=True):
                 for k in NAMES:
                     assert_array_equal(g[k], e[k])
 
@@ -297,7 +299,9 @@ def test_simplenet_worked_example_on_kernels():
     expected = [[0.24237012, 0.17049818, -0.4128683], [0.36355518, 0.25574726, -0.61930245]]
     got = ker.numerical_gradient(x, t)
     assert_allclose(got, expected, atol=1e-7)
-    assert_allclose(got, ref.numerical_gradient(x, t), rtol=0, atol=reference_noise(ref.loss(x, t), 1e-4))
+    assert_allclose(
+        got, ref.numerical_gradient(x, t), rtol=0, atol=reference_noise(ref.loss(x, t), 1e-4)
+    )
     assert_allclose(ker.predict(x), ref.predict(x), rtol=1e-15)
     assert ker.loss(x, t) == pytest.approx(ref.loss(x, t), rel=1e-14)
 
@@ -308,4 +312,6 @@ def test_simplenet_batches(rng):
     t = rng.integers(0, 3, 17)
     ref = R.SimpleNet(W=W)
     got = K.SimpleNet(W=W).numerical_gradient(x, t)
-    assert_allclose(got, ref.numerical_gradient(x, t), rtol=0, atol=reference_noise(ref.loss(x, t), 1e-4))
+    assert_allclose(
+        got, ref.numerical_gradient(x, t), rtol=0, atol=reference_noise(ref.loss(x, t), 1e-4)
+    )

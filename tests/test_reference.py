@@ -14,7 +14,8 @@ from .conftest import EPS
 
 
 @pytest.mark.parametrize(
-    ("point", "expected"), [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)), ((3.0, 0.0), (6.0, 0.0))]
+    ("point", "expected"),
+    [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)), ((3.0, 0.0), (6.0, 0.0))],
 )
 def test_numerical_gradient_of_sum_of_squares(point, expected):
     # central differences are exact for quadratics up to rounding: (2xh) / 2h
@@ -131,7 +132,9 @@ NUMGRAD_VS_ANALYTIC_ATOL = 1e-8
 
 
 @pytest.mark.parametrize("one_hot", [False, True])
-@pytest.mark.parametrize(("n_in", "hidden", "n_out", "batch"), [(5, 4, 3, 7), (8, 6, 4, 1), (3, 2, 2, 20)])
+@pytest.mark.parametrize(
+    ("n_in", "hidden", "n_out", "batch"), [(5, 4, 3, 7), (8, 6, 4, 1), (3, 2, 2, 20)]
+)
 def test_two_layer_numerical_matches_backprop(rng, n_in, hidden, n_out, batch, one_hot):
     net = R.TwoLayerNet(n_in, hidden, n_out, weight_init_std=0.5, rng=rng)
     x = rng.random((batch, n_in))

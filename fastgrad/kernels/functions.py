@@ -64,7 +64,8 @@ def relu(x):
 
 @jit
 def relu_grad(x):
-    """1 where ``x >= 0``, else 0, in ``x``'s dtype (twin of :func:`fastgrad.reference.relu_grad`)."""
+    """1 where ``x >= 0``, else 0, in ``x``'s dtype (twin of
+    :func:`fastgrad.reference.relu_grad`)."""
     return (x >= 0).astype(x.dtype)
 
 

@@ -25,7 +25,8 @@ is of order 9. A Cauchy bound on a disk where every piece is analytic (sigmoid: 
 bounded by about 5 there) gives a remainder below ``5 * ratio**9`` per row for
 ``ratio = h max|x| max(1, 4 R_j)``. The series path is taken only where
 ``ratio <= SERIES_RATIO_MAX = 0.008`` (remainder < 7e-19 per row, < 1e-14 on the gradient;
-for the book's ``h`` and inputs in [0, 1] that allows ``R_j`` up to 20); elsewhere (large ``h``, unnormalised inputs, huge weights) the kernel falls back
+for the book's ``h`` and inputs in [0, 1] that allows ``R_j`` up to 20); elsewhere (large
+``h``, unnormalised inputs, huge weights) the kernel falls back
 to exact evaluation of the perturbed row losses. Either path sums row differences
 ``l_n(+) - l_n(-)`` instead of subtracting two rounded batch losses, so it is more accurate
 than the reference, whose own rounding noise is about ``eps * L / h`` (about 1e-12).
@@ -625,10 +626,10 @@ class TwoLayerNet:
         p = self._p()
         x2 = _rows(x)
         grads = _numgrad_two_layer(*p, x2, _labels(t, x2.shape[0], p[2].shape[1]), float(h), exact)
-        return dict(zip(PARAM_NAMES, grads))
+        return dict(zip(PARAM_NAMES, grads, strict=True))
 
     def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
         p = self._p()
         x2 = _rows(x)
         grads = _gradient_two_layer(*p, x2, _labels(t, x2.shape[0], p[2].shape[1]))
-        return dict(zip(PARAM_NAMES, grads))
+        return dict(zip(PARAM_NAMES, grads, strict=True))

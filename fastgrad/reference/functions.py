@@ -129,7 +129,7 @@ def relu(x: ArrayLike) -> NDArray:
 
 
 def relu_grad(x: ArrayLike) -> NDArray:
-    """Derivative of :func:`relu`, taken as 1 at ``x == 0`` as in the book's ``common/functions.py``.
+    """Derivative of :func:`relu`, taken as 1 at ``x == 0`` (the book's ``common/functions.py``).
 
     Parameters
     ----------
