@@ -1,0 +1,396 @@
+"""``fastgrad train``: the book's chapter-4 training run on MNIST, from the command line.
+
+By default it trains the book's 784-50-10 network with numerical gradients on the numba
+backend for 10,000 iterations (batch 100, lr 0.1), on the full MNIST when it is on disk, else
+on the offline sample, and says which. It reports the JIT compile time apart from the
+training time, shows progress, and writes to ``--out``:
+
+- ``history.json``: the run's settings and summary (``"run"``) and the :class:`History`
+  (``"history"``; ``History.from_dict(json.load(f)["history"])``);
+- ``loss.png``: the loss of every iteration (the book's figure 4-11);
+- ``accuracy.png``: train and test accuracy per epoch (figure 4-12);
+- ``params.npz``: the final ``W1, b1, W2, b2``.
+
+Each file is written atomically (a temporary file, then a rename). Bad flags or values for a
+flag exit with argparse's usage message (status 2); other bad input (a non-positive learning
+rate, missing or corrupt data, an unwritable folder, a checkpoint of another network) exits
+with a one-line message on stderr (status 1) before anything is written.
+
+Examples
+--------
+::
+
+    fastgrad train                                   # the book's run
+    fastgrad train --grad backprop --iters 2000      # the chapter-5 gradient, for comparison
+    fastgrad train --checkpoint run.npz --resume     # continue where a run stopped
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .training import GRAD_METHODS, CheckpointError, History, _atomic_write, train
+
+__all__ = ["build_parser", "main"]
+
+PROG = "fastgrad train"
+DEFAULT_CHECKPOINT_EVERY = 1000
+
+
+class _Failure(Exception):
+    """A user-facing error: printed as one line, exit status 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``fastgrad train``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train the book's TwoLayerNet on MNIST by mini-batch SGD "
+        "(Deep Learning from Scratch, section 4.5), with numerical gradients by default.",
+    )
+    data = p.add_argument_group("data")
+    data.add_argument("--data", choices=("auto", "full", "sample"), default="auto",
+                      help="full MNIST, the offline 5,000-image sample, or auto: full when "
+                      "it is on disk, else the sample (default: %(default)s)")
+    data.add_argument("--data-dir", metavar="DIR",
+                      help="folder of the MNIST IDX files (default: $FASTGRAD_DATA, else the "
+                      "user cache folder)")
+    model = p.add_argument_group("model and training")
+    model.add_argument("--backend", choices=("numba", "numpy"), default="numba",
+                       help="numba kernels or the NumPy reference (default: %(default)s)")
+    model.add_argument("--grad", choices=GRAD_METHODS, default="numerical",
+                       help="numerical gradients (chapter 4) or backprop (chapter 5) "
+                       "(default: %(default)s)")
+    model.add_argument("--hidden", type=int, default=50, metavar="N",
+                       help="hidden units (default: %(default)s)")
+    model.add_argument("--iters", type=int, default=10_000, metavar="N",
+                       help="iterations (default: %(default)s)")
+    model.add_argument("--batch-size", type=int, default=100, metavar="N",
+                       help="mini-batch size (default: %(default)s)")
+    model.add_argument("--lr", type=float, default=0.1,
+                       help="learning rate (default: %(default)s)")
+    model.add_argument("--seed", type=int, default=0,
+                       help="seed of the initial weights and the mini-batches "
+                       "(default: %(default)s)")
+    model.add_argument("--eval-every", type=int, metavar="N",
+                       help="iterations between accuracy evaluations (default: one epoch, "
+                       "train size // batch size)")
+    model.add_argument("--threads", type=int, metavar="N",
+                       help="kernel threads (default: all)")
+    ck = p.add_argument_group("checkpoints")
+    ck.add_argument("--checkpoint", metavar="PATH",
+                    help="write a checkpoint file every --checkpoint-every iterations and at "
+                    "the end")
+    ck.add_argument("--checkpoint-every", type=int, metavar="K",
+                    help=f"iterations between checkpoints (default: {DEFAULT_CHECKPOINT_EVERY})")
+    ck.add_argument("--resume", action="store_true",
+                    help="continue from --checkpoint if it exists; ends with the same "
+                    "parameters as an uninterrupted run")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", default="./fastgrad-out", metavar="DIR",
+                     help="folder for history.json, loss.png, accuracy.png and params.npz "
+                     "(default: %(default)s)")
+    out.add_argument("--quiet", action="store_true",
+                     help="no progress bar and no preamble; print only the summary")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``fastgrad train`` with ``argv`` (default ``sys.argv[1:]``).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``train``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for bad input or a failure (message on stderr), 2 for a usage error,
+        130 when interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.resume and not args.checkpoint:
+            parser.error("--resume needs --checkpoint PATH")
+        if args.checkpoint_every is not None and not args.checkpoint:
+            parser.error("--checkpoint-every needs --checkpoint PATH")
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return _run(args)
+    except _Failure as exc:
+        print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(message: str) -> str:
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise _Failure(f"--lr must be a finite number > 0, got {args.lr}")
+    for flag, value, minimum in (
+        ("--hidden", args.hidden, 1),
+        ("--iters", args.iters, 0),
+        ("--batch-size", args.batch_size, 1),
+        ("--eval-every", args.eval_every, 1),
+        ("--threads", args.threads, 1),
+        ("--checkpoint-every", args.checkpoint_every, 1),
+    ):
+        if value is not None and value < minimum:
+            raise _Failure(f"{flag} must be an integer >= {minimum}, got {value}")
+    if args.seed < 0:
+        raise _Failure(f"--seed must be >= 0, got {args.seed}")
+
+
+def _prepare_folder(folder: Path, what: str) -> bool:
+    """Create ``folder`` if needed and check that files can be created in it.
+
+    Returns whether it was created (so that a failed run can remove it again)."""
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".fastgrad-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise _Failure(f"cannot write the {what} to {folder}: {reason}") from exc
+    return created
+
+
+def _load_data(args: argparse.Namespace, say: Any) -> tuple[Any, ...]:
+    from .datasets import MNISTError, load_mnist, resolve_mnist_source
+
+    try:
+        source = resolve_mnist_source(args.data, args.data_dir)
+        if source.kind == "full" and not source.available:
+            say(f"data: {source} - downloading")
+        else:
+            say(f"data: {source}")
+        (x_train, t_train), (x_test, t_test) = load_mnist(
+            normalize=True, one_hot_label=True, source=args.data, data_dir=args.data_dir,
+            progress=False if args.quiet else None,
+        )
+    except MNISTError as exc:
+        raise _Failure(f"cannot load MNIST: {exc}") from exc
+    except ImportError as exc:
+        raise _Failure(f"cannot load the MNIST sample: {exc}") from exc
+    return source, x_train, t_train, x_test, t_test
+
+
+def _warm_up(net: Any, args: argparse.Namespace, x: np.ndarray, t: np.ndarray) -> float | None:
+    """Time the first gradient call (JIT compilation, or loading the compiled code from the
+    cache) and compile the loss and accuracy kernels, so that none of it lands in the
+    per-iteration figures. The numpy backend has nothing to compile."""
+    if net.backend != "numba":
+        return None
+    xb, tb = x[: args.batch_size], t[: args.batch_size]
+    t0 = time.perf_counter()
+    if args.grad == "numerical":
+        net.numerical_gradient(xb, tb)
+    else:
+        net.gradient(xb, tb)
+    elapsed = time.perf_counter() - t0
+    net.loss(xb, tb)
+    net.accuracy(xb, tb)
+    return elapsed
+
+
+def _plot_loss(history: History, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    loss = np.asarray(history.loss)
+    ax.plot(np.arange(loss.size), loss, lw=0.6, label="mini-batch loss")
+    if loss.size >= 100:
+        window = max(loss.size // 100, 10)
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window - 1, loss.size), smooth, lw=1.5, label=f"mean of {window}")
+        ax.legend(loc="upper right")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title("Training loss (book figure 4-11)")
+    ax.grid(alpha=0.3)
+    _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+
+
+def _plot_accuracy(history: History, iters_per_epoch: int, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    epochs = np.asarray(history.epoch_iters, dtype=float) / iters_per_epoch
+    ax.plot(epochs, history.train_acc, marker="o", ms=2, label="train acc")
+    ax.plot(epochs, history.test_acc, marker="s", ms=2, ls="--", label="test acc")
+    ax.set_xlabel("epochs")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.0)
+    ax.set_title("Accuracy (book figure 4-12)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+
+
+def _write_outputs(
+    out: Path, history: History, run: dict[str, Any], params: dict[str, np.ndarray],
+    iters_per_epoch: int,
+) -> list[Path]:
+    paths = [out / "history.json", out / "loss.png", out / "accuracy.png", out / "params.npz"]
+    doc = {"run": run, "history": history.to_dict()}
+    text = json.dumps(doc, indent=1).encode("utf-8")
+    _atomic_write(paths[0], lambda f: f.write(text))
+    _plot_loss(history, paths[1])
+    _plot_accuracy(history, iters_per_epoch, paths[2])
+    arrays = {k: np.asarray(params[k], dtype=np.float64) for k in ("W1", "b1", "W2", "b2")}
+    _atomic_write(paths[3], lambda f: np.savez(f, **arrays))
+    return paths
+
+
+def _run(args: argparse.Namespace) -> int:
+    import fastgrad
+
+    _check_args(args)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    out = Path(args.out).expanduser()
+    checkpoint = Path(args.checkpoint).expanduser() if args.checkpoint else None
+
+    source, x_train, t_train, x_test, t_test = _load_data(args, say)
+    made: list[Path] = []  # folders this run creates: removed again if it fails while empty
+    try:
+        for folder, what in ((out, "outputs"), (checkpoint and checkpoint.parent, "checkpoint")):
+            if folder is not None and _prepare_folder(folder, what):
+                made.append(folder)
+        with contextlib.ExitStack() as stack:
+            try:
+                threads = stack.enter_context(fastgrad.threads(args.threads))
+            except ValueError as exc:
+                raise _Failure(str(exc)) from exc
+            return _train_and_report(args, source, x_train, t_train, x_test, t_test, out,
+                                     checkpoint, threads, say, fastgrad)
+    except BaseException:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _train_and_report(
+    args: argparse.Namespace, source: Any, x_train: np.ndarray, t_train: np.ndarray,
+    x_test: np.ndarray, t_test: np.ndarray, out: Path, checkpoint: Path | None, threads: int,
+    say: Any, fastgrad: Any,
+) -> int:
+    n_in, n_out = x_train.shape[1], t_train.shape[1]
+    shape = f"{n_in}-{args.hidden}-{n_out}"
+    init_rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(1)[0])
+    net = fastgrad.TwoLayerNet(n_in, args.hidden, n_out, backend=args.backend, rng=init_rng)
+    n_params = sum(p.size for p in net.params.values())
+    iters_per_epoch = max(x_train.shape[0] // args.batch_size, 1)
+    eval_every = args.eval_every or iters_per_epoch
+    checkpoint_every = args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
+
+    say(f"network: TwoLayerNet {shape} ({n_params:,} parameters), backend {args.backend}, "
+        f"{args.grad} gradients, {threads} thread{'s' if threads != 1 else ''}")
+    say(f"training: {args.iters:,} iterations, batch {args.batch_size}, lr {args.lr}, "
+        f"seed {args.seed}, accuracy every {eval_every} iterations (epoch = {iters_per_epoch})")
+    if checkpoint is not None:
+        say(f"checkpoint: {checkpoint} every {checkpoint_every} iterations"
+            + (", resuming from it if it exists" if args.resume else ""))
+    jit = _warm_up(net, args, x_train, t_train)
+    if jit is None:
+        say("compile: none (numpy backend)")
+    else:
+        say(f"compile: first {args.grad} gradient call {jit:.2f} s (JIT compilation or cache "
+            "load; excluded from the timings below)")
+
+    ran: list[int] = []  # the iterations this session runs (a resumed run skips some)
+    t0 = time.perf_counter()
+    try:
+        history = train(
+            net, x_train, t_train, x_test, t_test,
+            iters=args.iters, batch_size=args.batch_size, lr=args.lr, grad=args.grad,
+            seed=args.seed, eval_every=eval_every, progress=not args.quiet,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every if checkpoint is not None else None,
+            resume=args.resume, callbacks=[lambda i, h, n: ran.append(i)],
+        )
+    except CheckpointError as exc:
+        raise _Failure(str(exc)) from exc
+    except OSError as exc:
+        raise _Failure(f"cannot write the checkpoint {checkpoint}: {exc}") from exc
+    wall = time.perf_counter() - t0
+
+    run_iters = len(ran)
+    start = history.iterations - run_iters
+    mean_grad = float(np.mean(history.grad_time[start:])) if run_iters else float("nan")
+    mean_iter = float(np.mean(history.iter_time[start:])) if run_iters else float("nan")
+    summary = {
+        "iterations": history.iterations,
+        "iterations_this_session": run_iters,
+        "final_train_acc": history.train_acc[-1] if history.train_acc else None,
+        "final_test_acc": history.test_acc[-1] if history.test_acc else None,
+        "wall_time_s": wall,
+        "iterations_per_s": run_iters / wall if wall > 0 and run_iters else None,
+        "mean_iteration_s": mean_iter if run_iters else None,
+        "mean_gradient_s": mean_grad if run_iters else None,
+        "first_gradient_call_s": jit,
+    }
+    run = {
+        "fastgrad": fastgrad.__version__,
+        "data": str(source),
+        "data_kind": source.kind,
+        "network": shape,
+        "backend": args.backend,
+        "grad": args.grad,
+        "threads": threads,
+        "iters": args.iters,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "eval_every": eval_every,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "summary": summary,
+    }
+    try:
+        paths = _write_outputs(out, history, run, net.params, iters_per_epoch)
+    except OSError as exc:
+        raise _Failure(f"cannot write the outputs to {out}: {exc}") from exc
+
+    if history.train_acc:
+        print(f"final accuracy: train {history.train_acc[-1]:.4f}, "
+              f"test {history.test_acc[-1]:.4f} ({source.kind} data, "
+              f"{x_test.shape[0]:,} test images)")
+    if run_iters:
+        print(f"time: {run_iters:,} iterations in {wall:.1f} s wall "
+              f"({run_iters / wall:.1f} it/s, evaluations included); "
+              f"{mean_iter * 1e3:.2f} ms per iteration, {mean_grad * 1e3:.2f} ms per "
+              f"{args.grad} gradient"
+              + ("" if jit is None else f"; first call (JIT) {jit:.2f} s, not included"))
+    else:
+        print(f"time: no iterations to run ({history.iterations:,} already done)")
+    print(f"wrote: {', '.join(str(p) for p in paths)}")
+    return 0

@@ -1,0 +1,721 @@
+"""Mini-batch SGD for :class:`fastgrad.TwoLayerNet`: the book's ``train_neuralnet.py``.
+
+:func:`train` is the loop of *Deep Learning from Scratch*, section 4.5.2: each iteration draws a
+mini-batch (``rng.choice(train_size, batch_size)``, with replacement as in the book), takes the
+gradient (numerical, section 4.4, or backprop, chapter 5), updates ``params[key] -= lr *
+grad[key]`` and records the batch loss; every epoch it records the accuracy on the whole
+training and test sets. On top of the book's loop it keeps a :class:`History` with timings,
+shows a progress bar, calls user callbacks (which may stop training early) and writes
+checkpoints from which an interrupted run resumes to exactly the same parameters, bit for bit.
+
+Checkpoints
+-----------
+A checkpoint is one ``.npz`` file (no pickles) with the parameters ``W1, b1, W2, b2`` as
+float64 arrays and a ``meta`` entry: JSON with the iteration count, the network shape, the
+run's settings, the random generator's ``bit_generator.state`` and the history. It is written
+atomically: to a temporary file in the same folder, flushed and fsynced, then moved over the
+old one with :func:`os.replace`, so a crash at any moment leaves either the previous
+checkpoint or the new one, never a mixture. Read one with :func:`load_checkpoint`.
+
+Resuming restores the parameters, the history and the generator's state and continues from the
+next iteration. Everything a run's numbers depend on is the same as in an uninterrupted run:
+the mini-batches (the generator's state), the parameters (float64, saved exactly), and the
+order of the floating-point operations (the same calls in the same order; the numba kernels
+give the same result for any thread count). So the final parameters are identical. Only the
+timings differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import numbers
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._validation import as_batch, as_labels
+
+__all__ = [
+    "GRAD_METHODS",
+    "Checkpoint",
+    "CheckpointError",
+    "History",
+    "StopTraining",
+    "load_checkpoint",
+    "train",
+]
+
+Grad = Literal["numerical", "backprop"]
+
+#: The gradient methods :func:`train` accepts: the network's ``numerical_gradient`` (the
+#: book's chapter 4) or its ``gradient`` (backprop, chapter 5).
+GRAD_METHODS: tuple[str, ...] = ("numerical", "backprop")
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2")
+
+#: Rows per accuracy call when evaluating on a whole data set: bounds the float64 copy the
+#: numba front door makes (60,000 x 784 float64 would be 376 MB at once).
+EVAL_CHUNK = 10_000
+
+_CHECKPOINT_FORMAT = "fastgrad.training checkpoint"
+_CHECKPOINT_VERSION = 1
+
+#: Settings that decide the sequence of parameters; a resumed run must use the same ones.
+_RESUME_KEYS = ("grad", "lr", "batch_size", "eval_every", "n_train", "n_test")
+
+
+class StopTraining(Exception):  # noqa: N818 - the name says what raising it does
+    """Raise from a callback to end training after the current iteration.
+
+    :func:`train` catches it and returns the history normally, as if the callback had
+    returned True.
+    """
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read (corrupt, truncated, not a checkpoint) or does not fit the
+    run being resumed (another network shape or other settings)."""
+
+
+@dataclass
+class History:
+    """What :func:`train` records.
+
+    Attributes
+    ----------
+    loss : list of float
+        Loss on each iteration's mini-batch, after that iteration's update (as the book
+        records it). ``len(loss)`` is the number of iterations done.
+    train_acc, test_acc : list of float
+        Accuracy on the whole training and test sets at each evaluation.
+    epoch_iters : list of int
+        The (0-based) iteration after which each evaluation was made: every ``eval_every``
+        iterations starting with iteration 0, as in the book, plus the last iteration.
+    iter_time : list of float
+        Seconds per iteration: drawing the batch, the gradient, the update and the batch loss.
+        Evaluations, callbacks and checkpoints are not included.
+    grad_time : list of float
+        Seconds of each iteration spent in the gradient call.
+    total_time : float
+        Wall-clock seconds spent in :func:`train`, summed over resumed sessions.
+
+    Examples
+    --------
+    >>> h = History(loss=[2.3, 2.1], train_acc=[0.1], test_acc=[0.12], epoch_iters=[0])
+    >>> History.from_dict(h.to_dict()) == h
+    True
+    """
+
+    loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    epoch_iters: list[int] = field(default_factory=list)
+    iter_time: list[float] = field(default_factory=list)
+    grad_time: list[float] = field(default_factory=list)
+    total_time: float = 0.0
+
+    @property
+    def iterations(self) -> int:
+        """The number of iterations recorded."""
+        return len(self.loss)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The history as plain lists and numbers, ready for :func:`json.dump`.
+
+        Returns
+        -------
+        dict
+            One key per attribute; the lists are copies.
+        """
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        """Rebuild a history from :meth:`to_dict`'s output (for example read back from JSON).
+
+        Parameters
+        ----------
+        data : dict
+            Must have ``loss``, ``train_acc``, ``test_acc`` and ``epoch_iters``;
+            ``iter_time``, ``grad_time`` and ``total_time`` are optional.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        ValueError
+            If a key is missing or unknown, or the lists have inconsistent lengths.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a history must be a dict, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        missing = [k for k in ("loss", "train_acc", "test_acc", "epoch_iters") if k not in data]
+        if unknown or missing:
+            raise ValueError(f"not a training history: missing {missing}, unknown {unknown}")
+        try:
+            h = cls(
+                loss=[float(v) for v in data["loss"]],
+                train_acc=[float(v) for v in data["train_acc"]],
+                test_acc=[float(v) for v in data["test_acc"]],
+                epoch_iters=[int(v) for v in data["epoch_iters"]],
+                iter_time=[float(v) for v in data.get("iter_time", [])],
+                grad_time=[float(v) for v in data.get("grad_time", [])],
+                total_time=float(data.get("total_time", 0.0)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not a training history: {exc}") from exc
+        if not len(h.train_acc) == len(h.test_acc) == len(h.epoch_iters):
+            raise ValueError("train_acc, test_acc and epoch_iters must have the same length")
+        for name in ("iter_time", "grad_time"):
+            if len(getattr(h, name)) not in (0, len(h.loss)):
+                raise ValueError(f"{name} must have one entry per iteration, like loss")
+        return h
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read back by :func:`load_checkpoint`.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    iteration : int
+        Iterations done when it was written; a resumed run continues with this index.
+    shape : tuple of int
+        ``(input_size, hidden_size, output_size)`` of the network.
+    params : dict of str to ndarray of float64
+        ``W1, b1, W2, b2`` after ``iteration`` iterations.
+    history : History
+    rng_state : dict
+        The generator's ``bit_generator.state``.
+    config : dict
+        The settings of the run: ``grad, lr, batch_size, eval_every, seed, n_train, n_test,
+        backend, iters``.
+    """
+
+    path: Path
+    iteration: int
+    shape: tuple[int, int, int]
+    params: dict[str, NDArray[np.float64]]
+    history: History
+    rng_state: dict[str, Any]
+    config: dict[str, Any]
+
+
+# -- argument checks ------------------------------------------------------------------------
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_lr(lr: Any) -> float:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"lr must be a positive float, got {lr!r}")
+    lr = float(lr)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
+    return lr
+
+
+def _net_shape(net: Any) -> tuple[int, int, int]:
+    params = getattr(net, "params", None)
+    if not isinstance(params, dict) or not set(PARAM_NAMES) <= set(params):
+        raise TypeError(
+            "net must be a TwoLayerNet: an object with a params dict holding W1, b1, W2, b2 "
+            "and the methods numerical_gradient, gradient, loss and accuracy"
+        )
+    W1, W2 = np.shape(params["W1"]), np.shape(params["W2"])
+    if len(W1) != 2 or len(W2) != 2 or W1[1] != W2[0]:
+        raise ValueError(f"net.params W1 {W1} and W2 {W2} do not make a two-layer network")
+    return int(W1[0]), int(W1[1]), int(W2[1])
+
+
+def _check_data(
+    x: ArrayLike, t: ArrayLike, shape: tuple[int, int, int], xname: str, tname: str
+) -> tuple[NDArray, NDArray]:
+    x = as_batch(x, shape[0], xname)
+    if x.ndim != 2:
+        raise ValueError(f"{xname} must have shape (n, {shape[0]}), got {x.shape}")
+    t_shape = np.shape(t)
+    if not t_shape or t_shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{tname} has shape {t_shape} but {xname} has {x.shape[0]} rows; "
+            "pass one label or one-hot row per image"
+        )
+    # Labels once, here: the book's loss turns one-hot rows into labels with argmax anyway.
+    return x, as_labels(t, x.shape[0], shape[2], tname)
+
+
+def _shape_str(shape: Iterable[int]) -> str:
+    return "-".join(str(s) for s in shape)
+
+
+def _as_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
+    if callable(callbacks):
+        callbacks = (callbacks,)
+    callbacks = tuple(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"callbacks must be callables, got {type(cb).__name__}")
+    return callbacks
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once at import (reading it means setting it).
+_UMASK = _read_umask()
+
+
+def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file so that it is either complete or not there: ``write(f)`` fills a
+    temporary file in the same folder, which is fsynced and then renamed over ``path``.
+    On any error (or interrupt) the temporary file is removed and ``path`` is untouched."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it 0600; give it a normal file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable, where supported
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _to_json(value: Any) -> Any:
+    """``bit_generator.state`` to JSON: MT19937 and Philox hold arrays; PCG64 only ints."""
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__ndarray__" in value:
+            return np.array(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
+        return {k: _from_json(v) for k, v in value.items()}
+    return value
+
+
+def _generator_from_state(state: dict[str, Any]) -> np.random.Generator:
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    cls = getattr(np.random, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
+        raise CheckpointError(f"unknown random bit generator {name!r} in the checkpoint")
+    bit_generator = cls()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+def _write_checkpoint(
+    path: Path,
+    params: dict[str, NDArray],
+    history: History,
+    rng: np.random.Generator,
+    shape: tuple[int, int, int],
+    config: dict[str, Any],
+) -> None:
+    meta = {
+        "format": _CHECKPOINT_FORMAT,
+        "version": _CHECKPOINT_VERSION,
+        "iteration": history.iterations,
+        "shape": list(shape),
+        "config": config,
+        "rng_state": _to_json(rng.bit_generator.state),
+        "history": history.to_dict(),
+    }
+    blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    arrays = {k: np.asarray(params[k], dtype=np.float64) for k in PARAM_NAMES}
+    _atomic_write(path, lambda f: np.savez(f, meta=blob, **arrays))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint written by :func:`train`.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    Checkpoint
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    CheckpointError
+        If the file is not a complete, consistent checkpoint (truncated, corrupt, another
+        kind of file); the message names the file.
+    """
+    path = Path(path)
+
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(
+            f"checkpoint {path} is unreadable: {why}; delete it (or pick another path) to "
+            "start over"
+        )
+
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise bad("it is a single .npy array, not an .npz archive")
+        with data:
+            missing = [k for k in ("meta", *PARAM_NAMES) if k not in data.files]
+            if missing:
+                raise bad(f"it lacks {', '.join(missing)}")
+            meta = json.loads(data["meta"].tobytes().decode("utf-8"))
+            params = {k: np.array(data[k], dtype=np.float64) for k in PARAM_NAMES}
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except CheckpointError:
+        raise
+    except Exception as exc:  # zip, zlib, npy-header, JSON and UTF-8 errors all mean corrupt
+        raise bad(f"corrupt or truncated file ({type(exc).__name__}: {exc})") from exc
+
+    if not isinstance(meta, dict) or meta.get("format") != _CHECKPOINT_FORMAT:
+        raise bad("it is not a fastgrad training checkpoint")
+    if meta.get("version") != _CHECKPOINT_VERSION:
+        raise bad(f"unsupported checkpoint version {meta.get('version')!r}")
+    try:
+        shape = tuple(int(s) for s in meta["shape"])
+        iteration = int(meta["iteration"])
+        history = History.from_dict(meta["history"])
+        rng_state = _from_json(meta["rng_state"])
+        config = dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(f"inconsistent metadata ({exc})") from exc
+    n_in, n_hidden, n_out = shape if len(shape) == 3 else (0, 0, 0)
+    expected = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out),
+                "b2": (n_out,)}
+    if len(shape) != 3 or any(params[k].shape != expected[k] for k in PARAM_NAMES):
+        raise bad("its parameter shapes do not match its network shape")
+    if history.iterations != iteration:
+        raise bad(f"its history has {history.iterations} iterations, not {iteration}")
+    return Checkpoint(path, iteration, shape, params, history, rng_state, config)
+
+
+def _check_resumable(ck: Checkpoint, shape: tuple[int, int, int], config: dict[str, Any]) -> None:
+    if ck.shape != shape:
+        raise CheckpointError(
+            f"checkpoint {ck.path} is for a {_shape_str(ck.shape)} network but the network "
+            f"being trained is {_shape_str(shape)}; use a matching network or another "
+            "checkpoint path"
+        )
+    keys = list(_RESUME_KEYS)
+    if config["seed"] is not None and ck.config.get("seed") is not None:
+        keys.append("seed")
+    for key in keys:
+        old, new = ck.config.get(key), config[key]
+        if old != new:
+            raise CheckpointError(
+                f"checkpoint {ck.path} was written with {key}={old!r} but this run has "
+                f"{key}={new!r}; resume with the same settings (or another checkpoint path) "
+                "so that the run continues exactly"
+            )
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+
+def _accuracy(net: Any, x: NDArray, t: NDArray) -> float:
+    """The book's ``net.accuracy(x, t)`` over the whole set, computed in chunks."""
+    n = x.shape[0]
+    correct = 0
+    for start in range(0, n, EVAL_CHUNK):
+        rows = min(EVAL_CHUNK, n - start)
+        acc = net.accuracy(x[start : start + rows], t[start : start + rows])
+        correct += round(float(acc) * rows)  # acc = correct / rows exactly, so this is exact
+    return correct / float(n)
+
+
+@contextlib.contextmanager
+def _blas_held(net: Any) -> Iterator[None]:
+    """Hold BLAS to one thread for the numba backend: BLAS threads next to Numba's oversubscribe
+    the cores (DESIGN.md) and slowed the loss and accuracy calls between gradients here."""
+    if getattr(net, "backend", None) == "numba":
+        from ._api import _kernel_region
+
+        with _kernel_region():
+            yield
+    else:
+        yield
+
+
+def _progress_bar(progress: bool, total: int, initial: int) -> Any:
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is in the train and test extras
+        warnings.warn("tqdm is not installed: no progress bar", stacklevel=3)
+        return None
+    return tqdm(total=total, initial=initial, desc="train", unit="it", dynamic_ncols=True,
+                mininterval=0.25, smoothing=0.05)
+
+
+def train(
+    net: Any,
+    x_train: ArrayLike,
+    t_train: ArrayLike,
+    x_test: ArrayLike,
+    t_test: ArrayLike,
+    *,
+    iters: int = 10_000,
+    batch_size: int = 100,
+    lr: float = 0.1,
+    grad: Grad = "numerical",
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    eval_every: int | None = None,
+    progress: bool = True,
+    callbacks: Iterable[Callable[[int, History, Any], Any]] | Callable[..., Any] = (),
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+) -> History:
+    """Train ``net`` by mini-batch SGD, the book's ``train_neuralnet.py`` (section 4.5.2).
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+        :class:`fastgrad.TwoLayerNet` (any backend) or any object with its ``params`` dict and
+        methods. Its parameters are updated in place.
+    x_train : ndarray, shape (n_train, input_size)
+        Training images, e.g. ``load_mnist()``'s float32 rows. Never modified.
+    t_train : ndarray, shape (n_train,) or (n_train, output_size)
+        Integer labels or one-hot rows. Never modified.
+    x_test, t_test : ndarray
+        The test set, the same way; used only for the accuracy.
+    iters : int, default 10_000
+        Iterations to run in all (a resumed run counts those already done).
+    batch_size : int, default 100
+        Rows per mini-batch, drawn with replacement as in the book, so it may exceed
+        ``n_train``.
+    lr : float, default 0.1
+        Learning rate, finite and > 0.
+    grad : {"numerical", "backprop"}, default "numerical"
+        ``net.numerical_gradient`` (central differences) or ``net.gradient`` (backprop).
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Seeds ``numpy.random.default_rng``, which draws the mini-batches. The same seed,
+        network, data and backend give the same history and bit-identical parameters. A
+        Generator is used (and advanced) as is.
+    eval_every : int, optional
+        Evaluate the accuracy every this many iterations. Default: one epoch,
+        ``max(n_train // batch_size, 1)`` iterations, as in the book.
+    progress : bool, default True
+        Show a tqdm progress bar (on stderr) with the loss, the last accuracies, it/s and ETA.
+    callbacks : callable or iterable of callables
+        Each is called after every iteration as ``callback(iteration, history, net)``, with the
+        0-based index of the iteration just done. A callback stops training after that
+        iteration by returning a true value or by raising :class:`StopTraining`; all callbacks
+        of the iteration still run, and :func:`train` returns normally.
+    checkpoint : path-like, optional
+        File to write a checkpoint to (see the module docstring), every ``checkpoint_every``
+        iterations and at the end.
+    checkpoint_every : int, optional
+        Default: every ``eval_every`` iterations (each epoch). Needs ``checkpoint``.
+    resume : bool, default False
+        If ``checkpoint`` exists, restore the parameters, history and random state from it and
+        continue. Needs ``checkpoint``; if the file does not exist yet, training starts afresh.
+
+    Returns
+    -------
+    History
+        The loss of every iteration and the accuracies of every evaluation, with timings.
+        Evaluations happen after iteration 0, ``eval_every``, ``2 * eval_every``, ... (the
+        book's ``i % iter_per_epoch == 0``) and also after the last iteration, so that the
+        last accuracies are those of the returned parameters.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or the data does not fit the network (the message names
+        the argument).
+    TypeError
+        If an argument has the wrong type.
+    CheckpointError
+        If ``resume`` finds a checkpoint that is unreadable, is for another network shape, or
+        was written with other settings (``grad, lr, batch_size, eval_every``, the data sizes,
+        an integer ``seed``).
+
+    Notes
+    -----
+    The iteration follows the book: ``batch_mask = rng.choice(train_size, batch_size)``, the
+    gradient on ``x_train[batch_mask]``, ``params[key] -= lr * grad[key]`` for ``W1, b1, W2,
+    b2``, then ``loss(x_batch, t_batch)`` with the updated parameters. Accuracy on a whole set
+    is computed in chunks of :data:`EVAL_CHUNK` rows (the same value, less memory). On the
+    numba backend BLAS is held to one thread during training.
+
+    A resumed run ends with exactly the parameters of an uninterrupted one with the same seed
+    and settings: the random state, parameters and history are restored exactly and the same
+    operations follow.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad import TwoLayerNet
+    >>> rng = np.random.default_rng(0)
+    >>> x, t = rng.random((200, 4)), rng.integers(0, 3, 200)
+    >>> net = TwoLayerNet(4, 5, 3, backend="numpy", rng=0)
+    >>> h = train(net, x, t, x[:50], t[:50], iters=30, batch_size=20, lr=0.5,
+    ...           grad="backprop", seed=0, progress=False)
+    >>> len(h.loss), h.epoch_iters
+    (30, [0, 10, 20, 29])
+    >>> h2 = train(TwoLayerNet(4, 5, 3, backend="numpy", rng=0), x, t, x[:50], t[:50],
+    ...            iters=30, batch_size=20, lr=0.5, grad="backprop", seed=0, progress=False)
+    >>> h2.loss == h.loss
+    True
+    """
+    shape = _net_shape(net)
+    x_train, t_train = _check_data(x_train, t_train, shape, "x_train", "t_train")
+    x_test, t_test = _check_data(x_test, t_test, shape, "x_test", "t_test")
+    n_train = x_train.shape[0]
+    iters = _check_int(iters, "iters", 0)
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    lr = _check_lr(lr)
+    if grad not in GRAD_METHODS:
+        raise ValueError(f"grad must be one of {', '.join(map(repr, GRAD_METHODS))}, not {grad!r}")
+    if eval_every is None:
+        eval_every = max(n_train // batch_size, 1)
+    eval_every = _check_int(eval_every, "eval_every", 1)
+    callbacks = _as_callbacks(callbacks)
+    if checkpoint is None:
+        if checkpoint_every is not None:
+            raise ValueError("checkpoint_every needs checkpoint= (the file to write)")
+        if resume:
+            raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+    else:
+        checkpoint = Path(checkpoint)
+        checkpoint_every = _check_int(
+            eval_every if checkpoint_every is None else checkpoint_every, "checkpoint_every", 1
+        )
+
+    config = {
+        "grad": grad,
+        "lr": lr,
+        "batch_size": batch_size,
+        "eval_every": eval_every,
+        "seed": int(seed) if isinstance(seed, numbers.Integral) else None,
+        "n_train": n_train,
+        "n_test": int(x_test.shape[0]),
+        "backend": getattr(net, "backend", None),
+        "iters": iters,
+    }
+    rng = np.random.default_rng(seed)
+    history = History()
+    if resume and checkpoint is not None and checkpoint.exists():
+        ck = load_checkpoint(checkpoint)
+        _check_resumable(ck, shape, config)
+        for key in PARAM_NAMES:
+            net.params[key] = ck.params[key]
+        history = ck.history
+        try:
+            rng = _generator_from_state(ck.rng_state)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {checkpoint} has a bad random state: {exc}") from exc
+    for key in PARAM_NAMES:  # the in-place update needs float64 arrays of the net's own
+        p = net.params[key]
+        if not (isinstance(p, np.ndarray) and p.dtype == np.float64 and p.flags.writeable):
+            net.params[key] = np.array(p, dtype=np.float64)
+
+    gradient = net.numerical_gradient if grad == "numerical" else net.gradient
+    start = history.iterations
+    time_before = history.total_time
+    t_begin = time.perf_counter()
+
+    def evaluate(i: int) -> None:
+        history.train_acc.append(_accuracy(net, x_train, t_train))
+        history.test_acc.append(_accuracy(net, x_test, t_test))
+        history.epoch_iters.append(i)
+
+    def save() -> None:
+        history.total_time = time_before + (time.perf_counter() - t_begin)
+        _write_checkpoint(checkpoint, net.params, history, rng, shape, config)
+
+    bar = _progress_bar(progress, iters, min(start, iters))
+    try:
+        with _blas_held(net):
+            for i in range(start, iters):
+                t0 = time.perf_counter()
+                batch_mask = rng.choice(n_train, batch_size)
+                x_batch = x_train[batch_mask]
+                t_batch = t_train[batch_mask]
+                t1 = time.perf_counter()
+                g = gradient(x_batch, t_batch)
+                t2 = time.perf_counter()
+                for key in PARAM_NAMES:
+                    net.params[key] -= lr * g[key]
+                loss = float(net.loss(x_batch, t_batch))
+                history.iter_time.append(time.perf_counter() - t0)
+                history.grad_time.append(t2 - t1)
+                history.loss.append(loss)
+
+                if i % eval_every == 0:
+                    evaluate(i)
+                stop = False
+                for cb in callbacks:
+                    try:
+                        stop = bool(cb(i, history, net)) or stop
+                    except StopTraining:
+                        stop = True
+                done = i + 1
+                if checkpoint is not None and done % checkpoint_every == 0 and done < iters:
+                    save()
+                if bar is not None:
+                    if i % 10 == 0 or stop or history.epoch_iters[-1:] == [i]:
+                        acc = (f" train={history.train_acc[-1]:.4f} test={history.test_acc[-1]:.4f}"
+                               if history.train_acc else "")
+                        bar.set_postfix_str(f"loss={loss:.4f}{acc}", refresh=False)
+                    bar.update(1)
+                if stop:
+                    break
+            last = history.iterations - 1
+            if last >= 0 and history.epoch_iters[-1:] != [last]:
+                evaluate(last)
+    finally:
+        if bar is not None:
+            bar.close()
+    if checkpoint is not None:
+        save()
+    history.total_time = time_before + (time.perf_counter() - t_begin)
+    return history

@@ -1,0 +1,205 @@
+"""``fastgrad train``: end to end on the offline MNIST sample, its outputs and its errors.
+
+Small networks (10 hidden units) and few iterations keep each run to about a second; the
+numba numerical path runs in-process (its compilation is shared with the other tests), a
+numpy backprop run goes through ``python -m fastgrad train`` in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from fastgrad import cli, train_cli
+from fastgrad.training import History, load_checkpoint
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+OUTPUTS = ["accuracy.png", "history.json", "loss.png", "params.npz"]
+SMALL = ["--data", "sample", "--hidden", "10"]
+FAST = [*SMALL, "--backend", "numpy", "--grad", "backprop", "--quiet"]
+
+
+def check_outputs(out: Path, iters: int, hidden: int = 10) -> dict:
+    assert sorted(os.listdir(out)) == OUTPUTS  # and no temporary files
+    doc = json.loads((out / "history.json").read_text())
+    history = History.from_dict(doc["history"])
+    assert history.iterations == iters
+    assert len(history.train_acc) == len(history.test_acc) == len(history.epoch_iters) >= 1
+    for name in ("loss.png", "accuracy.png"):
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and data.endswith(b"IEND\xaeB`\x82")
+        import matplotlib.image
+
+        image = matplotlib.image.imread(out / name)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    with np.load(out / "params.npz", allow_pickle=False) as f:
+        assert {k: f[k].shape for k in f.files} == {
+            "W1": (784, hidden), "b1": (hidden,), "W2": (hidden, 10), "b2": (10,)}
+    return doc
+
+
+def test_numba_numerical_run_in_process(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = train_cli.main([*SMALL, "--iters", "60", "--threads", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    doc = check_outputs(out, 60)
+    stdout = captured.out
+    assert "data: MNIST sample, 4,000 training / 1,000 test images" in stdout
+    assert "network: TwoLayerNet 784-10-10 (7,960 parameters), backend numba, numerical" in stdout
+    assert "1 thread" in stdout
+    assert "compile: first numerical gradient call" in stdout
+    assert "final accuracy: train" in stdout and "it/s" in stdout and "ms per numerical" in stdout
+    run = doc["run"]
+    assert run["network"] == "784-10-10" and run["backend"] == "numba"
+    assert run["grad"] == "numerical" and run["data_kind"] == "sample"
+    assert run["eval_every"] == 40  # 4,000 / 100: the book's epoch
+    summary = run["summary"]
+    assert summary["iterations"] == 60 and summary["first_gradient_call_s"] > 0
+    assert summary["final_test_acc"] == doc["history"]["test_acc"][-1]
+    assert doc["history"]["epoch_iters"] == [0, 40, 59]
+    assert "train:" in captured.err  # the progress bar
+
+
+def test_python_m_fastgrad_train(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastgrad", "train", *FAST, "--iters", "80", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # --quiet: no progress bar
+    assert "final accuracy" in proc.stdout and "data:" not in proc.stdout
+    doc = check_outputs(out, 80)
+    assert doc["run"]["backend"] == "numpy"
+    assert doc["run"]["summary"]["first_gradient_call_s"] is None
+
+
+def test_same_seed_same_parameters_and_resume_continues_exactly(tmp_path):
+    base = [*FAST, "--eval-every", "7"]
+    assert train_cli.main([*base, "--iters", "50", "--out", str(tmp_path / "a")]) == 0
+    ck = tmp_path / "ck" / "run.npz"
+    first = [*base, "--checkpoint", str(ck), "--checkpoint-every", "10"]
+    assert train_cli.main([*first, "--iters", "20", "--out", str(tmp_path / "b")]) == 0
+    assert load_checkpoint(ck).iteration == 20
+    assert train_cli.main([*first, "--iters", "50", "--resume", "--out", str(tmp_path / "c")]) == 0
+    assert load_checkpoint(ck).iteration == 50
+    with np.load(tmp_path / "a" / "params.npz") as a, np.load(tmp_path / "c" / "params.npz") as c:
+        for k in ("W1", "b1", "W2", "b2"):
+            assert_array_equal(a[k], c[k])
+    ha = json.loads((tmp_path / "a" / "history.json").read_text())["history"]
+    hc = json.loads((tmp_path / "c" / "history.json").read_text())["history"]
+    assert ha["loss"] == hc["loss"]
+    assert train_cli.main([*base, "--seed", "1", "--iters", "50",
+                           "--out", str(tmp_path / "d")]) == 0
+    hd = json.loads((tmp_path / "d" / "history.json").read_text())["history"]
+    assert hd["loss"] != ha["loss"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--bogus"],
+        ["--backend", "cuda"],
+        ["--grad", "finite"],
+        ["--data", "imagenet"],
+        ["--lr", "fast"],
+        ["--iters", "1.5"],
+        ["--hidden"],
+        ["--resume"],
+        ["--checkpoint-every", "5"],
+    ],
+)
+def test_usage_errors_exit_2(argv, capsys, tmp_path):
+    assert train_cli.main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: fastgrad train") and "error:" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_dispatcher_and_help(capsys):
+    assert cli.main(["train", "--bogus"]) == 2
+    assert train_cli.main(["--help"]) == 0
+    assert "--checkpoint-every" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lr", "0"], "--lr must be a finite number > 0, got 0.0"),
+        (["--lr", "-0.1"], "--lr must be a finite number > 0"),
+        (["--lr", "nan"], "--lr must be a finite number > 0"),
+        (["--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
+        (["--iters", "-5"], "--iters must be an integer >= 0"),
+        (["--hidden", "0"], "--hidden must be an integer >= 1"),
+        (["--threads", "0"], "--threads must be an integer >= 1"),
+        (["--threads", "100000"], "threads=100000 exceeds"),
+        (["--eval-every", "0"], "--eval-every must be an integer >= 1"),
+    ],
+)
+def test_bad_values_exit_1_with_one_line(argv, message, capsys, tmp_path):
+    out = tmp_path / "out"
+    assert train_cli.main([*FAST, *argv, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastgrad train: error: ") and message in err
+    assert err.count("\n") == 1
+    assert not out.exists()  # nothing written, not even the folder
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert train_cli.main([*FAST, "--iters", "5", "--out", str(blocker / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the outputs to" in err and err.count("\n") == 1
+    assert blocker.read_text() == "not a folder"
+
+
+def test_corrupt_data_files(tmp_path, capsys):
+    data = tmp_path / "mnist"
+    data.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (data / name).write_bytes(b"\x00\x00\x08\x03 truncated")
+    out = tmp_path / "out"
+    argv = ["--data", "full", "--data-dir", str(data), "--quiet", "--out", str(out)]
+    assert train_cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastgrad train: error: cannot load MNIST:") and err.count("\n") == 1
+    assert "train-images-idx3-ubyte" in err
+    assert not out.exists()
+
+
+def test_checkpoint_of_another_network_is_refused(tmp_path, capsys):
+    ck = tmp_path / "ck.npz"
+    argv = [*FAST, "--iters", "5", "--checkpoint", str(ck)]
+    assert train_cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    before = ck.read_bytes()
+    capsys.readouterr()
+    out = tmp_path / "b"
+    rc = train_cli.main([*argv, "--hidden", "12", "--resume", "--out", str(out)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "is for a 784-10-10 network but the network being trained is 784-12-10" in err
+    assert err.count("\n") == 1
+    assert ck.read_bytes() == before
+    assert not out.exists()  # the folder this run made is removed again
+
+
+def test_corrupt_checkpoint(tmp_path, capsys):
+    ck = tmp_path / "ck.npz"
+    ck.write_bytes(b"PK\x03\x04 cut short")
+    out = tmp_path / "out"
+    rc = train_cli.main([*FAST, "--iters", "5", "--checkpoint", str(ck), "--resume",
+                         "--out", str(out)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert f"checkpoint {ck} is unreadable" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -1,0 +1,569 @@
+"""fastgrad.training: the book's SGD loop, its history, callbacks and exact checkpoints.
+
+The problems are small and synthetic (6 inputs, 3 classes that a linear teacher assigns) so
+that the loop is cheap; the numpy backend with backprop keeps most tests fast, and the numba
+numerical gradient, the package's main path, runs where the result must not depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import runpy
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import fastgrad
+from fastgrad import training
+from fastgrad.training import (
+    CheckpointError,
+    History,
+    StopTraining,
+    load_checkpoint,
+    train,
+)
+
+N_IN, N_HIDDEN, N_OUT = 6, 5, 3
+PARAMS = ("W1", "b1", "W2", "b2")
+
+
+def make_problem(seed: int = 0, n_train: int = 300, n_test: int = 100):
+    """Float32 rows in [0, 1) (like normalised MNIST), labels from a fixed linear teacher."""
+    rng = np.random.default_rng(seed)
+    teacher = rng.standard_normal((N_IN, N_OUT))
+    x = rng.random((n_train + n_test, N_IN)).astype(np.float32)
+    t = np.argmax((x - 0.5) @ teacher, axis=1).astype(np.uint8)
+    return x[:n_train], t[:n_train], x[n_train:], t[n_train:]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return make_problem()
+
+
+def new_net(backend: str = "numpy", hidden: int = N_HIDDEN, seed: int = 1):
+    # Initial weights of std 1, not the book's 0.01: the tiny sigmoid net then leaves its
+    # plateau within a few dozen iterations.
+    return fastgrad.TwoLayerNet(N_IN, hidden, N_OUT, 1.0, backend=backend, rng=seed)
+
+
+FAST = {"iters": 60, "batch_size": 20, "lr": 1.0, "grad": "backprop", "seed": 3,
+        "progress": False}
+
+
+def run(problem, net=None, **kwargs):
+    net = new_net() if net is None else net
+    return net, train(net, *problem, **{**FAST, **kwargs})
+
+
+def assert_same_params(a, b):
+    for k in PARAMS:
+        assert_array_equal(a[k], b[k], err_msg=k)
+
+
+# -- the loop -----------------------------------------------------------------------------
+
+
+def test_same_seed_same_history_and_params(problem):
+    net1, h1 = run(problem)
+    net2, h2 = run(problem)
+    assert h1.loss == h2.loss
+    assert (h1.train_acc, h1.test_acc, h1.epoch_iters) == (h2.train_acc, h2.test_acc,
+                                                            h2.epoch_iters)
+    assert_same_params(net1.params, net2.params)
+    _, h3 = run(problem, seed=4)
+    assert h3.loss != h1.loss
+
+
+def test_is_the_books_loop(problem):
+    """Replays train_neuralnet.py by hand: same batches, update, loss and accuracies."""
+    x, t, xt, tt = problem
+    net, h = run(problem, iters=25, eval_every=10)
+    book = new_net()
+    rng = np.random.default_rng(FAST["seed"])
+    losses, train_acc, test_acc = [], [], []
+    for i in range(25):
+        batch_mask = rng.choice(x.shape[0], FAST["batch_size"])
+        x_batch, t_batch = x[batch_mask], t[batch_mask]
+        grad = book.gradient(x_batch, t_batch)
+        for key in PARAMS:
+            book.params[key] -= FAST["lr"] * grad[key]
+        losses.append(book.loss(x_batch, t_batch))
+        if i % 10 == 0 or i == 24:
+            train_acc.append(book.accuracy(x, t))
+            test_acc.append(book.accuracy(xt, tt))
+    assert h.loss == losses
+    assert h.train_acc == train_acc
+    assert h.test_acc == test_acc
+    assert h.epoch_iters == [0, 10, 20, 24]
+    assert_same_params(net.params, book.params)
+
+
+def test_history_records_every_iteration(problem):
+    _, h = run(problem)  # 300 rows / batch 20: an epoch is 15 iterations
+    assert h.iterations == len(h.loss) == len(h.iter_time) == len(h.grad_time) == 60
+    assert h.epoch_iters == [0, 15, 30, 45, 59]
+    assert len(h.train_acc) == len(h.test_acc) == 5
+    assert all(0.0 <= a <= 1.0 for a in h.train_acc + h.test_acc)
+    assert all(g <= it for g, it in zip(h.grad_time, h.iter_time, strict=True))
+    assert h.total_time >= sum(h.iter_time)
+    assert h.loss[-1] < h.loss[0]  # it learns
+    assert h.train_acc[-1] > 0.8
+
+
+def test_numba_numerical_training_is_deterministic(problem):
+    """The package's main path, central differences on the numba kernels: rerun, the same
+    bits."""
+    net1, h1 = run(problem, new_net("numba"), iters=40, grad="numerical")
+    net2, h2 = run(problem, new_net("numba"), iters=40, grad="numerical")
+    assert h1.loss == h2.loss and h1.test_acc == h2.test_acc
+    assert_same_params(net1.params, net2.params)
+
+
+def test_numerical_and_backprop_training_agree(problem):
+    """numba and the reference compute the same central differences (up to rounding);
+    backprop differs from them by the O(h^2) truncation error and by the 1e-7 inside the book's
+    log(y + 1e-7), which backprop's (y - t) / N leaves out: about 1e-6 relative here."""
+    kw = {"iters": 15}
+    nets = {
+        (backend, grad): run(problem, new_net(backend), grad=grad, **kw)
+        for backend, grad in [("numba", "numerical"), ("numpy", "numerical"),
+                              ("numpy", "backprop")]
+    }
+    (nb, h_nb), (ref, h_ref), (bp, h_bp) = nets.values()
+    for k in PARAMS:
+        assert_allclose(nb.params[k], ref.params[k], rtol=1e-9, atol=1e-11, err_msg=k)
+        assert_allclose(nb.params[k], bp.params[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert_allclose(h_nb.loss, h_ref.loss, rtol=1e-10)
+    assert_allclose(h_nb.loss, h_bp.loss, rtol=1e-5)
+    assert_allclose(h_nb.test_acc, h_bp.test_acc, atol=0.02)
+
+
+def test_one_hot_and_label_targets_train_alike(problem):
+    x, t, xt, tt = problem
+    eye = np.eye(N_OUT)
+    net1, h1 = run(problem)
+    net2, h2 = run((x, eye[t], xt, eye[tt]))
+    assert h1.loss == h2.loss
+    assert_same_params(net1.params, net2.params)
+
+
+def test_data_is_never_modified(problem):
+    arrays = [a.copy() for a in problem]
+    for a in arrays:
+        a.flags.writeable = False
+    run(tuple(arrays))
+    for a, b in zip(arrays, problem, strict=True):
+        assert_array_equal(a, b)
+
+
+def test_batch_larger_than_the_data_samples_with_replacement(problem):
+    x, t, xt, tt = problem
+    _, h = run((x[:10], t[:10], xt, tt), iters=5, batch_size=25)
+    assert h.iterations == 5 and h.epoch_iters == [0, 1, 2, 3, 4]  # epoch: max(10 // 25, 1)
+
+
+def test_zero_iterations(problem):
+    net, h = run(problem, iters=0)
+    assert h.iterations == 0 and h.train_acc == [] and h.epoch_iters == []
+    assert_same_params(net.params, new_net().params)
+
+
+# -- callbacks ----------------------------------------------------------------------------
+
+
+def test_callbacks_see_each_iteration(problem):
+    seen = []
+
+    class Recorder:
+        def __call__(self, iteration, history, net):
+            seen.append((iteration, history.iterations, net))
+
+    net, _ = run(problem, iters=7, callbacks=[Recorder()])
+    assert [s[:2] for s in seen] == [(i, i + 1) for i in range(7)]
+    assert all(s[2] is net for s in seen)
+
+
+@pytest.mark.parametrize("how", ["return", "raise"])
+def test_callback_stops_training_early(problem, how):
+    calls = []
+
+    def stop_at_12(i, history, net):
+        if i == 12:
+            if how == "raise":
+                raise StopTraining
+            return True
+        return None
+
+    def other(i, history, net):
+        calls.append(i)
+
+    _, h = run(problem, callbacks=(stop_at_12, other))
+    assert h.iterations == 13
+    assert calls == list(range(13))  # the other callbacks of the last iteration still ran
+    assert h.epoch_iters[-1] == 12  # the returned parameters are evaluated
+
+
+def test_single_callable_is_accepted(problem):
+    _, h = run(problem, callbacks=lambda i, h, n: h.loss[-1] < 10)
+    assert h.iterations == 1
+
+
+def test_other_exceptions_from_callbacks_propagate(problem):
+    def boom(i, h, n):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run(problem, callbacks=[boom])
+
+
+# -- validation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"lr": 0.0}, ValueError, "lr"),
+        ({"lr": -0.1}, ValueError, "lr"),
+        ({"lr": float("nan")}, ValueError, "lr"),
+        ({"lr": float("inf")}, ValueError, "lr"),
+        ({"lr": "0.1"}, TypeError, "lr"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"batch_size": 2.5}, TypeError, "batch_size"),
+        ({"iters": -1}, ValueError, "iters"),
+        ({"iters": True}, TypeError, "iters"),
+        ({"grad": "finite"}, ValueError, "grad"),
+        ({"eval_every": 0}, ValueError, "eval_every"),
+        ({"checkpoint_every": 5}, ValueError, "checkpoint"),
+        ({"resume": True}, ValueError, "checkpoint"),
+        ({"callbacks": [1]}, TypeError, "callbacks"),
+    ],
+)
+def test_bad_arguments(problem, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        run(problem, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("index", "bad", "match"),
+    [
+        (0, lambda x: x[:, :5], r"x_train has shape \(300, 5\)"),
+        (0, lambda x: x[0], r"x_train must have shape \(n, 6\)"),
+        (0, lambda x: np.where(x > 0.5, np.nan, x), "x_train contains NaN"),
+        (1, lambda t: t[:-1], "t_train has shape .* x_train has 300 rows"),
+        (1, lambda t: t + 3, "t_train holds label"),
+        (2, lambda x: x[:, :7].repeat(2, axis=1), "x_test has shape"),
+        (3, lambda t: np.eye(4)[t], "t_test has one-hot shape"),
+    ],
+)
+def test_data_that_does_not_fit_the_network(problem, index, bad, match):
+    args = list(problem)
+    args[index] = bad(args[index])
+    with pytest.raises(ValueError, match=match):
+        run(tuple(args))
+
+
+def test_not_a_network(problem):
+    with pytest.raises(TypeError, match="TwoLayerNet"):
+        train(object(), *problem)
+
+
+# -- history ------------------------------------------------------------------------------
+
+
+def test_history_round_trips_through_json(problem):
+    _, h = run(problem, iters=10)
+    back = History.from_dict(json.loads(json.dumps(h.to_dict())))
+    assert back == h
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"loss": []},
+        {"loss": [], "train_acc": [], "test_acc": [], "epoch_iters": [], "extra": 1},
+        {"loss": [1.0], "train_acc": [0.5], "test_acc": [], "epoch_iters": [0]},
+        {"loss": [1.0], "train_acc": [], "test_acc": [], "epoch_iters": [], "iter_time": [1, 2]},
+        {"loss": ["x"], "train_acc": [], "test_acc": [], "epoch_iters": []},
+        [1, 2],
+    ],
+)
+def test_history_from_bad_dict(data):
+    with pytest.raises(ValueError, match="history|length|entry"):
+        History.from_dict(data)
+
+
+# -- checkpoints --------------------------------------------------------------------------
+
+
+def test_checkpoint_contents(problem, tmp_path):
+    ck = tmp_path / "run.npz"
+    net, h = run(problem, iters=20, checkpoint=ck, checkpoint_every=7)
+    c = load_checkpoint(ck)
+    assert c.iteration == 20 and c.shape == (N_IN, N_HIDDEN, N_OUT)
+    assert_same_params(c.params, net.params)
+    assert c.history.loss == h.loss and c.history.epoch_iters == h.epoch_iters
+    assert c.config["lr"] == FAST["lr"] and c.config["seed"] == FAST["seed"]
+    assert c.rng_state["bit_generator"] == "PCG64"
+    with np.load(ck, allow_pickle=False) as f:  # plain arrays, no pickles
+        assert sorted(f.files) == sorted(["meta", *PARAMS])
+    assert sorted(os.listdir(tmp_path)) == ["run.npz"]  # no temporary files left
+
+
+def test_checkpoint_every_k_iterations(problem, tmp_path, monkeypatch):
+    written = []
+    real = training._write_checkpoint
+
+    def spy(path, params, history, *args):
+        written.append(history.iterations)
+        real(path, params, history, *args)
+
+    monkeypatch.setattr(training, "_write_checkpoint", spy)
+    run(problem, iters=20, checkpoint=tmp_path / "c.npz", checkpoint_every=6)
+    assert written == [6, 12, 18, 20]
+    written.clear()
+    run(problem, iters=20, checkpoint=tmp_path / "d.npz")  # default: each epoch (15)
+    assert written == [15, 20]
+
+
+class Crash(Exception):
+    """Stands for a crash: not StopTraining, so train() propagates it without a final save."""
+
+
+def crash_at(n):
+    def callback(i, history, net):
+        if i == n:
+            raise Crash
+
+    return callback
+
+
+@pytest.mark.parametrize(("backend", "grad"), [("numpy", "backprop"), ("numba", "numerical")])
+def test_resume_after_a_crash_gives_identical_parameters(problem, tmp_path, backend, grad):
+    ck = tmp_path / "ck.npz"
+    kw = {"iters": 50, "grad": grad, "checkpoint_every": 8}
+    with pytest.raises(Crash):
+        run(problem, new_net(backend), checkpoint=ck, callbacks=[crash_at(37)], **kw)
+    assert load_checkpoint(ck).iteration == 32
+    resumed_net = new_net(backend, seed=99)  # other initial weights: the checkpoint wins
+    _, resumed = run(problem, resumed_net, checkpoint=ck, resume=True, **kw)
+    straight_net, straight = run(problem, new_net(backend), iters=50, grad=grad)
+    assert_same_params(resumed_net.params, straight_net.params)
+    assert resumed.loss == straight.loss
+    assert resumed.train_acc == straight.train_acc and resumed.test_acc == straight.test_acc
+    assert resumed.epoch_iters == straight.epoch_iters
+
+
+def test_resume_without_a_file_starts_afresh_and_a_finished_run_does_nothing(problem, tmp_path):
+    ck = tmp_path / "new.npz"
+    net1, h1 = run(problem, iters=10, checkpoint=ck, resume=True)
+    assert load_checkpoint(ck).iteration == 10
+    net2 = new_net(seed=5)
+    calls = []
+    _, h2 = run(problem, net2, iters=10, checkpoint=ck, resume=True,
+                callbacks=lambda *a: calls.append(a))
+    assert calls == [] and h2.loss == h1.loss
+    assert_same_params(net2.params, net1.params)
+
+
+def test_resume_can_extend_a_run(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=20, checkpoint=ck)
+    net, h = run(problem, iters=45, checkpoint=ck, resume=True)
+    straight, hs = run(problem, iters=45)
+    assert_same_params(net.params, straight.params)  # the extra evaluation changes no weight
+    assert h.loss == hs.loss
+    assert h.epoch_iters == [0, 15, 19, 30, 44]
+
+
+def test_resume_with_another_network_shape_is_refused(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=5, checkpoint=ck)
+    before = ck.read_bytes()
+    net = new_net(hidden=4)
+    init = {k: v.copy() for k, v in net.params.items()}
+    with pytest.raises(CheckpointError, match="is for a 6-5-3 network but the network being "
+                       "trained is 6-4-3"):
+        run(problem, net, iters=10, checkpoint=ck, resume=True)
+    assert ck.read_bytes() == before
+    assert_same_params(net.params, init)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [({"lr": 0.5}, "lr"), ({"batch_size": 10}, "batch_size"), ({"grad": "numerical"}, "grad"),
+     ({"seed": 4}, "seed"), ({"eval_every": 3}, "eval_every")],
+)
+def test_resume_with_other_settings_is_refused(problem, tmp_path, kwargs, key):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=5, checkpoint=ck)
+    with pytest.raises(CheckpointError, match=f"written with {key}="):
+        run(problem, iters=10, checkpoint=ck, resume=True, **kwargs)
+
+
+def test_a_failed_write_leaves_the_old_checkpoint(problem, tmp_path, monkeypatch):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=10, checkpoint=ck)
+    before = ck.read_bytes()
+
+    def half_then_fail(file, **arrays):
+        file.write(b"PK\x03\x04 half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(training.np, "savez", half_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        run(problem, iters=20, checkpoint=ck, resume=True)
+    assert ck.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"]
+
+
+def test_an_interrupted_write_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "f.bin"
+
+    def interrupted(f):
+        f.write(b"abc")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training._atomic_write(target, interrupted)
+    assert os.listdir(tmp_path) == []
+    training._atomic_write(target, lambda f: f.write(b"done"))
+    assert target.read_bytes() == b"done" and os.listdir(tmp_path) == ["f.bin"]
+
+
+def _truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _bit_flipped(data: bytes) -> bytes:
+    i = data.index(b"W1.npy") + 250  # inside W1's stored values: caught by the zip CRC
+    return data[:i] + bytes([data[i] ^ 0x40]) + data[i + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "match"),
+    [
+        (_truncated, "corrupt or truncated"),
+        (_bit_flipped, "corrupt or truncated"),
+        (lambda data: b"", "corrupt or truncated"),
+        (lambda data: b"not a checkpoint at all", "corrupt or truncated"),
+    ],
+)
+def test_corrupt_checkpoint_is_reported(problem, tmp_path, corrupt, match):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=5, checkpoint=ck)
+    ck.write_bytes(corrupt(ck.read_bytes()))
+    with pytest.raises(CheckpointError, match=f"checkpoint {ck} is unreadable: {match}"):
+        load_checkpoint(ck)
+    with pytest.raises(CheckpointError, match="delete it"):
+        run(problem, iters=10, checkpoint=ck, resume=True)
+
+
+def test_other_npz_files_are_not_checkpoints(tmp_path):
+    plain = tmp_path / "params.npz"
+    np.savez(plain, W1=np.zeros((2, 2)))
+    with pytest.raises(CheckpointError, match="lacks meta"):
+        load_checkpoint(plain)
+    single = tmp_path / "array.npy"
+    np.save(single, np.zeros(3))
+    with pytest.raises(CheckpointError, match="not an .npz"):
+        load_checkpoint(single)
+    foreign = tmp_path / "foreign.npz"
+    meta = np.frombuffer(json.dumps({"format": "other"}).encode(), dtype=np.uint8)
+    np.savez(foreign, meta=meta, **{k: np.zeros(1) for k in PARAMS})
+    with pytest.raises(CheckpointError, match="not a fastgrad training checkpoint"):
+        load_checkpoint(foreign)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.npz")
+    assert zipfile.is_zipfile(plain)
+
+
+# -- a real crash: SIGKILL a training process, resume it in another ------------------------
+
+KILL_ITERS = 400
+
+KILL_SCRIPT = f"""
+import sys
+import time
+
+import numpy as np
+
+from fastgrad import TwoLayerNet
+from fastgrad.training import train
+
+
+def problem():
+    rng = np.random.default_rng(0)
+    teacher = rng.standard_normal((6, 3))
+    x = rng.random((400, 6)).astype(np.float32)
+    t = np.argmax((x - 0.5) @ teacher, axis=1)
+    return x[:300], t[:300], x[300:], t[300:]
+
+
+def run(checkpoint=None, delay=0.0):
+    net = TwoLayerNet(6, 5, 3, backend="numpy", rng=1)
+    slow = [lambda i, h, n: time.sleep(delay)] if delay else []
+    history = train(net, *problem(), iters={KILL_ITERS}, batch_size=20, lr=0.5, grad="backprop",
+                    seed=11, progress=False, callbacks=slow, checkpoint=checkpoint,
+                    checkpoint_every=3 if checkpoint else None, resume=checkpoint is not None)
+    return net, history
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], float(sys.argv[2]))
+"""
+
+
+def test_sigkill_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path):
+    script = tmp_path / "train_me.py"
+    script.write_text(KILL_SCRIPT)
+    ck = tmp_path / "ck.npz"
+    delay = random.Random().uniform(0.0, 1.0)  # a different moment on every run
+    proc = subprocess.Popen([sys.executable, str(script), str(ck), "0.005"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not ck.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.005)
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = load_checkpoint(ck).iteration
+    assert 0 < killed_at < KILL_ITERS, f"killed after {delay:.3f} s at iteration {killed_at}"
+
+    done = subprocess.run([sys.executable, str(script), str(ck), "0"], capture_output=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    resumed = load_checkpoint(ck)
+    assert resumed.iteration == KILL_ITERS
+
+    net, history = runpy.run_path(str(script))["run"]()  # uninterrupted, here, no checkpoint
+    assert_same_params(resumed.params, net.params)
+    assert resumed.history.loss == history.loss
+    assert resumed.history.test_acc == history.test_acc
+    assert resumed.history.epoch_iters == history.epoch_iters
+
+
+def test_checkpoint_folder_has_only_whole_files(problem, tmp_path):
+    ck = tmp_path / "sub" / "ck.npz"
+    (tmp_path / "sub").mkdir()
+    run(problem, iters=12, checkpoint=ck, checkpoint_every=1)
+    assert [p.name for p in Path(tmp_path / "sub").iterdir()] == ["ck.npz"]
+    assert ck.stat().st_mode & 0o777 == 0o666 & ~training._UMASK  # not mkstemp's 0600
