@@ -30,6 +30,13 @@ _BLAS = ThreadpoolController()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("python_files", "bench_*.py")
+    # Start Numba's threading layer before any kernel is loaded from the on-disk cache: a
+    # cached serial kernel that calls a parallel one (kernels.softmax -> _softmax_rows), as
+    # the first parallel code of a process, segfaults otherwise (numba issue #9938, open
+    # fix numba/numba#9950). fastgrad itself should do this at import time.
+    import fastgrad
+
+    fastgrad.get_num_threads()
     config.addinivalue_line(
         "markers", "large: slow benchmark, run only with --bench-large"
     )
