@@ -8,7 +8,7 @@ compiles (warms) its kernel outside the timed call.
 Options:
 
 - ``--bench-large``: also run the slow cases: the generic kernel at 100,000 parameters (its
-  cost grows as n^2: about 30 s a call on 2 cores) and the cold compilation of the
+  cost grows as n^2: 10-30 s a call on 2 cores) and the cold compilation of the
   TwoLayerNet kernels (minutes). Without it they are skipped, so that the CI smoke run
   (``pytest benchmarks --benchmark-disable``) stays within a few minutes.
 
