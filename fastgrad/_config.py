@@ -34,6 +34,12 @@ CACHE = True
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "threadsafe"
 
+# Start the threading layer now. A cached kernel that calls a parallel one is loaded from
+# disk without starting it, and its first call then crashes the process (seen here: a
+# segfault on ``kernels.softmax`` in a fresh process; Numba issue 9938). Asking for the
+# thread count launches the layer.
+numba.get_num_threads()
+
 _COMMON = {"fastmath": FASTMATH, "nogil": True, "error_model": "numpy"}
 
 #: Serial kernel.

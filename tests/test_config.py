@@ -7,6 +7,7 @@ import pkgutil
 
 from numba.core.registry import CPUDispatcher
 
+import fastgrad
 import fastgrad.kernels
 from fastgrad import _config
 
@@ -40,3 +41,25 @@ def test_every_kernel_uses_the_config():
 
 def test_fastmath_keeps_inf_and_nan_and_exact_division():
     assert not {"nnan", "ninf", "arcp", "afn", "fast"} & set(_config.FASTMATH)
+
+
+def test_cached_parallel_kernels_in_a_fresh_process():
+    # Numba issue 9938: a kernel loaded from the disk cache that calls a parallel one used to
+    # crash a fresh process (segfault) because the threading layer was never started.
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    fastgrad.kernels.softmax(np.ones((1, 10)))  # make sure the cache is written
+    code = (
+        "import numpy as np, fastgrad;"
+        "print(fastgrad.kernels.softmax(np.ones((2, 10))).sum(),"
+        " fastgrad.TwoLayerNet(4, 3, 2).numerical_gradient(np.ones((2, 4)), [0, 1])['W1'].shape)"
+    )
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split()[0] == "2.0"
