@@ -538,7 +538,8 @@ def train(
     seed : int, numpy.random.SeedSequence or numpy.random.Generator, optional
         Seeds ``numpy.random.default_rng``, which draws the mini-batches. The same seed,
         network, data and backend give the same history and bit-identical parameters. A
-        Generator is used (and advanced) as is.
+        Generator is used (and advanced) as is. On resume, the checkpoint's generator state
+        takes over.
     eval_every : int, optional
         Evaluate the accuracy every this many iterations. Default: one epoch,
         ``max(n_train // batch_size, 1)`` iterations, as in the book.
