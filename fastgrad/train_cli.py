@@ -35,7 +35,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,34 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        with _passive_openmp():
-            return _run(args)
+        return _run(args)
     except _Failure as exc:
         print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return 130
-
-
-@contextlib.contextmanager
-def _passive_openmp() -> Iterator[None]:
-    """Let idle OpenMP workers sleep instead of spin (``OMP_WAIT_POLICY=passive``) unless the
-    user chose a policy.
-
-    Measured on a 2-core VM: with libgomp's default spin-then-sleep, a numerical gradient took
-    9 ms and the batch loss 8 ms on 2 threads; with passive workers 4.2 ms and 0.4 ms. libgomp
-    reads the variable once, when Numba first loads it, so this acts only if no parallel kernel
-    has run yet in this process (a fresh ``fastgrad train``); the variable is restored after.
-    """
-    if "OMP_WAIT_POLICY" in os.environ:
-        yield
-        return
-    os.environ["OMP_WAIT_POLICY"] = "passive"
-    try:
-        yield
-    finally:
-        os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 def _one_line(message: str) -> str:

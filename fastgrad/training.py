@@ -36,7 +36,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -469,19 +469,6 @@ def _accuracy(net: Any, x: NDArray, t: NDArray) -> float:
     return correct / float(n)
 
 
-@contextlib.contextmanager
-def _blas_held(net: Any) -> Iterator[None]:
-    """Hold BLAS to one thread for the numba backend: BLAS threads next to Numba's oversubscribe
-    the cores (DESIGN.md) and slowed the loss and accuracy calls between gradients here."""
-    if getattr(net, "backend", None) == "numba":
-        from ._api import _kernel_region
-
-        with _kernel_region():
-            yield
-    else:
-        yield
-
-
 def _progress_bar(progress: bool, total: int, initial: int) -> Any:
     if not progress:
         return None
@@ -584,8 +571,7 @@ def train(
     The iteration follows the book: ``batch_mask = rng.choice(train_size, batch_size)``, the
     gradient on ``x_train[batch_mask]``, ``params[key] -= lr * grad[key]`` for ``W1, b1, W2,
     b2``, then ``loss(x_batch, t_batch)`` with the updated parameters. Accuracy on a whole set
-    is computed in chunks of :data:`EVAL_CHUNK` rows (the same value, less memory). On the
-    numba backend BLAS is held to one thread during training.
+    is computed in chunks of :data:`EVAL_CHUNK` rows (the same value, less memory).
 
     A resumed run ends with exactly the parameters of an uninterrupted one with the same seed
     and settings: the random state, parameters and history are restored exactly and the same
@@ -675,44 +661,43 @@ def train(
 
     bar = _progress_bar(progress, iters, min(start, iters))
     try:
-        with _blas_held(net):
-            for i in range(start, iters):
-                t0 = time.perf_counter()
-                batch_mask = rng.choice(n_train, batch_size)
-                x_batch = x_train[batch_mask]
-                t_batch = t_train[batch_mask]
-                t1 = time.perf_counter()
-                g = gradient(x_batch, t_batch)
-                t2 = time.perf_counter()
-                for key in PARAM_NAMES:
-                    net.params[key] -= lr * g[key]
-                loss = float(net.loss(x_batch, t_batch))
-                history.iter_time.append(time.perf_counter() - t0)
-                history.grad_time.append(t2 - t1)
-                history.loss.append(loss)
+        for i in range(start, iters):
+            t0 = time.perf_counter()
+            batch_mask = rng.choice(n_train, batch_size)
+            x_batch = x_train[batch_mask]
+            t_batch = t_train[batch_mask]
+            t1 = time.perf_counter()
+            g = gradient(x_batch, t_batch)
+            t2 = time.perf_counter()
+            for key in PARAM_NAMES:
+                net.params[key] -= lr * g[key]
+            loss = float(net.loss(x_batch, t_batch))
+            history.iter_time.append(time.perf_counter() - t0)
+            history.grad_time.append(t2 - t1)
+            history.loss.append(loss)
 
-                if i % eval_every == 0:
-                    evaluate(i)
-                stop = False
-                for cb in callbacks:
-                    try:
-                        stop = bool(cb(i, history, net)) or stop
-                    except StopTraining:
-                        stop = True
-                done = i + 1
-                if checkpoint is not None and done % checkpoint_every == 0 and done < iters:
-                    save()
-                if bar is not None:
-                    if i % 10 == 0 or stop or history.epoch_iters[-1:] == [i]:
-                        acc = (f" train={history.train_acc[-1]:.4f} test={history.test_acc[-1]:.4f}"
-                               if history.train_acc else "")
-                        bar.set_postfix_str(f"loss={loss:.4f}{acc}", refresh=False)
-                    bar.update(1)
-                if stop:
-                    break
-            last = history.iterations - 1
-            if last >= 0 and history.epoch_iters[-1:] != [last]:
-                evaluate(last)
+            if i % eval_every == 0:
+                evaluate(i)
+            stop = False
+            for cb in callbacks:
+                try:
+                    stop = bool(cb(i, history, net)) or stop
+                except StopTraining:
+                    stop = True
+            done = i + 1
+            if checkpoint is not None and done % checkpoint_every == 0 and done < iters:
+                save()
+            if bar is not None:
+                if i % 10 == 0 or stop or history.epoch_iters[-1:] == [i]:
+                    acc = (f" train={history.train_acc[-1]:.4f} test={history.test_acc[-1]:.4f}"
+                           if history.train_acc else "")
+                    bar.set_postfix_str(f"loss={loss:.4f}{acc}", refresh=False)
+                bar.update(1)
+            if stop:
+                break
+        last = history.iterations - 1
+        if last >= 0 and history.epoch_iters[-1:] != [last]:
+            evaluate(last)
     finally:
         if bar is not None:
             bar.close()
