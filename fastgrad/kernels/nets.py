@@ -325,41 +325,50 @@ def _forward(W1, b1, W2, b2, x):
     return a1, z1, a2, _softmax_rows(a2)
 
 
-@jit
+@jit_parallel
 def _split_columns(x, h, dense_min):
     """Split the inputs for the W1 sums: columns with at least ``dense_min`` non-zeros are
     kept dense (``dense_cols``, ``hx_dense = h * x[:, dense_cols].T``); the non-zeros of the
     other columns are listed by row (CSR: ``rowptr``, ``cols``, ``hv = h * value``).
-    All-zero columns appear in neither: their gradient is exactly 0, as in the reference."""
+    All-zero columns appear in neither: their gradient is exactly 0, as in the reference.
+    Also returns ``max(1, max|x|)`` for the truncation guard."""
     N, I = x.shape
     nnz = np.zeros(I, dtype=np.int64)
-    for n in range(N):
-        for i in range(I):
-            if x[n, i] != 0.0:
+    col_max = np.zeros(I)
+    # iteration i writes only nnz[i] and col_max[i]
+    for i in prange(I):
+        for n in range(N):
+            v = x[n, i]
+            if v != 0.0:
                 nnz[i] += 1
+                col_max[i] = max(col_max[i], abs(v))
+    xmax = max(1.0, np.max(col_max))
     is_dense = nnz >= dense_min
     dense_cols = np.nonzero(is_dense)[0]
     hx_dense = np.empty((dense_cols.shape[0], N))
-    for d in range(dense_cols.shape[0]):
+    # iteration d writes only row d of hx_dense
+    for d in prange(dense_cols.shape[0]):
         for n in range(N):
             hx_dense[d, n] = h * x[n, dense_cols[d]]
-    rowptr = np.zeros(N + 1, dtype=np.int64)
-    for n in range(N):
+    counts = np.zeros(N + 1, dtype=np.int64)
+    # iteration n writes only counts[n + 1], then only its own slice of cols and hv
+    for n in prange(N):
         c = 0
         for i in range(I):
             if x[n, i] != 0.0 and not is_dense[i]:
                 c += 1
-        rowptr[n + 1] = rowptr[n] + c
+        counts[n + 1] = c
+    rowptr = np.cumsum(counts)
     cols = np.empty(rowptr[N], dtype=np.int64)
     hv = np.empty(rowptr[N])
-    for n in range(N):
+    for n in prange(N):
         e = rowptr[n]
         for i in range(I):
             if x[n, i] != 0.0 and not is_dense[i]:
                 cols[e] = i
                 hv[e] = h * x[n, i]
                 e += 1
-    return dense_cols, hx_dense, rowptr, cols, hv
+    return (dense_cols, hx_dense, rowptr, cols, hv), xmax
 
 
 #: A column with at least this fraction of non-zeros is summed densely (vectorised), the
@@ -446,15 +455,16 @@ def _logit_exact(k, a2, z1T, t, h, gW2T, gb2):
 
 @jit_parallel
 def _numgrad_tasks(W2, s, t, q, a1, z1, a2, a1T, z1T, x, h, split, series_unit, series_logits,
-                   gW1T, gb1, gW2T, gb2):
+                   order, gW1T, gb1, gW2T, gb2):
     """Parallel driver: task ``j < H`` is hidden unit ``j`` (``gW1[:, j]``, ``gb1[j]``), task
-    ``H + k`` is output logit ``k`` (``gW2[:, k]``, ``gb2[k]``). One parallel region, so one
-    parallel compile, and the cheap logit tasks fill in behind the hidden units."""
+    ``H + k`` is output logit ``k`` (``gW2[:, k]``, ``gb2[k]``), run in the given ``order``.
+    One parallel region, so one parallel compile."""
     N, I = x.shape
     H = W2.shape[0]
     # task j writes only gW1T[j] and gb1[j]; task H + k only gW2T[k] and gb2[k]; each
     # allocates its own scratch
-    for task in prange(H + W2.shape[1]):
+    for r in prange(H + W2.shape[1]):
+        task = order[r]
         if task < H:
             if series_unit[task]:
                 scratch = np.empty((6, ORDER + 1, _BLOCK))
@@ -474,6 +484,24 @@ def _numgrad_tasks(W2, s, t, q, a1, z1, a2, a1T, z1T, x, h, split, series_unit, 
 
 
 @jit
+def _task_order(H, K):
+    """Hidden units with the K cheap logit tasks spread evenly among them: prange hands each
+    thread one contiguous block of iterations, and this keeps the blocks' costs even."""
+    order = np.empty(H + K, dtype=np.int64)
+    j = 0
+    k = 0
+    for r in range(H + K):
+        # logit k goes at position about (k + 1/2) (H + K) / K
+        if k < K and r >= (2 * k + 1) * (H + K) // (2 * K):
+            order[r] = H + k
+            k += 1
+        else:
+            order[r] = j
+            j += 1
+    return order
+
+
+@jit
 def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     """The book's central difference for every parameter of TwoLayerNet: one forward pass,
     the guards, then the parallel driver."""
@@ -487,13 +515,9 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
         q[n] = p0 / (p0 + CROSS_ENTROPY_DELTA)
     a1T = np.ascontiguousarray(a1.T)
     z1T = np.ascontiguousarray(z1.T)
-    split = _split_columns(x, h, _DENSE_FRACTION * N)
+    split, xmax = _split_columns(x, h, _DENSE_FRACTION * N)  # xmax >= 1: b1's input is 1
 
     # the truncation guard of the module docstring, per hidden unit and for the logits
-    xmax = 1.0  # b1 is a weight on the constant input 1
-    for n in range(N):
-        for i in range(I):
-            xmax = max(xmax, abs(x[n, i]))
     series_unit = np.empty(H, dtype=np.bool_)
     for j in range(H):
         spread = np.max(W2[j]) - np.min(W2[j])
@@ -505,7 +529,7 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     gW2T = np.empty((K, H))
     gb2 = np.empty(K)
     _numgrad_tasks(W2, s, t, q, a1, z1, a2, a1T, z1T, x, h, split, series_unit, series_logits,
-                   gW1T, gb1, gW2T, gb2)
+                   _task_order(H, K), gW1T, gb1, gW2T, gb2)
     return np.ascontiguousarray(gW1T.T), gb1, np.ascontiguousarray(gW2T.T), gb2
 
 
