@@ -202,7 +202,7 @@ def numerical_gradient(
 
 
 def _batch_labels(x: NDArray, t: ArrayLike, n_out: int) -> NDArray:
-    return as_labels(t, x.shape[0] if x.ndim == 2 else None, n_out)
+    return as_labels(t, x.shape[0] if x.ndim == 2 else None, n_out).astype(np.int64, copy=False)
 
 
 class SimpleNet:
@@ -234,10 +234,8 @@ class SimpleNet:
         self.W = reference.SimpleNet(W, rng=rng).W
 
     def _impl(self) -> Any:
-        W = as_params_array(self.W, (2, 3), "W")
-        if W is self.W:
-            W = W.copy()  # the reference perturbs in place: never the user's array
-        return BACKENDS[self.backend].SimpleNet(W)
+        # the reference copies W (it perturbs its own array in place); kernels only read it
+        return BACKENDS[self.backend].SimpleNet(as_params_array(self.W, (2, 3), "W"))
 
     def predict(self, x: ArrayLike) -> NDArray:
         """Scores ``x @ W``; ``x`` of shape (2,) or (batch, 2)."""

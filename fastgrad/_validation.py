@@ -13,6 +13,14 @@ import numbers
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+#: dtype kinds accepted as real numbers: float, signed and unsigned integer (not bool).
+_REAL_KINDS = "fiu"
+
+
+def _all_finite(a: NDArray) -> bool:
+    """True when no element is NaN or infinite (integers always are finite)."""
+    return a.dtype.kind != "f" or bool(np.isfinite(a).all())
+
 
 def check_h(h: float) -> float:
     """Return ``h`` as a float, or raise if it is not a finite positive number."""
@@ -40,9 +48,7 @@ def as_batch(x: ArrayLike, n_inputs: int, name: str = "x") -> NDArray:
     book's dtypes; the kernels' front door casts separately.
     """
     x = np.asarray(x)
-    if x.dtype == object or not (
-        np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
-    ):
+    if x.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
     if x.ndim not in (1, 2):
         raise ValueError(
@@ -54,7 +60,7 @@ def as_batch(x: ArrayLike, n_inputs: int, name: str = "x") -> NDArray:
         )
     if x.ndim == 2 and x.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (0 rows); pass at least one row")
-    if not np.all(np.isfinite(x)):
+    if not _all_finite(x):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
 
@@ -69,15 +75,13 @@ def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") 
     """
     t = np.asarray(t)
     rows = 1 if batch is None else batch
-    if t.dtype == object or t.dtype == bool or not (
-        np.issubdtype(t.dtype, np.floating) or np.issubdtype(t.dtype, np.integer)
-    ):
+    if t.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name} must be integer labels or one-hot rows, got dtype {t.dtype}")
     # The book's rule: a target with as many entries as the output is one-hot.
     if t.size == rows * n_classes and t.ndim >= 1 and t.shape[-1] == n_classes and (
         t.ndim == 2 or rows == 1
     ) and not (n_classes == 1 and t.ndim == 1):
-        if not np.all(np.isfinite(t)):
+        if not _all_finite(t):
             raise ValueError(f"{name} contains NaN or infinite values")
         return np.asarray(t.reshape(rows, n_classes).argmax(axis=1), dtype=np.intp)
     if t.ndim == 2:
@@ -91,12 +95,12 @@ def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") 
             f"of shape ({rows}, {n_classes})"
         )
     labels = t.reshape(rows)
-    if np.issubdtype(labels.dtype, np.floating) and (
-        not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))
+    if labels.dtype.kind == "f" and (
+        not _all_finite(labels) or np.any(labels != np.round(labels))
     ):
         raise ValueError(f"{name} holds non-integer labels; pass integer class indices")
-    out_of_range = (labels < 0) | (labels >= n_classes)
-    if np.any(out_of_range):
+    if labels.min() < 0 or labels.max() >= n_classes:
+        out_of_range = (labels < 0) | (labels >= n_classes)
         bad = labels[out_of_range][0]
         raise ValueError(
             f"{name} holds label {bad} out of range; labels must lie in [0, {n_classes})"
@@ -107,13 +111,11 @@ def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") 
 def as_params_array(value: ArrayLike, shape: tuple[int, ...], name: str) -> NDArray:
     """Check one parameter array (shape, real, finite); return it as float64, C-ordered."""
     arr = np.asarray(value)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
+    if arr.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.shape != shape:
         raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr

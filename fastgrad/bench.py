@@ -1127,16 +1127,16 @@ class Bench:
             rows["ref"].note += f"; inputs: {case.description}"
             nb, an, ref = rows["numba"], rows["analytic"], rows["ref"]
             if nb.timing is not None:
-                # The front door toggles BLAS to 1 thread and back around every kernel call;
-                # here BLAS stays at 1 thread for the whole measurement, so the toggles are
-                # no-ops: the difference is what the toggling costs (OpenBLAS's threads,
-                # woken by the restore, spin on the cores the kernel needs).
+                # The network kernels call no BLAS; this row keeps BLAS at 1 thread for the
+                # whole measurement anyway, so that any difference from the row above is
+                # OpenBLAS's idle threads (woken by the reference's NumPy calls) spinning on
+                # the cores the kernel needs.
                 net = case.net("numba")
                 with self.blas1():
                     t = self.timeit(functools.partial(net.numerical_gradient, case.x, case.t))
                 held = self.add(Row("twolayer", case.label, "numba numgrad, BLAS held at 1",
                                     t, case.n_params, nb.max_abs_diff,
-                                    note="outer threadpoolctl limit: no per-call BLAS toggling",
+                                    note="BLAS limited to 1 thread around the measurement",
                                     check_passed=True))
                 self.relate([held], ref, an)
                 rows["numba_blas1"] = held

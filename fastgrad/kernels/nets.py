@@ -621,11 +621,14 @@ def _numgrad_simple(W, x, t, h):
 
 
 def _rows(x: Any) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float64)
+    if not (type(x) is np.ndarray and x.dtype == np.float64 and x.flags.c_contiguous):
+        x = np.ascontiguousarray(x, dtype=np.float64)
     return x.reshape(-1, x.shape[-1])
 
 
 def _labels(t: Any, batch: int, n_classes: int) -> np.ndarray:
+    if type(t) is np.ndarray and t.dtype == np.int64 and t.shape == (batch,):
+        return t  # already labels, as the front door passes them
     t = np.asarray(t)
     if t.size == batch * n_classes and t.ndim >= 1 and n_classes > 1:
         return np.ascontiguousarray(t.reshape(batch, n_classes).argmax(axis=1), dtype=np.int64)
@@ -639,7 +642,7 @@ class SimpleNet:
         if W is None:
             rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
             W = rng.standard_normal((2, 3))
-        self.W = np.array(W, dtype=np.float64)
+        self.W = np.ascontiguousarray(W, dtype=np.float64)  # kernels never write to W
 
     def predict(self, x: Any) -> np.ndarray:
         out = np.dot(_rows(x), np.ascontiguousarray(self.W, dtype=np.float64))
@@ -653,7 +656,9 @@ class SimpleNet:
 
     def numerical_gradient(self, x: Any, t: Any, h: float = 1e-4) -> np.ndarray:
         x2 = _rows(x)
-        W = np.ascontiguousarray(self.W, dtype=np.float64)
+        W = self.W
+        if W.dtype != np.float64 or not W.flags.c_contiguous:
+            W = np.ascontiguousarray(W, dtype=np.float64)
         return _numgrad_simple(W, x2, _labels(t, x2.shape[0], W.shape[1]), float(h))
 
 
