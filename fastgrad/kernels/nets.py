@@ -68,19 +68,6 @@ _BLOCK = 64
 
 
 @jit
-def _blk_mul(a, b, out):
-    """Truncated product of two blocks of series whose constant terms are zero."""
-    P1 = a.shape[0]  # ORDER + 1, read at run time: no full unrolling
-    B = a.shape[1]
-    out[0, :B] = 0.0
-    for p in range(1, P1):
-        out[p, :B] = 0.0
-        for k in range(1, p):
-            for r in range(B):
-                out[p, r] += a[k, r] * b[p - k, r]
-
-
-@jit
 def _blk_log1p(u, out):
     """``log(1 + u)`` for series with ``u[0] == 0``: from ``(1 + u) f' = u'``."""
     P1 = u.shape[0]  # ORDER + 1, read at run time: no full unrolling
