@@ -192,6 +192,19 @@ def test_exact_fallback_matches_reference(rng, h, x_scale, w2_scale):
         assert_allclose(got[k], ref[k], rtol=0, atol=tol)
 
 
+def test_mixed_series_and_exact_units(rng):
+    # the guard is per hidden unit: two units with huge W2 rows take the exact path, the
+    # others the series; both kinds must agree with the reference in one call
+    net, x, t = make_problem(rng, 12, 6, 4, 9, std=0.5, zeros=0.4)
+    net.params["W2"][0] *= 200
+    net.params["W2"][3] *= 50
+    ref = net.numerical_gradient(x, t)
+    got = kernel_grads(net, x, t)
+    tol = reference_noise(net.loss(x, t), 1e-4)
+    for k in NAMES:
+        assert_allclose(got[k], ref[k], rtol=0, atol=tol)
+
+
 def test_forced_exact_agrees_with_series(rng):
     net, x, t = make_problem(rng, 30, 9, 6, 40, std=0.3, zeros=0.6)
     series = kernel_grads(net, x, t)
