@@ -41,6 +41,7 @@ from numba import prange
 
 from .._config import jit, jit_parallel
 from .functions import CROSS_ENTROPY_DELTA, _softmax_rows
+from .functions import _labels as _target_labels
 
 __all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "ORDER", "SERIES_RATIO_MAX"]
 
@@ -217,6 +218,15 @@ def _odd_poly(c0, c1, c2, c3, y):
 
 
 @jit
+def _odd_poly_sum_const(coef, y):
+    """``sum_n odd_poly(coef[:, n], y)`` for the same nudge ``y`` in every row (a bias)."""
+    total = 0.0
+    for n in range(coef.shape[1]):
+        total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], y)
+    return total
+
+
+@jit
 def _odd_poly_sum(coef, y):
     """``sum_n odd_poly(coef[:, n], y[n])`` over a dense ``y`` (vectorised over rows)."""
     total = 0.0
@@ -371,10 +381,7 @@ def _hidden_unit_series(j, W2, s, t, q, a1T, z1T, h, split, scratch, coef, acc, 
     scale = 1.0 / (N * h)  # (sum_n [F(+y) - F(-y)] / N) / (2h), and F(+y) - F(-y) = 2 odd(y)
     for lo in range(0, N, _BLOCK):
         _unit_series(W2[j], s, t, q, a1T[j], z1T[j], lo, scratch, coef)
-    total = 0.0
-    for n in range(N):  # b1[j]: the input is 1 in every row
-        total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], h)
-    gb1[j] = total * scale
+    gb1[j] = _odd_poly_sum_const(coef, h) * scale  # b1[j]: the input is 1 in every row
     # sparse columns, row by row; acc[i] adds its rows in increasing n
     acc[:] = 0.0
     for n in range(N):
@@ -413,10 +420,7 @@ def _logit_series(k, s, t, q, z1T, h, scratch, coef, gW2T, gb2):
     scale = 1.0 / (N * h)
     for lo in range(0, N, _BLOCK):
         _logit_row_series(s, t, q, k, lo, scratch, coef)
-    total = 0.0
-    for n in range(N):
-        total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], h)
-    gb2[k] = total * scale
+    gb2[k] = _odd_poly_sum_const(coef, h) * scale
     for j in range(z1T.shape[0]):
         total = 0.0
         for n in range(N):
@@ -616,10 +620,7 @@ def _rows(x: Any) -> np.ndarray:
 def _labels(t: Any, batch: int, n_classes: int) -> np.ndarray:
     if type(t) is np.ndarray and t.dtype == np.int64 and t.shape == (batch,):
         return t  # already labels, as the front door passes them
-    t = np.asarray(t)
-    if t.size == batch * n_classes and t.ndim >= 1 and n_classes > 1:
-        return np.ascontiguousarray(t.reshape(batch, n_classes).argmax(axis=1), dtype=np.int64)
-    return np.ascontiguousarray(t.reshape(batch), dtype=np.int64)
+    return _target_labels(np.asarray(t), batch, n_classes)
 
 
 class SimpleNet:
