@@ -13,27 +13,69 @@ Checkpoints
 A checkpoint is one ``.npz`` file (no pickles) with the parameters ``W1, b1, W2, b2`` as
 float64 arrays and a ``meta`` entry: JSON with the iteration count, the network shape, the
 run's settings, the random generator's ``bit_generator.state`` and the history. It is written
-atomically: to a temporary file in the same folder, flushed and fsynced, then moved over the
-old one with :func:`os.replace`, so a crash at any moment leaves either the previous
-checkpoint or the new one, never a mixture. Read one with :func:`load_checkpoint`.
+atomically: to a temporary file in the same folder (created with mode ``0o666``, so that the
+kernel applies the process's umask, which is never read or changed), flushed and fsynced,
+then moved over the old one with :func:`os.replace`, so a crash at any moment leaves either
+the previous checkpoint or the new one, never a mixture. Read one with
+:func:`load_checkpoint`.
 
+Resuming: the same run, or a refusal
+------------------------------------
 Resuming restores the parameters, the history and the generator's state and continues from the
-next iteration. Everything a run's numbers depend on is the same as in an uninterrupted run:
-the mini-batches (the generator's state), the parameters (float64, saved exactly), and the
-order of the floating-point operations (the same calls in the same order; the numba kernels
-give the same result for any thread count). So the final parameters are identical. Only the
-timings differ.
+next iteration. A resumed run must be *the same run* as an uninterrupted one, so the checkpoint
+records everything that decides the numbers, and :func:`train` refuses to resume (with a
+:class:`CheckpointError` naming the field, the checkpoint's value, this run's value and what
+to do) when any of it differs:
+
+- the network shape;
+- the backend (``net.backend``, or the network's class when it has none): the backends round
+  differently (a numpy checkpoint finished on numba once ended 3.9e-12 away from the
+  uninterrupted run), so switching mid-run gives a run that neither backend would give;
+- the data: a SHA-256 fingerprint of ``x_train, t_train, x_test, t_test`` (dtype, shape and
+  bytes of the images; the labels as int64, so one-hot rows and labels, which train alike,
+  match), computed once per :func:`train` call that has a checkpoint (about 0.1 s for the whole
+  of MNIST), plus
+  the set sizes for a clearer message;
+- every hyper-parameter: ``grad, lr, batch_size, eval_every`` and ``seed`` (an integer, or
+  ``None`` for any other seed: a Generator, a SeedSequence or fresh entropy, whose stream the
+  checkpoint's generator state carries on either way);
+- the versions of fastgrad, NumPy and Numba: bitwise-identical results are not promised across
+  versions, so a checkpoint is finished with the versions that started it.
+
+``iters`` is recorded but may grow on resume (a run of 20 iterations resumed with
+``iters=45`` is the run of 45 iterations); it may not shrink below the iterations already done.
+``checkpoint_every``, ``progress`` and the callbacks do not change the numbers and may differ.
+The machine is not recorded: the numba kernels give the same bits for any thread count, but
+another CPU or BLAS library may round the reference's matrix products differently. A
+checkpoint of an older format (version 1 recorded neither the backend, nor the data, nor the
+versions) is refused; start over.
+
+Everything a run's numbers depend on is then the same as in an uninterrupted run: the
+mini-batches (the generator's state), the parameters (float64, saved exactly), and the order
+of the floating-point operations (the same calls in the same order). So the final parameters
+are identical, bit for bit.
+
+The history too, field by field (timings aside). Its evaluations are the scheduled ones
+(iteration 0, ``eval_every``, ``2 * eval_every``, ...) plus a *closing* evaluation of the
+last iteration done, when that one is not scheduled, so that the history always describes the
+parameters :func:`train` returns, also after an early stop by a callback. The checkpoint
+written at the end holds that closing evaluation too (it describes its parameters). When a
+resumed run goes on past it, the closing evaluation is dropped first: its iteration is no
+longer the last, and an uninterrupted run has no evaluation there. It is recognised without a
+flag: an evaluation of the last iteration done that is not on the ``eval_every`` schedule
+(which a resume must keep) can only be a closing one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import numbers
 import os
-import tempfile
+import secrets
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -69,10 +111,28 @@ PARAM_NAMES = ("W1", "b1", "W2", "b2")
 EVAL_CHUNK = 10_000
 
 _CHECKPOINT_FORMAT = "fastgrad.training checkpoint"
-_CHECKPOINT_VERSION = 1
+#: Version 2 records the backend, the data fingerprint and the library versions.
+_CHECKPOINT_VERSION = 2
 
-#: Settings that decide the sequence of parameters; a resumed run must use the same ones.
-_RESUME_KEYS = ("grad", "lr", "batch_size", "eval_every", "n_train", "n_test")
+#: What decides the sequence of parameters, in the order :func:`train` compares it on resume:
+#: causes before consequences (the default ``eval_every`` follows from ``n_train`` and
+#: ``batch_size``; the fingerprint from the sizes), so that a message names the root cause.
+_RESUME_KEYS = ("backend", "grad", "lr", "batch_size", "n_train", "n_test", "eval_every", "seed",
+                "data_sha256", "fastgrad_version", "numpy_version", "numba_version")
+
+#: What to do about a mismatch of each key, for the error message.
+_RESUME_ADVICE = {
+    "backend": "the backends round differently, so switching would not continue the same run; "
+               "resume with backend={old!r}, or use another checkpoint path to start a new run",
+    "n_train": "resume on the same data, or use another checkpoint path to start a new run",
+    "n_test": "resume on the same data, or use another checkpoint path to start a new run",
+    "data_sha256": "the data differs (same sizes, other values); resume on the same data, or use "
+                   "another checkpoint path to start a new run",
+}
+_VERSION_ADVICE = ("results are bitwise identical only with the same versions; finish the run with "
+                   "{name} {old}, or use another checkpoint path to start over")
+_SETTINGS_ADVICE = ("resume with the same settings (or another checkpoint path) so that the run "
+                    "continues exactly")
 
 
 class StopTraining(Exception):  # noqa: N818 - the name says what raising it does
@@ -84,8 +144,25 @@ class StopTraining(Exception):  # noqa: N818 - the name says what raising it doe
 
 
 class CheckpointError(ValueError):
-    """A checkpoint cannot be read (corrupt, truncated, not a checkpoint) or does not fit the
-    run being resumed (another network shape or other settings)."""
+    """A checkpoint cannot be read (corrupt, truncated, not a checkpoint, an older format) or
+    does not fit the run being resumed (another network shape, backend, data, setting or
+    library version).
+
+    Attributes
+    ----------
+    field : str or None
+        For a mismatch, the recorded field that differs (``"backend"``, ``"lr"``,
+        ``"data_sha256"``, ``"numpy_version"``, ...; ``"shape"``, ``"iters"``); else None.
+    old, new
+        The checkpoint's value and this run's value of ``field`` (None when not a mismatch).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, old: Any = None,
+                 new: Any = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.old = old
+        self.new = new
 
 
 @dataclass
@@ -203,8 +280,9 @@ class Checkpoint:
     rng_state : dict
         The generator's ``bit_generator.state``.
     config : dict
-        The settings of the run: ``grad, lr, batch_size, eval_every, seed, n_train, n_test,
-        backend, iters``.
+        What decides the run's numbers (see the module docstring): ``backend, grad, lr,
+        batch_size, eval_every, seed, n_train, n_test, data_sha256, fastgrad_version,
+        numpy_version, numba_version``, and ``iters``, the iterations the run was asked for.
     """
 
     path: Path
@@ -282,29 +360,45 @@ def _as_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
 # -- files ------------------------------------------------------------------------------------
 
 
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+_TMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+              | getattr(os, "O_CLOEXEC", 0))
 
 
-#: The process's umask, read once at import (reading it means setting it).
-_UMASK = _read_umask()
+def _create_temporary(folder: str, name: str) -> tuple[int, str]:
+    """Create a new, empty file under a random name next to ``name`` in ``folder``.
+
+    Mode ``0o666``: the kernel applies the umask, as for any file the user creates (unlike
+    :func:`tempfile.mkstemp`'s ``0o600``), so the umask is honoured without being read: reading
+    it means setting it (:func:`os.umask`), process-wide state that is not ours to touch.
+    ``O_EXCL`` makes the name ours alone."""
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(tmp, _TMP_FLAGS, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 64 random bits
+            continue
+    raise FileExistsError(  # pragma: no cover
+        f"cannot create a temporary file for {name} in {folder}")
 
 
 def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
     """Write a file so that it is either complete or not there: ``write(f)`` fills a
     temporary file in the same folder, which is fsynced and then renamed over ``path``.
-    On any error (or interrupt) the temporary file is removed and ``path`` is untouched."""
+    On any error (or interrupt) the temporary file is removed and ``path`` is untouched.
+    The file gets the mode of any new file (``0o666`` less the umask)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    fd, tmp = _create_temporary(folder, os.path.basename(path))
     try:
-        with os.fdopen(fd, "wb") as f:
+        try:
+            f = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it 0600; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -415,8 +509,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
     if not isinstance(meta, dict) or meta.get("format") != _CHECKPOINT_FORMAT:
         raise bad("it is not a fastgrad training checkpoint")
-    if meta.get("version") != _CHECKPOINT_VERSION:
-        raise bad(f"unsupported checkpoint version {meta.get('version')!r}")
+    version = meta.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version < _CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version}, written by an older fastgrad "
+            f"that did not record the backend, the data and the library versions (format "
+            f"{_CHECKPOINT_VERSION} does), so it cannot be resumed as the same run; delete it "
+            "(or pick another path) to start over"
+        )
+    if version != _CHECKPOINT_VERSION:
+        raise bad(f"unsupported checkpoint version {version!r} (a newer fastgrad wrote it?)")
     try:
         shape = tuple(int(s) for s in meta["shape"])
         iteration = int(meta["iteration"])
@@ -435,24 +537,77 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     return Checkpoint(path, iteration, shape, params, history, rng_state, config)
 
 
-def _check_resumable(ck: Checkpoint, shape: tuple[int, int, int], config: dict[str, Any]) -> None:
+def _check_resumable(
+    ck: Checkpoint, shape: tuple[int, int, int], config: dict[str, Any]
+) -> None:
+    """Refuse to resume from ``ck`` unless the run it holds is this one (module docstring)."""
     if ck.shape != shape:
         raise CheckpointError(
             f"checkpoint {ck.path} is for a {_shape_str(ck.shape)} network but the network "
             f"being trained is {_shape_str(shape)}; use a matching network or another "
-            "checkpoint path"
+            "checkpoint path",
+            field="shape", old=ck.shape, new=shape,
         )
-    keys = list(_RESUME_KEYS)
-    if config["seed"] is not None and ck.config.get("seed") is not None:
-        keys.append("seed")
-    for key in keys:
+    for key in _RESUME_KEYS:
         old, new = ck.config.get(key), config[key]
-        if old != new:
-            raise CheckpointError(
-                f"checkpoint {ck.path} was written with {key}={old!r} but this run has "
-                f"{key}={new!r}; resume with the same settings (or another checkpoint path) "
-                "so that the run continues exactly"
-            )
+        if old == new and type(old) is type(new):  # 1 == 1.0 == True: not the same setting
+            continue
+        if key.endswith("_version"):
+            name = key[: -len("_version")]
+            advice = _VERSION_ADVICE.format(name=name, old=old)
+            message = (f"checkpoint {ck.path} was written with {name} {old} but this run has "
+                       f"{name} {new}; {advice}")
+        else:
+            shown_old, shown_new = old, new
+            if key == "data_sha256":  # a prefix is enough to tell them apart
+                shown_old = old[:16] + "..." if isinstance(old, str) else old
+                shown_new = new[:16] + "..."
+            advice = _RESUME_ADVICE.get(key, _SETTINGS_ADVICE).format(old=old)
+            message = (f"checkpoint {ck.path} was written with {key}={shown_old!r} but this run "
+                       f"has {key}={shown_new!r}; {advice}")
+        raise CheckpointError(message, field=key, old=old, new=new)
+    if config["iters"] < ck.iteration:
+        raise CheckpointError(
+            f"checkpoint {ck.path} has {ck.iteration} iterations done but this run asks for "
+            f"iters={config['iters']}; a resumed run may go on to more iterations, not fewer: "
+            f"pass iters >= {ck.iteration}, or use another checkpoint path",
+            field="iters", old=ck.iteration, new=config["iters"],
+        )
+
+
+def _data_fingerprint(arrays: Iterable[tuple[str, NDArray]]) -> str:
+    """SHA-256 of the named arrays: each one's name, dtype, shape and bytes (in row chunks, so
+    that a non-contiguous array is not copied whole)."""
+    h = hashlib.sha256()
+    for name, a in arrays:
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        rows = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1)
+        step = max(1, (1 << 24) // max(rows[:1].nbytes, 1))  # ~16 MB a chunk
+        for start in range(0, rows.shape[0], step):
+            h.update(memoryview(np.ascontiguousarray(rows[start : start + step])).cast("B"))
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str | None]:
+    """The versions of the code that computes the numbers."""
+    from . import __version__
+
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency
+        numba_version = None
+    else:
+        numba_version = numba.__version__
+    return {"fastgrad_version": __version__, "numpy_version": np.__version__,
+            "numba_version": numba_version}
+
+
+def _backend_name(net: Any) -> str:
+    backend = getattr(net, "backend", None)
+    if isinstance(backend, str):
+        return backend
+    cls = type(net)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 # -- the loop ---------------------------------------------------------------------------------
@@ -544,7 +699,9 @@ def train(
         Default: every ``eval_every`` iterations (each epoch). Needs ``checkpoint``.
     resume : bool, default False
         If ``checkpoint`` exists, restore the parameters, history and random state from it and
-        continue. Needs ``checkpoint``; if the file does not exist yet, training starts afresh.
+        continue, after checking that it holds this very run (same backend, data, settings
+        and versions; ``iters`` may be larger). Needs ``checkpoint``; if the file does not
+        exist yet, training starts afresh.
 
     Returns
     -------
@@ -562,9 +719,11 @@ def train(
     TypeError
         If an argument has the wrong type.
     CheckpointError
-        If ``resume`` finds a checkpoint that is unreadable, is for another network shape, or
-        was written with other settings (``grad, lr, batch_size, eval_every``, the data sizes,
-        an integer ``seed``).
+        If ``resume`` finds a checkpoint that is unreadable or of an older format, or that holds
+        another run: another network shape, backend, data, ``grad, lr, batch_size,
+        eval_every`` or ``seed``, other fastgrad, NumPy or Numba versions, or more iterations
+        than ``iters`` (see the module docstring). The message names the field, both values
+        and what to do; the exception's ``field``, ``old`` and ``new`` hold them.
 
     Notes
     -----
@@ -573,9 +732,11 @@ def train(
     b2``, then ``loss(x_batch, t_batch)`` with the updated parameters. Accuracy on a whole set
     is computed in chunks of :data:`EVAL_CHUNK` rows (the same value, less memory).
 
-    A resumed run ends with exactly the parameters of an uninterrupted one with the same seed
-    and settings: the random state, parameters and history are restored exactly and the same
-    operations follow.
+    A resumed run ends with exactly the parameters and the history (timings aside) of an
+    uninterrupted one with the same seed, settings, data and backend: the random state,
+    parameters and history are restored exactly and the same operations follow. An early stop
+    leaves a closing evaluation of the last iteration in the history and in the checkpoint;
+    a resumed run that goes on drops it, as an uninterrupted run has none there.
 
     Examples
     --------
@@ -617,25 +778,37 @@ def train(
             eval_every if checkpoint_every is None else checkpoint_every, "checkpoint_every", 1
         )
 
-    config = {
-        "grad": grad,
-        "lr": lr,
-        "batch_size": batch_size,
-        "eval_every": eval_every,
-        "seed": int(seed) if isinstance(seed, numbers.Integral) else None,
-        "n_train": n_train,
-        "n_test": int(x_test.shape[0]),
-        "backend": getattr(net, "backend", None),
-        "iters": iters,
-    }
     rng = np.random.default_rng(seed)
     history = History()
+    config: dict[str, Any] = {}
+    if checkpoint is not None:  # what decides the numbers (module docstring), for the file
+        config = {
+            "backend": _backend_name(net),
+            "grad": grad,
+            "lr": lr,
+            "batch_size": batch_size,
+            "eval_every": eval_every,
+            "seed": int(seed) if isinstance(seed, numbers.Integral) else None,
+            "n_train": n_train,
+            "n_test": int(x_test.shape[0]),
+            "data_sha256": _data_fingerprint([
+                ("x_train", x_train), ("t_train", t_train.astype(np.int64, copy=False)),
+                ("x_test", x_test), ("t_test", t_test.astype(np.int64, copy=False)),
+            ]),
+            **_versions(),
+            "iters": iters,
+        }
     if resume and checkpoint is not None and checkpoint.exists():
         ck = load_checkpoint(checkpoint)
         _check_resumable(ck, shape, config)
         for key in PARAM_NAMES:
             net.params[key] = ck.params[key]
         history = ck.history
+        last = ck.iteration - 1
+        if ck.iteration < iters and history.epoch_iters[-1:] == [last] and last % eval_every:
+            # The closing evaluation of the session that wrote it: no longer the last
+            # iteration, and not one an uninterrupted run evaluates (module docstring).
+            del history.train_acc[-1], history.test_acc[-1], history.epoch_iters[-1]
         try:
             rng = _generator_from_state(ck.rng_state)
         except (TypeError, ValueError, KeyError) as exc:

@@ -7,6 +7,8 @@ numerical gradient, the package's main path, runs where the result must not depe
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -68,6 +70,18 @@ def run(problem, net=None, **kwargs):
 def assert_same_params(a, b):
     for k in PARAMS:
         assert_array_equal(a[k], b[k], err_msg=k)
+
+
+TIMINGS = ("iter_time", "grad_time", "total_time")
+
+
+def assert_same_history(got: History, expected: History):
+    """Every field that does not measure time is equal; the timings have one entry per
+    iteration."""
+    for f in dataclasses.fields(History):
+        if f.name not in TIMINGS:
+            assert getattr(got, f.name) == getattr(expected, f.name), f.name
+    assert len(got.iter_time) == len(got.grad_time) == got.iterations
 
 
 # -- the loop -----------------------------------------------------------------------------
@@ -358,9 +372,7 @@ def test_resume_after_a_crash_gives_identical_parameters(problem, tmp_path, back
     _, resumed = run(problem, resumed_net, checkpoint=ck, resume=True, **kw)
     straight_net, straight = run(problem, new_net(backend), iters=50, grad=grad)
     assert_same_params(resumed_net.params, straight_net.params)
-    assert resumed.loss == straight.loss
-    assert resumed.train_acc == straight.train_acc and resumed.test_acc == straight.test_acc
-    assert resumed.epoch_iters == straight.epoch_iters
+    assert_same_history(resumed, straight)
 
 
 def test_resume_without_a_file_starts_afresh_and_a_finished_run_does_nothing(problem, tmp_path):
@@ -377,12 +389,14 @@ def test_resume_without_a_file_starts_afresh_and_a_finished_run_does_nothing(pro
 
 def test_resume_can_extend_a_run(problem, tmp_path):
     ck = tmp_path / "ck.npz"
-    run(problem, iters=20, checkpoint=ck)
+    _, first = run(problem, iters=20, checkpoint=ck)
+    assert first.epoch_iters == [0, 15, 19]  # the closing evaluation describes what it returns
+    assert load_checkpoint(ck).history.epoch_iters == [0, 15, 19]  # and so does the file
     net, h = run(problem, iters=45, checkpoint=ck, resume=True)
     straight, hs = run(problem, iters=45)
-    assert_same_params(net.params, straight.params)  # the extra evaluation changes no weight
-    assert h.loss == hs.loss
-    assert h.epoch_iters == [0, 15, 19, 30, 44]
+    assert_same_params(net.params, straight.params)
+    assert_same_history(h, hs)  # iteration 19 is no longer the last: its evaluation goes
+    assert h.epoch_iters == [0, 15, 30, 44]
 
 
 def test_resume_with_another_network_shape_is_refused(problem, tmp_path):
@@ -408,6 +422,223 @@ def test_resume_with_other_settings_is_refused(problem, tmp_path, kwargs, key):
     run(problem, iters=5, checkpoint=ck)
     with pytest.raises(CheckpointError, match=f"written with {key}="):
         run(problem, iters=10, checkpoint=ck, resume=True, **kwargs)
+
+
+@pytest.mark.parametrize("how", ["return", "raise"])
+@pytest.mark.parametrize(("stop_at", "checkpoint_every"), [(12, None), (12, 5), (15, 4), (0, 7)])
+def test_resume_after_a_callback_stop_has_the_uninterrupted_history(
+    problem, tmp_path, how, stop_at, checkpoint_every
+):
+    """Run to k, stopped by a callback, then resume to N: the history and parameters are those
+    of a run straight to N. The stop's closing evaluation (of iteration k when it is not on
+    the schedule) is dropped on resume."""
+    ck = tmp_path / "ck.npz"
+
+    def stop(i, history, net):
+        if i == stop_at:
+            if how == "raise":
+                raise StopTraining
+            return True
+        return None
+
+    kw = {"iters": 50, "checkpoint": ck, "checkpoint_every": checkpoint_every}
+    stopped_net, stopped = run(problem, callbacks=stop, **kw)
+    assert stopped.iterations == stop_at + 1 and stopped.epoch_iters[-1] == stop_at
+    saved = load_checkpoint(ck)
+    assert saved.iteration == stop_at + 1
+    assert_same_history(saved.history, stopped)  # the file describes its parameters
+    assert_same_params(saved.params, stopped_net.params)
+
+    net, resumed = run(problem, new_net(seed=99), resume=True, **kw)
+    straight_net, straight = run(problem, iters=50)
+    assert_same_params(net.params, straight_net.params)
+    assert_same_history(resumed, straight)
+    assert_same_history(load_checkpoint(ck).history, straight)
+
+
+@pytest.mark.parametrize("checkpoint_every", [1, 6, 15])
+def test_resume_after_a_crash_has_the_uninterrupted_history(problem, tmp_path, checkpoint_every):
+    ck = tmp_path / "ck.npz"
+    kw = {"iters": 47, "checkpoint": ck, "checkpoint_every": checkpoint_every}
+    with pytest.raises(Crash):
+        run(problem, callbacks=crash_at(33), **kw)
+    _, resumed = run(problem, resume=True, **kw)
+    _, straight = run(problem, iters=47)
+    assert_same_history(resumed, straight)
+
+
+def test_a_finished_run_keeps_its_closing_evaluation_on_resume(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    _, h = run(problem, iters=20, checkpoint=ck)
+    _, again = run(problem, iters=20, checkpoint=ck, resume=True)
+    assert_same_history(again, h)
+    assert again.epoch_iters == [0, 15, 19]
+
+
+def test_resume_under_another_backend_is_refused(problem, tmp_path):
+    """numpy and numba round differently: a numpy checkpoint resumed on numba would give a run
+    that neither backend gives."""
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=10, checkpoint=ck)
+    before = ck.read_bytes()
+    net = new_net("numba")
+    init = {k: v.copy() for k, v in net.params.items()}
+    with pytest.raises(CheckpointError) as info:
+        run(problem, net, iters=20, checkpoint=ck, resume=True)
+    message = str(info.value)
+    assert (f"checkpoint {ck} was written with backend='numpy' but this run has "
+            "backend='numba'") in message
+    assert "resume with backend='numpy', or use another checkpoint path" in message
+    assert (info.value.field, info.value.old, info.value.new) == ("backend", "numpy", "numba")
+    assert ck.read_bytes() == before
+    assert_same_params(net.params, init)
+
+
+def test_the_twin_classes_are_different_backends(problem, tmp_path):
+    """Networks without a backend attribute are told apart by their class."""
+    ck = tmp_path / "ck.npz"
+    run(problem, fastgrad.reference.TwoLayerNet(N_IN, N_HIDDEN, N_OUT), iters=10, checkpoint=ck)
+    with pytest.raises(CheckpointError, match="written with backend='fastgrad.reference.nets"
+                       r"\.TwoLayerNet' but this run has backend='fastgrad.kernels.nets"):
+        run(problem, fastgrad.kernels.TwoLayerNet(N_IN, N_HIDDEN, N_OUT), iters=20,
+            checkpoint=ck, resume=True)
+
+
+def _nudge_x(x):
+    x = x.copy()
+    x[7, 2] = np.nextafter(x[7, 2], np.float32(1))
+    return x
+
+
+def _relabel(t):
+    t = t.copy()
+    t[5] = (t[5] + 1) % N_OUT
+    return t
+
+
+@pytest.mark.parametrize(
+    ("index", "change", "match"),
+    [
+        (0, _nudge_x, "data_sha256="),
+        (1, _relabel, "data_sha256="),
+        (2, _nudge_x, "data_sha256="),
+        (3, _relabel, "data_sha256="),
+        (0, lambda x: x.astype(np.float64), "data_sha256="),  # other dtype, other rounding
+        (0, lambda x: x[::-1], "data_sha256="),  # same rows, another order
+        (0, lambda x: x[:-1], "n_train=300"),
+        (2, lambda x: x[:-1], "n_test=100"),
+    ],
+)
+def test_resume_on_other_data_is_refused(problem, tmp_path, index, change, match):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=10, checkpoint=ck)
+    data = list(problem)
+    data[index] = change(data[index])
+    if data[0].shape[0] != data[1].shape[0]:
+        data[1] = data[1][: data[0].shape[0]]
+    if data[2].shape[0] != data[3].shape[0]:
+        data[3] = data[3][: data[2].shape[0]]
+    with pytest.raises(CheckpointError, match=f"was written with {match}") as info:
+        run(tuple(data), iters=20, checkpoint=ck, resume=True)
+    assert "resume on the same data, or use another checkpoint path" in str(info.value)
+    assert info.value.field in ("data_sha256", "n_train", "n_test")
+
+
+def test_one_hot_targets_resume_a_run_on_labels(problem, tmp_path):
+    """One-hot rows and labels train alike, so they are the same data."""
+    x, t, xt, tt = problem
+    eye = np.eye(N_OUT)
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=20, checkpoint=ck)
+    net, h = run((x, eye[t], xt, eye[tt].astype(np.float32)), iters=40, checkpoint=ck,
+                 resume=True)
+    straight, hs = run(problem, iters=40)
+    assert_same_params(net.params, straight.params)
+    assert_same_history(h, hs)
+
+
+def test_data_is_fingerprinted_once_per_call(problem, tmp_path, monkeypatch):
+    calls = []
+    real = training._data_fingerprint
+    monkeypatch.setattr(training, "_data_fingerprint",
+                        lambda arrays: calls.append(1) or real(arrays))
+    run(problem, iters=12, checkpoint=tmp_path / "ck.npz", checkpoint_every=1)
+    assert len(calls) == 1
+    run(problem, iters=12)  # no checkpoint: nothing to record
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("name", ["fastgrad", "numpy", "numba"])
+def test_resume_under_other_library_versions_is_refused(problem, tmp_path, monkeypatch, name):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=10, checkpoint=ck)
+    recorded = load_checkpoint(ck).config[f"{name}_version"]
+    assert recorded == {"fastgrad": fastgrad.__version__, "numpy": np.__version__,
+                        "numba": __import__("numba").__version__}[name]
+    real = training._versions
+    monkeypatch.setattr(training, "_versions",
+                        lambda: {**real(), f"{name}_version": "99.0"})
+    with pytest.raises(CheckpointError) as info:
+        run(problem, iters=20, checkpoint=ck, resume=True)
+    assert (f"was written with {name} {recorded} but this run has {name} 99.0; results are "
+            f"bitwise identical only with the same versions; finish the run with {name} "
+            f"{recorded}") in str(info.value)
+    assert info.value.field == f"{name}_version"
+
+
+def test_checkpoint_records_what_decides_the_run(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=10, checkpoint=ck, eval_every=4)
+    config = load_checkpoint(ck).config
+    assert {k: config[k] for k in ("backend", "grad", "lr", "batch_size", "eval_every", "seed",
+                                   "n_train", "n_test", "iters")} == {
+        "backend": "numpy", "grad": "backprop", "lr": 1.0, "batch_size": 20, "eval_every": 4,
+        "seed": 3, "n_train": 300, "n_test": 100, "iters": 10}
+    assert len(config["data_sha256"]) == 64
+    with np.load(ck) as f:
+        meta = json.loads(f["meta"].tobytes())
+    assert meta["version"] == 2
+
+
+def _rewrite_meta(path, **changes):
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(arrays.pop("meta").tobytes())
+    meta.update(changes)
+    np.savez(path, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+
+
+def test_checkpoint_of_the_old_format_is_refused(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=10, checkpoint=ck)
+    _rewrite_meta(ck, version=1)
+    with pytest.raises(CheckpointError, match=f"checkpoint {ck} has format version 1, written "
+                       "by an older fastgrad .* cannot be resumed as the same run; delete it"):
+        run(problem, iters=20, checkpoint=ck, resume=True)
+    _rewrite_meta(ck, version=3)
+    with pytest.raises(CheckpointError, match="unsupported checkpoint version 3"):
+        load_checkpoint(ck)
+
+
+def test_resume_with_fewer_iterations_than_done_is_refused(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=20, checkpoint=ck)
+    with pytest.raises(CheckpointError, match="has 20 iterations done but this run asks for "
+                       "iters=10; .* pass iters >= 20") as info:
+        run(problem, iters=10, checkpoint=ck, resume=True)
+    assert (info.value.field, info.value.old, info.value.new) == ("iters", 20, 10)
+
+
+def test_resume_with_an_integer_seed_after_another_kind_is_refused(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=20, checkpoint=ck, seed=np.random.default_rng(3))
+    with pytest.raises(CheckpointError, match="written with seed=None but this run has seed=3"):
+        run(problem, iters=40, checkpoint=ck, resume=True, seed=3)
+    # A generator again: the checkpoint's state carries on, as the run it continues.
+    net, h = run(problem, iters=40, checkpoint=ck, resume=True, seed=np.random.default_rng(8))
+    straight, hs = run(problem, iters=40, seed=np.random.default_rng(3))
+    assert_same_params(net.params, straight.params)
+    assert_same_history(h, hs)
 
 
 def test_a_failed_write_leaves_the_old_checkpoint(problem, tmp_path, monkeypatch):
@@ -523,18 +754,26 @@ if __name__ == "__main__":
 """
 
 
-def test_sigkill_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path):
+#: The kill moments: a seed draws the delay after the first checkpoint. Replay a failure with
+#: FASTGRAD_KILL_SEED=<seed> (named in the assertion message).
+KILL_SEEDS = ([int(os.environ["FASTGRAD_KILL_SEED"])] if os.environ.get("FASTGRAD_KILL_SEED")
+              else [20240501, 7])
+
+
+@pytest.mark.parametrize("kill_seed", KILL_SEEDS)
+def test_sigkill_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path, kill_seed):
     script = tmp_path / "train_me.py"
     script.write_text(KILL_SCRIPT)
     ck = tmp_path / "ck.npz"
-    delay = random.Random().uniform(0.0, 1.0)  # a different moment on every run
+    delay = random.Random(kill_seed).uniform(0.0, 1.0)
+    replay = f"kill seed {kill_seed} (replay: FASTGRAD_KILL_SEED={kill_seed}), delay {delay:.3f} s"
     proc = subprocess.Popen([sys.executable, str(script), str(ck), "0.005"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         while not ck.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            assert proc.poll() is None, f"{replay}: {proc.stderr.read().decode()}"
+            assert time.monotonic() < deadline, f"{replay}: no checkpoint after 120 s"
             time.sleep(0.005)
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
@@ -544,26 +783,91 @@ def test_sigkill_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path):
             proc.kill()
             proc.wait()
         proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, replay
     killed_at = load_checkpoint(ck).iteration
-    assert 0 < killed_at < KILL_ITERS, f"killed after {delay:.3f} s at iteration {killed_at}"
+    replay += f", killed at iteration {killed_at}"
+    assert 0 < killed_at < KILL_ITERS, replay
 
     done = subprocess.run([sys.executable, str(script), str(ck), "0"], capture_output=True,
                           timeout=300)
-    assert done.returncode == 0, done.stderr.decode()
+    assert done.returncode == 0, f"{replay}: {done.stderr.decode()}"
     resumed = load_checkpoint(ck)
-    assert resumed.iteration == KILL_ITERS
+    assert resumed.iteration == KILL_ITERS, replay
 
     net, history = runpy.run_path(str(script))["run"]()  # uninterrupted, here, no checkpoint
-    assert_same_params(resumed.params, net.params)
-    assert resumed.history.loss == history.loss
-    assert resumed.history.test_acc == history.test_acc
-    assert resumed.history.epoch_iters == history.epoch_iters
+    for k in PARAMS:
+        assert_array_equal(resumed.params[k], net.params[k], err_msg=f"{k}; {replay}")
+    for f in dataclasses.fields(History):
+        if f.name not in TIMINGS:
+            assert getattr(resumed.history, f.name) == getattr(history, f.name), (
+                f"{f.name}; {replay}")
+
+
+@contextlib.contextmanager
+def umask(mask):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def test_checkpoint_folder_has_only_whole_files(problem, tmp_path):
     ck = tmp_path / "sub" / "ck.npz"
     (tmp_path / "sub").mkdir()
-    run(problem, iters=12, checkpoint=ck, checkpoint_every=1)
+    with umask(0o022):
+        run(problem, iters=12, checkpoint=ck, checkpoint_every=1)
     assert [p.name for p in Path(tmp_path / "sub").iterdir()] == ["ck.npz"]
-    assert ck.stat().st_mode & 0o777 == 0o666 & ~training._UMASK  # not mkstemp's 0600
+    assert ck.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002, 0o077])
+def test_files_get_the_mode_of_the_umask_at_the_time(tmp_path, mask):
+    """The umask of the moment of writing, not one read at import."""
+    target = tmp_path / "f.bin"
+    with umask(mask):
+        training._atomic_write(target, lambda f: f.write(b"x"))
+        run(make_problem(), iters=2, checkpoint=tmp_path / "ck.npz")
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "ck.npz").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz", "f.bin"]
+
+
+UMASK_SPY = """
+import os
+import sys
+
+calls = []
+real = os.umask
+
+
+def spy(mask):
+    caller = sys._getframe(1).f_globals.get("__name__", "")
+    if caller.split(".")[0] == "fastgrad":
+        calls.append((caller, oct(mask)))
+    return real(mask)
+
+
+os.umask = spy
+import fastgrad.train_cli
+import fastgrad.training
+import numpy as np
+
+assert calls == [], f"import: {calls}"
+x = np.random.default_rng(0).random((40, 6))
+net = fastgrad.TwoLayerNet(6, 5, 3, backend="numpy", rng=0)
+fastgrad.training.train(net, x, np.arange(40) % 3, x, np.arange(40) % 3, iters=3, batch_size=5,
+                        grad="backprop", progress=False, checkpoint=sys.argv[1])
+assert calls == [], f"train: {calls}"
+"""
+
+
+def test_fastgrad_never_touches_the_umask(tmp_path):
+    """Reading the umask means setting it (process-wide, racing with other threads): neither
+    importing fastgrad nor writing a checkpoint may do it."""
+    script = tmp_path / "spy.py"
+    script.write_text(UMASK_SPY)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "ck.npz")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "ck.npz").exists()
