@@ -13,8 +13,14 @@ training time, shows progress, and writes to ``--out``:
 
 Each file is written atomically (a temporary file, then a rename). Bad flags or values for a
 flag exit with argparse's usage message (status 2); other bad input (a non-positive learning
-rate, missing or corrupt data, an unwritable folder, a checkpoint of another network) exits
-with a one-line message on stderr (status 1) before anything is written.
+rate, missing or corrupt data, an unwritable folder, a checkpoint of another run) exits with
+a one-line message on stderr (status 1) before anything is written.
+
+``--resume`` continues only the same run: a checkpoint written with another ``--backend``,
+``--grad``, ``--lr``, ``--batch-size``, ``--eval-every``, ``--seed`` or ``--hidden``, on other
+data, by other fastgrad, NumPy or Numba versions, or with more iterations done than
+``--iters``, is refused with a message naming the flag (or what else differs) and both values.
+``--iters`` may be larger than the checkpoint's: that extends the run.
 
 Examples
 --------
@@ -102,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"iterations between checkpoints (default: {DEFAULT_CHECKPOINT_EVERY})")
     ck.add_argument("--resume", action="store_true",
                     help="continue from --checkpoint if it exists; ends with the same "
-                    "parameters as an uninterrupted run")
+                    "parameters and history as an uninterrupted run, and refuses a checkpoint "
+                    "of another backend, data, setting or library version")
     out = p.add_argument_group("output")
     out.add_argument("--out", default="./fastgrad-out", metavar="DIR",
                      help="folder for history.json, loss.png, accuracy.png and params.npz "
@@ -147,6 +154,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line(message: str) -> str:
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+#: The flag that sets each field a checkpoint records, for its mismatch message.
+_FLAGS = {"backend": "--backend", "grad": "--grad", "lr": "--lr", "batch_size": "--batch-size",
+          "eval_every": "--eval-every", "seed": "--seed"}
+
+
+def _checkpoint_message(exc: CheckpointError, checkpoint: Path | None) -> str:
+    """The training module's message, in the words of the command line where a flag differs."""
+    flag = _FLAGS.get(exc.field or "")
+    if flag is not None:
+        return (f"checkpoint {checkpoint} was written with {flag} {exc.old} but this run has "
+                f"{flag} {exc.new}; a resumed run must be the same run: resume with {flag} "
+                f"{exc.old}, or pass another --checkpoint path to start a new run")
+    if exc.field == "iters":
+        return (f"checkpoint {checkpoint} has {exc.old} iterations done but this run asks for "
+                f"--iters {exc.new}; pass --iters {exc.old} or more to finish or extend it, or "
+                "another --checkpoint path to start a new run")
+    return str(exc)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -339,7 +365,7 @@ def _train_and_report(
             resume=args.resume, callbacks=[lambda i, h, n: ran.append(i)],
         )
     except CheckpointError as exc:
-        raise _Failure(str(exc)) from exc
+        raise _Failure(_checkpoint_message(exc, checkpoint)) from exc
     except OSError as exc:
         raise _Failure(f"cannot write the checkpoint {checkpoint}: {exc}") from exc
     wall = time.perf_counter() - t0
