@@ -18,27 +18,70 @@ Flags and why:
 
 Threading layer: Numba's default ``workqueue`` layer is not thread-safe (concurrent parallel
 calls from two Python threads abort the process), so unless the user chose a layer through
-``NUMBA_THREADING_LAYER``, fastgrad asks for a thread-safe one (TBB or OpenMP).
+``NUMBA_THREADING_LAYER``, fastgrad asks for a thread-safe one (TBB or OpenMP). Where neither
+can be loaded (no TBB, no OpenMP runtime: a default macOS, for instance), importing still
+works: fastgrad falls back to Numba's default layer, says so once in a
+:class:`ThreadingLayerWarning`, and :data:`PARALLEL_LOCK` then serialises the parallel calls
+that go through fastgrad's own Python code (the front door and the twin classes). A user who
+calls the compiled functions of :mod:`fastgrad.kernels` directly from several Python threads
+must hold that lock, or install TBB (``pip install tbb``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import threading
+import warnings
 
 import numba
 
 FASTMATH = {"contract", "reassoc", "nsz"}
 CACHE = True
 
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "threadsafe"
 
-# Start the threading layer now. A cached kernel that calls a parallel one is loaded from
-# disk without starting it, and its first call then crashes the process (seen here: a
-# segfault on ``kernels.softmax`` in a fresh process; Numba issue 9938). Asking for the
-# thread count launches the layer.
-numba.get_num_threads()
+class ThreadingLayerWarning(RuntimeWarning):
+    """No thread-safe Numba threading layer could be loaded; parallel calls are serialised."""
+
+
+def _start_threading_layer() -> bool:
+    """Start Numba's threading layer; return whether it is safe for concurrent calls.
+
+    Starting it now matters: a cached kernel that calls a parallel one is loaded from disk
+    without starting the layer, and its first call then crashed the process (seen here: a
+    segfault on ``kernels.softmax`` in a fresh process; Numba issue 9938). Asking for the
+    thread count launches the layer.
+    """
+    if "NUMBA_THREADING_LAYER" in os.environ:  # the user's choice, kept as it is
+        numba.get_num_threads()
+        return numba.threading_layer() in ("tbb", "omp")
+    numba.config.THREADING_LAYER = "threadsafe"
+    try:
+        numba.get_num_threads()
+        return True
+    except ValueError as exc:  # "No threading layer could be loaded"
+        reason = str(exc).splitlines()[0]
+    numba.config.THREADING_LAYER = "default"
+    numba.get_num_threads()
+    warnings.warn(
+        f"no thread-safe Numba threading layer (TBB or OpenMP) could be loaded ({reason}); "
+        f"fastgrad uses Numba's {numba.threading_layer()!r} layer and runs one parallel call "
+        "at a time. Install TBB (pip install tbb) for concurrent calls.",
+        ThreadingLayerWarning,
+        stacklevel=2,
+    )
+    return False
+
+
+#: Whether the threading layer in use allows concurrent parallel calls.
+THREAD_SAFE_LAYER = _start_threading_layer()
+
+#: Held around every parallel kernel call that fastgrad's Python code makes: a no-op with a
+#: thread-safe layer, a lock otherwise.
+PARALLEL_LOCK: contextlib.AbstractContextManager = (
+    contextlib.nullcontext() if THREAD_SAFE_LAYER else threading.RLock()
+)
 
 _COMMON = {"fastmath": FASTMATH, "nogil": True, "error_model": "numpy"}
 

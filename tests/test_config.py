@@ -63,3 +63,50 @@ def test_cached_parallel_kernels_in_a_fresh_process():
         )
         assert out.returncode == 0, out.stderr
         assert abs(float(out.stdout.split()[0]) - 2.0) < 1e-12
+
+
+def test_import_without_a_thread_safe_threading_layer():
+    # no TBB and no OpenMP runtime (a default macOS, say): simulated by making Numba's two
+    # thread-safe layers unimportable. Importing must work, warn once, and serialise the
+    # parallel calls fastgrad makes so that concurrent calls neither crash nor differ.
+    import subprocess
+    import sys
+
+    code = """
+import sys, warnings
+sys.modules["numba.np.ufunc.tbbpool"] = None
+sys.modules["numba.np.ufunc.omppool"] = None
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    import fastgrad
+    import fastgrad.kernels
+import concurrent.futures, numba, numpy as np
+from fastgrad import _config
+kinds = [type(w.message).__name__ for w in caught]
+assert kinds.count("ThreadingLayerWarning") == 1, kinds
+assert "TBB" in str(caught[0].message) and "one parallel call at a time" in str(caught[0].message)
+assert numba.threading_layer() == "workqueue", numba.threading_layer()
+assert not _config.THREAD_SAFE_LAYER
+
+@numba.njit
+def f(v):
+    return np.sum(v ** 3)
+
+rng = np.random.default_rng(0)
+xs = [rng.normal(size=300) for _ in range(8)]
+net = fastgrad.TwoLayerNet(20, 5, 3, rng=0)
+x, t = rng.random((16, 20)), rng.integers(0, 3, 16)
+want = [fastgrad.numerical_gradient(f, v) for v in xs], net.numerical_gradient(x, t)["W1"]
+with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    got = list(pool.map(lambda v: fastgrad.numerical_gradient(f, v), xs))
+    nets = list(pool.map(lambda _: net.numerical_gradient(x, t)["W1"], range(8)))
+assert all((g == w).all() for g, w in zip(got, want[0]))
+assert all((g == want[1]).all() for g in nets)
+print("ok")
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"
