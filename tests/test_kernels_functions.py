@@ -76,3 +76,22 @@ def test_float32_and_noncontiguous(rng):
     x = rng.normal(size=(8, 10)).astype(np.float32)[:, ::2]
     assert_allclose(K.softmax(x), R.softmax(x.astype(np.float64)), rtol=FUNC_RTOL, atol=FUNC_ATOL)
     assert_allclose(K.sigmoid(x), R.sigmoid(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("t", "match"),
+    [
+        ([0, 7], "outside"),  # past the end of a row: read out of bounds before
+        ([0, -1], "outside"),
+        ([0, 1.5], "non-integer"),  # truncated to 1 before
+        ([0, np.nan], "outside"),
+        ([0, 1, 2], "one integer label per row"),  # 3 labels for 2 rows
+        ([0], "one integer label per row"),
+    ],
+)
+def test_cross_entropy_twin_refuses_labels_it_cannot_index(t, match):
+    y = R.softmax(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=match):
+        K.cross_entropy_error(y, np.asarray(t))
+    with pytest.raises(ValueError, match=match):
+        K.softmax_loss(np.ones((2, 3)), np.asarray(t))

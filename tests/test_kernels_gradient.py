@@ -159,7 +159,37 @@ def test_auto_backend_choice(monkeypatch, rng):
 )
 def test_bad_input(kwargs, error, match):
     call = {"f": sum_squares, "x": np.array([1.0, 2.0])} | kwargs
-    x_before = np.array(call["x"], copy=True)
+    x = call.pop("x")
+    x_before = np.array(x, copy=True)
     with pytest.raises(error, match=match):
-        fastgrad.numerical_gradient(call.pop("f"), call.pop("x"), **call)
-    assert_array_equal(kwargs.get("x", np.array([1.0, 2.0])), x_before)
+        fastgrad.numerical_gradient(call.pop("f"), x, **call)
+    assert_array_equal(x, x_before)  # the very array passed in, unchanged
+
+
+# -- args are private to each chunk --------------------------------------------------------
+
+
+@numba.njit
+def squares_via_scratch(x, scratch, scale):
+    # a common Numba pattern: an array passed in args used as a work buffer
+    for i in range(x.size):
+        scratch[i] = x[i] * x[i]
+    return scale * np.sum(scratch)
+
+
+def test_f_writing_a_scratch_array_in_args(rng, num_threads):
+    x = rng.normal(size=4000)
+    scratch = np.zeros(4000)
+    ref = R.numerical_gradient(lambda v: squares_via_scratch(v, np.zeros(4000), 1.0), x.copy())
+    for n in THREAD_COUNTS:
+        num_threads(n)
+        assert_array_equal(K.numerical_gradient(squares_via_scratch, x, (scratch, 1.0)), ref)
+        got = fastgrad.numerical_gradient(squares_via_scratch, x, args=(scratch, 1.0))
+        assert_array_equal(got, ref)
+    assert_array_equal(scratch, 0.0)  # the caller's array is never written
+
+
+def test_args_aliasing_x_is_an_error(rng):
+    x = rng.normal(size=10)
+    with pytest.raises(ValueError, match="shares memory with x"):
+        fastgrad.numerical_gradient(weighted_cubes, x, args=(x, 1.0))

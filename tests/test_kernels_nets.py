@@ -7,7 +7,7 @@ import concurrent.futures
 import numba
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
@@ -94,46 +94,85 @@ def test_full_reference_small_network(rng):
         assert_allclose(got[k], ref[k], rtol=0, atol=tol)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    batch=st.integers(1, 256),
-    n_in=st.integers(1, 800),
-    hidden=st.integers(1, 64),
-    n_out=st.integers(2, 20),
-    zeros=st.sampled_from([0.0, 0.5, 0.8, 1.0]),
-    dtype=st.sampled_from([np.float32, np.float64]),
-    layout=st.sampled_from(["C", "F", "strided", "readonly"]),
-    one_hot=st.booleans(),
-    std=st.sampled_from([0.01, 0.3, 2.0]),
-    seed=st.integers(0, 2**32 - 1),
+def series_path_taken(params, x, h):
+    """Which hidden units and whether the logits take the series path, by the kernel's own
+    guard (``kernels.nets._series_guard``)."""
+    xmax = max(1.0, float(np.max(np.abs(x))))
+    return KN._series_guard(np.ascontiguousarray(params["W2"]), h, xmax, False)
+
+
+SMALL_CASE = dict(
+    batch=3,
+    n_in=5,
+    hidden=4,
+    n_out=3,
+    zeros=0.0,
+    dtype=np.float64,
+    layout="C",
+    one_hot=False,
+    std=0.01,
+    x_scale=1.0,
+    h=1e-4,
+    seed=0,
 )
-def test_kernel_matches_reference_on_random_shapes(
-    batch, n_in, hidden, n_out, zeros, dtype, layout, one_hot, std, seed
-):
-    rng = np.random.default_rng(seed)
-    net, x, t = make_problem(rng, n_in, hidden, n_out, batch, std=std, zeros=zeros, dtype=dtype)
-    if layout == "F":
-        x = np.asfortranarray(x)
-    elif layout == "strided":
-        wide = np.zeros((batch, 2 * n_in), dtype=dtype)
-        wide[:, ::2] = x
-        x = wide[:, ::2]
-    elif layout == "readonly":
-        x.flags.writeable = False
-    target = np.eye(n_out)[t] if one_hot else t
-    x_before = x.copy()
 
-    fnet = fastgrad.TwoLayerNet(n_in, hidden, n_out, backend="numba")
-    fnet.params = {k: v.copy() for k, v in net.params.items()}
-    got = fnet.numerical_gradient(x, target)
 
-    picks = pick_params(rng, net.params, 6)
-    ref = reference_central_difference(net, x, target, 1e-4, picks)
-    mine = np.array([got[name][idx] for name, idx in picks])
-    assert_allclose(mine, ref, rtol=0, atol=reference_noise(net.loss(x, target), 1e-4))
-    assert_array_equal(x, x_before)
-    for k in NAMES:
-        assert got[k].shape == net.params[k].shape and got[k].dtype == np.float64
+def test_kernel_matches_reference_on_random_shapes():
+    # h up to 0.1, unnormalised inputs up to 255 and weight scales on both sides of the
+    # series guard: both the series and the exact path must be taken and agree
+    seen = {"series": 0, "exact": 0}
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        batch=st.integers(1, 256),
+        n_in=st.integers(1, 800),
+        hidden=st.integers(1, 64),
+        n_out=st.integers(2, 20),
+        zeros=st.sampled_from([0.0, 0.5, 0.8, 1.0]),
+        dtype=st.sampled_from([np.float32, np.float64]),
+        layout=st.sampled_from(["C", "F", "strided", "readonly"]),
+        one_hot=st.booleans(),
+        std=st.sampled_from([0.01, 0.3, 2.0, 40.0]),
+        x_scale=st.sampled_from([1.0, 1.0, 255.0]),
+        h=st.sampled_from([1e-4, 1e-4, 1e-3, 0.1]),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    @example(**SMALL_CASE)  # the series path
+    @example(**{**SMALL_CASE, "h": 0.1})  # the exact path
+    def check(batch, n_in, hidden, n_out, zeros, dtype, layout, one_hot, std, x_scale, h, seed):
+        rng = np.random.default_rng(seed)
+        net, x, t = make_problem(rng, n_in, hidden, n_out, batch, std=std, zeros=zeros, dtype=dtype)
+        x *= dtype(x_scale)
+        if layout == "F":
+            x = np.asfortranarray(x)
+        elif layout == "strided":
+            wide = np.zeros((batch, 2 * n_in), dtype=dtype)
+            wide[:, ::2] = x
+            x = wide[:, ::2]
+        elif layout == "readonly":
+            x.flags.writeable = False
+        target = np.eye(n_out)[t] if one_hot else t
+        x_before = x.copy()
+        units, logits = series_path_taken(net.params, x, h)
+        seen["series"] += int(units.sum()) + int(logits)
+        seen["exact"] += int((~units).sum()) + int(not logits)
+
+        fnet = fastgrad.TwoLayerNet(n_in, hidden, n_out, backend="numba")
+        fnet.params = {k: v.copy() for k, v in net.params.items()}
+        got = fnet.numerical_gradient(x, target, h)
+
+        picks = pick_params(rng, net.params, 6)
+        with np.errstate(over="ignore"):  # saturated sigmoids at std 40: exp(-a) -> inf
+            ref = reference_central_difference(net, x, target, h, picks)
+            tol = reference_noise(net.loss(x, target), h)
+        mine = np.array([got[name][idx] for name, idx in picks])
+        assert_allclose(mine, ref, rtol=0, atol=tol)
+        assert_array_equal(x, x_before)
+        for k in NAMES:
+            assert got[k].shape == net.params[k].shape and got[k].dtype == np.float64
+
+    check()
+    assert seen["series"] > 0 and seen["exact"] > 0, seen
 
 
 # -- the series path against an extended-precision oracle ---------------------------------
@@ -248,11 +287,46 @@ def test_backprop_forward_and_loss_twins(rng):
     assert knet.accuracy(x, t) == net.accuracy(x, t)
 
 
-def test_same_initialisation_as_reference():
-    a = K.TwoLayerNet(20, 5, 3, rng=7)
-    b = R.TwoLayerNet(20, 5, 3, rng=7)
-    for k in NAMES:
-        assert_array_equal(a.params[k], b.params[k])
+@pytest.mark.parametrize("cls", [K.TwoLayerNet, R.TwoLayerNet])
+def test_same_initialisation_as_the_book(cls):
+    # the book: weight_init_std * randn(...) for W1, then W2; zero biases
+    draws = np.random.default_rng(7)
+    W1, W2 = 0.5 * draws.standard_normal((20, 5)), 0.5 * draws.standard_normal((5, 3))
+    net = cls(20, 5, 3, weight_init_std=0.5, rng=7)
+    for k, want in zip(NAMES, (W1, np.zeros(5), W2, np.zeros(3)), strict=True):
+        assert_array_equal(net.params[k], want)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda n, x: n.numerical_gradient(x, [0, 1, 5]), "outside"),
+        (lambda n, x: n.numerical_gradient(x, [0, 1, 1.5]), "non-integer"),
+        (lambda n, x: n.gradient(x, [0, 1, -1]), "outside"),
+        (lambda n, x: n.loss(x, [0, 1]), "one integer label per row"),
+        (lambda n, x: n.accuracy(x, [0, 1, 9]), "outside"),
+        (lambda n, x: n.numerical_gradient(x[:, :3], [0, 1, 2]), r"x has shape \(3, 3\)"),
+        (lambda n, x: n.predict(np.ones((3, 5))), r"x has shape \(3, 5\)"),
+    ],
+)
+def test_twin_class_refuses_what_it_cannot_index(call, match):
+    # the public twin does no validation for the front door's sake, but no input may make
+    # a kernel read outside its arrays: labels and widths are checked
+    net = K.TwoLayerNet(4, 3, 3, rng=0)
+    with pytest.raises(ValueError, match=match):
+        call(net, np.ones((3, 4)))
+
+
+def test_twin_class_refuses_params_that_do_not_chain():
+    net = K.TwoLayerNet(4, 3, 3, rng=0)
+    net.params["b1"] = np.zeros(5)
+    with pytest.raises(ValueError, match="params do not chain"):
+        net.numerical_gradient(np.ones((2, 4)), [0, 1])
+    snet = K.SimpleNet(W=BOOK_W)
+    with pytest.raises(ValueError, match=r"x has shape \(1, 3\)"):
+        snet.numerical_gradient(np.ones((1, 3)), [0])
+    with pytest.raises(ValueError, match="outside"):
+        snet.numerical_gradient(np.ones((1, 2)), [3])
 
 
 # -- determinism and concurrency ---------------------------------------------------------

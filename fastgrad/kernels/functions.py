@@ -105,8 +105,13 @@ def sum_squared_error(y, t):
 
 @jit
 def _labels(t, batch, n_classes):
-    """Targets as labels: one-hot rows by argmax (the book's rule ``t.size == y.size``)."""
-    flat = np.ascontiguousarray(t).reshape(-1)
+    """Targets as labels, checked so that no kernel indexes outside its arrays.
+
+    One-hot rows (the book's rule: ``t.size == batch * n_classes``) give their argmax; other
+    targets must be ``batch`` integer-valued labels in ``[0, n_classes)``: anything else
+    raises ``ValueError`` rather than reading past the end of a row.
+    """
+    flat = np.ascontiguousarray(np.asarray(t)).reshape(-1)
     labels = np.empty(batch, dtype=np.int64)
     if flat.size == batch * n_classes:
         for n in range(batch):
@@ -115,9 +120,16 @@ def _labels(t, batch, n_classes):
                 if flat[n * n_classes + k] > flat[n * n_classes + best]:
                     best = k
             labels[n] = best
-    else:
-        for n in range(batch):
-            labels[n] = np.int64(flat[n])
+        return labels
+    if flat.size != batch:
+        raise ValueError("t must hold one integer label per row or one one-hot row per row of y")
+    for n in range(batch):
+        v = flat[n]
+        if not (v >= 0 and v < n_classes):  # also catches NaN
+            raise ValueError("t holds a label outside [0, n_classes): labels are class indices")
+        if v != np.floor(v):
+            raise ValueError("t holds a non-integer label: labels are integer class indices")
+        labels[n] = np.int64(v)
     return labels
 
 

@@ -3,9 +3,12 @@
 ``numerical_gradient(f, x, args=(), h=1e-4)`` takes a Numba-compiled scalar function
 ``f(x, *args) -> float`` and perturbs the parameters concurrently. Each chunk of parameters
 works on its own private copy of ``x``, nudging one element by ``+h`` then ``-h`` and
-restoring it exactly, so:
+restoring it exactly, and on its own copies of the arrays in ``args``, so:
 
-- the caller's ``x`` is never touched;
+- the caller's ``x`` and ``args`` are never touched, and an ``f`` that uses an array of
+  ``args`` as scratch space never races with another thread (``f`` must not rely on what an
+  earlier call left in it: the reference calls ``f`` in sequence on one copy, the kernel on
+  one copy per chunk);
 - every ``grad[p]`` is computed by exactly one iteration from ``x`` with only element ``p``
   changed, so the result does not depend on the number of threads or on the chunking;
 - with the same compiled ``f``, the result equals the reference's bit for bit.
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
 from .._config import jit_generic, jit_generic_parallel
 
@@ -35,24 +39,52 @@ def numerical_diff(f, x, h=1e-4):
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
+def _private(args):
+    """``args`` with every array copied (compiled code only: see the overload)."""
+
+
+def _copy_if_array(a):
+    """``a.copy()`` for an array, ``a`` itself otherwise (compiled code only)."""
+
+
+@overload(_copy_if_array, jit_options={"fastmath": False})
+def _copy_if_array_overload(a):
+    if isinstance(a, types.Array):
+        return lambda a: a.copy()
+    return lambda a: a
+
+
+@overload(_private, jit_options={"fastmath": False})
+def _private_overload(args):
+    if len(args) == 0:
+        return lambda args: ()
+    # a tuple of mixed types cannot be rebuilt in a loop: spell it out for this length
+    items = ", ".join(f"_copy_if_array(args[{i}])" for i in range(len(args)))
+    scope = {"_copy_if_array": _copy_if_array}
+    exec(f"def impl(args):\n    return ({items},)", scope)
+    return scope["impl"]
+
+
 @jit_generic_parallel
 def _numgrad_generic(f, x, h, args, n_chunks):
     size = x.size
     grad = np.empty(size, dtype=np.float64)
     chunk = (size + n_chunks - 1) // n_chunks
-    # each chunk owns a private copy of x and writes only grad[start:stop]
+    # each chunk owns private copies of x and of the arrays in args, and writes only
+    # grad[start:stop]
     for c in prange(n_chunks):
         start = c * chunk
         stop = min(start + chunk, size)
         if start < stop:
             xp = x.copy()
+            ap = _private(args)
             flat = xp.reshape(size)
             for p in range(start, stop):
                 tmp_val = flat[p]
                 flat[p] = tmp_val + h
-                fxh1 = f(xp, *args)
+                fxh1 = f(xp, *ap)
                 flat[p] = tmp_val - h
-                fxh2 = f(xp, *args)
+                fxh2 = f(xp, *ap)
                 grad[p] = (fxh1 - fxh2) / (2 * h)
                 flat[p] = tmp_val
     return grad.reshape(x.shape)
@@ -68,7 +100,8 @@ def numerical_gradient(f, x, args=(), h=1e-4):
     """Central-difference gradient of a compiled ``f(x, *args) -> float``, in parallel.
 
     Twin of :func:`fastgrad.reference.numerical_gradient`; ``x`` (float64, any shape) is
-    copied, never modified. Returns a float64 array shaped like ``x``.
+    copied, never modified, and each chunk of parameters gets its own copies of the arrays in
+    ``args`` (module docstring). Returns a float64 array shaped like ``x``.
     """
     xc = np.ascontiguousarray(x).astype(np.float64)
     return _numgrad_generic(f, xc, h, args, _n_chunks(xc.size))

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from .._config import jit, jit_parallel
+from .._config import PARALLEL_LOCK, jit, jit_parallel
 from .functions import CROSS_ENTROPY_DELTA, _softmax_rows
 from .functions import _labels as _target_labels
 
@@ -445,8 +445,27 @@ def _logit_exact(k, a2, z1T, t, h, gW2T, gb2):
 
 
 @jit_parallel
-def _numgrad_tasks(W2, s, t, q, a1, z1, a2, a1T, z1T, x, h, split, series_unit, series_logits,
-                   order, gW1T, gb1, gW2T, gb2):
+def _numgrad_tasks(
+    W2,
+    s,
+    t,
+    q,
+    a1,
+    z1,
+    a2,
+    a1T,
+    z1T,
+    x,
+    h,
+    split,
+    series_unit,
+    series_logits,
+    order,
+    gW1T,
+    gb1,
+    gW2T,
+    gb2,
+):
     """Parallel driver: task ``j < H`` is hidden unit ``j`` (``gW1[:, j]``, ``gb1[j]``), task
     ``H + k`` is output logit ``k`` (``gW2[:, k]``, ``gb2[k]``), run in the given ``order``.
     One parallel region, so one parallel compile."""
@@ -493,6 +512,19 @@ def _task_order(H, K):
 
 
 @jit
+def _series_guard(W2, h, xmax, force_exact):
+    """The truncation guard of the module docstring: whether each hidden unit's tasks, and the
+    logits' tasks, may take the series path (``xmax = max(1, max|x|)``)."""
+    H = W2.shape[0]
+    series_unit = np.empty(H, dtype=np.bool_)
+    for j in range(H):
+        spread = np.max(W2[j]) - np.min(W2[j])
+        series_unit[j] = not force_exact and h * xmax * max(1.0, 4.0 * spread) <= SERIES_RATIO_MAX
+    series_logits = not force_exact and 2.0 * h <= SERIES_RATIO_MAX
+    return series_unit, series_logits
+
+
+@jit
 def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     """The book's central difference for every parameter of TwoLayerNet: one forward pass,
     the guards, then the parallel driver."""
@@ -508,19 +540,33 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     z1T = np.ascontiguousarray(z1.T)
     split, xmax = _split_columns(x, h, _DENSE_FRACTION * N)  # xmax >= 1: b1's input is 1
 
-    # the truncation guard of the module docstring, per hidden unit and for the logits
-    series_unit = np.empty(H, dtype=np.bool_)
-    for j in range(H):
-        spread = np.max(W2[j]) - np.min(W2[j])
-        series_unit[j] = not force_exact and h * xmax * max(1.0, 4.0 * spread) <= SERIES_RATIO_MAX
-    series_logits = not force_exact and 2.0 * h <= SERIES_RATIO_MAX
+    series_unit, series_logits = _series_guard(W2, h, xmax, force_exact)
 
     gW1T = np.empty((H, I))
     gb1 = np.empty(H)
     gW2T = np.empty((K, H))
     gb2 = np.empty(K)
-    _numgrad_tasks(W2, s, t, q, a1, z1, a2, a1T, z1T, x, h, split, series_unit, series_logits,
-                   _task_order(H, K), gW1T, gb1, gW2T, gb2)
+    _numgrad_tasks(
+        W2,
+        s,
+        t,
+        q,
+        a1,
+        z1,
+        a2,
+        a1T,
+        z1T,
+        x,
+        h,
+        split,
+        series_unit,
+        series_logits,
+        _task_order(H, K),
+        gW1T,
+        gb1,
+        gW2T,
+        gb2,
+    )
     return np.ascontiguousarray(gW1T.T), gb1, np.ascontiguousarray(gW2T.T), gb2
 
 
@@ -608,19 +654,39 @@ def _numgrad_simple(W, x, t, h):
     return grad
 
 
-# -- the twin classes (no validation: the package root validates) ---------------------------
+# -- the twin classes ------------------------------------------------------------------
+#
+# No validation beyond what memory safety needs (the package root validates): shapes that
+# must agree for every index a kernel computes to stay inside its array, and labels in range
+# (``functions._labels``). Each parallel call holds ``_config.PARALLEL_LOCK``.
 
 
-def _rows(x: Any) -> np.ndarray:
+def _rows(x: Any, n_inputs: int) -> np.ndarray:
     if not (type(x) is np.ndarray and x.dtype == np.float64 and x.flags.c_contiguous):
         x = np.ascontiguousarray(x, dtype=np.float64)
-    return x.reshape(-1, x.shape[-1])
+    if x.ndim not in (1, 2) or x.shape[-1] != n_inputs:
+        raise ValueError(f"x has shape {x.shape}, expected (batch, {n_inputs}) or ({n_inputs},)")
+    return x.reshape(-1, n_inputs)
 
 
 def _labels(t: Any, batch: int, n_classes: int) -> np.ndarray:
-    if type(t) is np.ndarray and t.dtype == np.int64 and t.shape == (batch,):
-        return t  # already labels, as the front door passes them
     return _target_labels(np.asarray(t), batch, n_classes)
+
+
+def _chained(params: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    """``W1, b1, W2, b2`` as float64 C arrays whose shapes chain; else ``ValueError``."""
+    W1, b1, W2, b2 = (np.ascontiguousarray(params[k], dtype=np.float64) for k in PARAM_NAMES)
+    if not (
+        W1.ndim == W2.ndim == 2
+        and b1.shape == (W1.shape[1],)
+        and W2.shape[0] == W1.shape[1]
+        and b2.shape == (W2.shape[1],)
+    ):
+        raise ValueError(
+            f"params do not chain: W1 {W1.shape}, b1 {b1.shape}, W2 {W2.shape}, b2 {b2.shape}; "
+            "expected (I, H), (H,), (H, K), (K,)"
+        )
+    return W1, b1, W2, b2
 
 
 class SimpleNet:
@@ -632,21 +698,29 @@ class SimpleNet:
             W = rng.standard_normal((2, 3))
         self.W = np.ascontiguousarray(W, dtype=np.float64)  # kernels never write to W
 
+    def _w(self) -> np.ndarray:
+        W = np.ascontiguousarray(self.W, dtype=np.float64)
+        if W.ndim != 2:
+            raise ValueError(f"W must be 2-D, got shape {W.shape}")
+        return W
+
     def predict(self, x: Any) -> np.ndarray:
-        out = np.dot(_rows(x), np.ascontiguousarray(self.W, dtype=np.float64))
-        return out.reshape(np.shape(x)[:-1] + (self.W.shape[1],))
+        W = self._w()
+        out = np.dot(_rows(x, W.shape[0]), W)
+        return out.reshape(np.shape(x)[:-1] + (W.shape[1],))
 
     def loss(self, x: Any, t: Any) -> float:
         from .functions import softmax_loss
 
-        scores = np.dot(_rows(x), np.ascontiguousarray(self.W, dtype=np.float64))
-        return float(softmax_loss(scores, _labels(t, scores.shape[0], scores.shape[1])))
+        W = self._w()
+        scores = np.dot(_rows(x, W.shape[0]), W)
+        labels = _labels(t, scores.shape[0], scores.shape[1])
+        with PARALLEL_LOCK:
+            return float(softmax_loss(scores, labels))
 
     def numerical_gradient(self, x: Any, t: Any, h: float = 1e-4) -> np.ndarray:
-        x2 = _rows(x)
-        W = self.W
-        if W.dtype != np.float64 or not W.flags.c_contiguous:
-            W = np.ascontiguousarray(W, dtype=np.float64)
+        W = self._w()
+        x2 = _rows(x, W.shape[0])
         return _numgrad_simple(W, x2, _labels(t, x2.shape[0], W.shape[1]), float(h))
 
 
@@ -655,7 +729,8 @@ class TwoLayerNet:
 
     Same constructor and methods; ``numerical_gradient`` is the structure-aware kernel
     described in the module docstring (``exact=True`` forces the direct evaluation of every
-    perturbed row loss).
+    perturbed row loss). ``h`` is not checked here: :class:`fastgrad.TwoLayerNet` rejects
+    steps the reference cannot resolve.
     """
 
     def __init__(
@@ -679,34 +754,38 @@ class TwoLayerNet:
         net.params = dict(params)
         return net
 
-    def _p(self) -> tuple[np.ndarray, ...]:
-        return tuple(np.ascontiguousarray(self.params[k], dtype=np.float64) for k in PARAM_NAMES)
+    def _prepare(self, x: Any, t: Any = None) -> tuple[tuple[np.ndarray, ...], np.ndarray, Any]:
+        p = _chained(self.params)
+        x2 = _rows(x, p[0].shape[0])
+        return p, x2, None if t is None else _labels(t, x2.shape[0], p[2].shape[1])
 
     def predict(self, x: Any) -> np.ndarray:
-        y = _predict(*self._p(), _rows(x))
+        p, x2, _ = self._prepare(x)
+        with PARALLEL_LOCK:
+            y = _predict(*p, x2)
         return y.reshape(np.shape(x)[:-1] + (y.shape[1],))
 
     def loss(self, x: Any, t: Any) -> float:
-        p = self._p()
-        x2 = _rows(x)
-        return float(_loss_two_layer(*p, x2, _labels(t, x2.shape[0], p[2].shape[1])))
+        p, x2, labels = self._prepare(x, t)
+        with PARALLEL_LOCK:
+            return float(_loss_two_layer(*p, x2, labels))
 
     def accuracy(self, x: Any, t: Any) -> float:
-        x2 = _rows(x)
-        y = _predict(*self._p(), x2)
-        labels = _labels(t, x2.shape[0], y.shape[1])
+        p, x2, labels = self._prepare(x, t)
+        with PARALLEL_LOCK:
+            y = _predict(*p, x2)
         return float(np.sum(np.argmax(y, axis=1) == labels) / float(x2.shape[0]))
 
     def numerical_gradient(
         self, x: Any, t: Any, h: float = 1e-4, *, exact: bool = False
     ) -> dict[str, np.ndarray]:
-        p = self._p()
-        x2 = _rows(x)
-        grads = _numgrad_two_layer(*p, x2, _labels(t, x2.shape[0], p[2].shape[1]), float(h), exact)
+        p, x2, labels = self._prepare(x, t)
+        with PARALLEL_LOCK:
+            grads = _numgrad_two_layer(*p, x2, labels, float(h), exact)
         return dict(zip(PARAM_NAMES, grads, strict=True))
 
     def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
-        p = self._p()
-        x2 = _rows(x)
-        grads = _gradient_two_layer(*p, x2, _labels(t, x2.shape[0], p[2].shape[1]))
+        p, x2, labels = self._prepare(x, t)
+        with PARALLEL_LOCK:
+            grads = _gradient_two_layer(*p, x2, labels)
         return dict(zip(PARAM_NAMES, grads, strict=True))
