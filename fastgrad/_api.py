@@ -18,7 +18,15 @@ from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import ThreadpoolController
 
 from . import kernels, reference
-from ._validation import as_batch, as_labels, as_params_array, check_h, check_positive_int
+from ._config import PARALLEL_LOCK
+from ._validation import (
+    as_batch,
+    as_labels,
+    as_params_array,
+    check_h,
+    check_positive_int,
+    check_step,
+)
 
 __all__ = [
     "BACKENDS",
@@ -64,9 +72,10 @@ def _blas_controller() -> ThreadpoolController:
 @contextlib.contextmanager
 def _kernel_region() -> Iterator[None]:
     """Hold BLAS to one thread while Numba's threads run a user's ``f`` (which may call BLAS:
-    DESIGN.md measured the two pools oversubscribing the cores). The network kernels call no
-    BLAS and need no such region; switching costs about 60 us."""
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    the two pools oversubscribe the cores, docs/design.md "Pitfalls"), and serialise the call
+    where the threading layer needs it (``_config.PARALLEL_LOCK``). The network kernels call
+    no BLAS and need no such region; switching costs about 60 us."""
+    with PARALLEL_LOCK, _blas_controller().limit(limits=1, user_api="blas"):
         yield
 
 
@@ -107,7 +116,8 @@ def threads(n: int | None) -> Iterator[int]:
 # -- numerical_gradient -----------------------------------------------------------------------
 
 
-def _as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
+def _checked_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.floating]:
+    """``x`` as an array (no copy), checked: a real float dtype, not empty, finite."""
     arr = np.asarray(x)
     if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
         raise TypeError(
@@ -120,7 +130,11 @@ def _as_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
         raise ValueError(f"{name} is empty; there is nothing to differentiate")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    return np.array(arr, dtype=np.float64, order="C")  # a private copy: never the caller's
+    return arr
+
+
+def _max_abs(arr: NDArray) -> float:
+    return float(max(np.max(arr), -np.min(arr)))
 
 
 def _check_scalar(value: Any) -> float:
@@ -130,6 +144,45 @@ def _check_scalar(value: Any) -> float:
             + (f" of shape {np.shape(value)}" if np.ndim(value) else "")
         )
     return float(value)
+
+
+def _private_args(args: tuple) -> tuple:
+    """``args`` with every array copied, as each chunk of the kernel gets them."""
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+
+def _nudged_in_place(x: ArrayLike) -> bool:
+    """Whether the reference can perturb the caller's own array, as the book does: a
+    writable float64 ndarray (any memory layout)."""
+    return isinstance(x, np.ndarray) and x.dtype == np.float64 and x.flags.writeable
+
+
+def _why_copied(x: Any) -> str:
+    if not isinstance(x, np.ndarray):
+        return f"x is a {type(x).__name__}, not an array"
+    if not x.flags.writeable:
+        return "x is read-only"
+    return f"x has dtype {x.dtype}, not float64"
+
+
+def _reject_ignored_argument(f: Callable[[NDArray], float], v: NDArray, x: Any) -> None:
+    """Raise when ``f`` ignores its argument: the book's idiom ``lambda w: net.loss(x, t)``
+    reads the array being nudged instead, and on a private copy it would see no nudge."""
+    base = f(v)
+    try:
+        moved = f(v + np.where(v == 0.0, 1.0, v))  # every element doubled (or 0 -> 1)
+    except Exception:  # f cannot even be evaluated there: it does use its argument
+        return
+    if moved == base:
+        raise ValueError(
+            "f did not change when its argument changed, so every difference is 0. "
+            f"{_why_copied(x)}, so fastgrad nudged a private float64 copy, and f does not read "
+            "it: it seems to "
+            "read another array, as the book's idiom f = lambda w: net.loss(x, t) reads the "
+            "array being nudged. Pass that array itself as a writable float64 array (it is "
+            "nudged in place and restored bit for bit), e.g. numerical_gradient(f, net.W), or "
+            "make f use its argument."
+        )
 
 
 def numerical_gradient(
@@ -148,11 +201,20 @@ def numerical_gradient(
         ``f(x, *args) -> float``. For ``backend="numba"`` it must be compiled with
         ``numba.njit``.
     x : ndarray of float, any shape
-        Never modified: the gradient is taken on a private float64 copy.
+        The parameters. With the numpy backend a writable float64 array is nudged in place
+        and restored bit for bit (also when ``f`` raises or the call is interrupted), as in
+        the book, so that ``f = lambda w: net.loss(x, t)``, which reads ``net.W`` rather than
+        its argument, sees every nudge. Any other ``x`` (float32, read-only, a list) is
+        copied to float64; an ``f`` that then ignores its argument is an error, not a zero
+        gradient. With the numba backend every thread nudges its own copy.
     h : float, default 1e-4
-        The book's absolute step.
+        The book's absolute step, within ``[100 eps, 0.1] * max(1, max|x|)`` (smaller steps
+        are lost to rounding, larger ones measure a secant).
     args : tuple
-        Extra arguments passed to ``f``.
+        Extra arguments passed to ``f``. On the numba backend each chunk of parameters gets
+        its own copies of the arrays in ``args``, so ``f`` may use
+        them as scratch; ``f`` must not rely on what an earlier call left in them. Arrays
+        inside other containers are shared, not copied.
     backend : {"auto", "numpy", "numba"}
         ``"auto"``: the parallel kernel when ``f`` is a Numba-compiled function, the
         reference otherwise.
@@ -171,6 +233,15 @@ def numerical_gradient(
     --------
     >>> numerical_gradient(lambda x: (x**2).sum(), np.array([3.0, 4.0]))
     array([6., 8.])
+
+    The book's idiom (section 4.4.2): ``f`` ignores its argument and reads ``net.W``.
+
+    >>> net = SimpleNet(W=[[0.47355232, 0.9977393, 0.84668094],
+    ...                    [0.85557411, 0.03563661, 0.69422093]], backend="numpy")
+    >>> f = lambda w: net.loss(np.array([0.6, 0.9]), np.array([0, 0, 1]))
+    >>> numerical_gradient(f, net.W).round(6)  # the book prints the same to 6 digits
+    array([[ 0.219248,  0.143562, -0.36281 ],
+           [ 0.328871,  0.215344, -0.544215]])
     """
     h = check_h(h)
     if not callable(f):
@@ -180,7 +251,8 @@ def numerical_gradient(
     if backend == "auto":
         backend = "numba" if is_jitted(f) else "numpy"
     backend = resolve_backend(backend)
-    xc = _as_float_array(x)
+    arr = _checked_float_array(x)
+    h = check_step(h, _max_abs(arr))
 
     if backend == "numba":
         if not is_jitted(f):
@@ -188,14 +260,27 @@ def numerical_gradient(
                 "backend='numba' needs f compiled with numba.njit (e.g. f = numba.njit(f)); "
                 "for a plain Python function use backend='numpy'"
             )
-        _check_scalar(f(xc.copy(), *args))
+        if any(isinstance(a, np.ndarray) and np.shares_memory(a, arr) for a in args):
+            raise ValueError(
+                "an array in args shares memory with x: the numba backend nudges private "
+                "copies of x (one per thread) and gives f private copies of args, so f would "
+                "never see the nudge through args; pass the array only as x"
+            )
+        xc = np.array(arr, dtype=np.float64, order="C")  # private: never the caller's
+        _check_scalar(f(xc.copy(), *_private_args(args)))
         with _kernel_region():
             return kernels.numerical_gradient(f, xc, args, h)
 
     def f_checked(v: NDArray) -> float:
         return _check_scalar(f(v, *args))
 
-    return reference.numerical_gradient(f_checked, xc, h)
+    if _nudged_in_place(x):
+        return reference.numerical_gradient(f_checked, x, h)
+    v = np.array(arr, dtype=np.float64)
+    grad = reference.numerical_gradient(f_checked, v, h)
+    if isinstance(x, np.ndarray) and not grad.any():
+        _reject_ignored_argument(f_checked, v, x)
+    return grad
 
 
 # -- networks -------------------------------------------------------------------------------
@@ -248,9 +333,10 @@ class SimpleNet:
 
     def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> NDArray:
         """Central-difference gradient of :meth:`loss` with respect to ``W``, shaped like ``W``."""
-        h = check_h(h)
+        net = self._impl()
+        h = check_step(check_h(h), _max_abs(net.W))
         x = as_batch(x, 2)
-        return self._impl().numerical_gradient(x, _batch_labels(x, t, 3), h)
+        return net.numerical_gradient(x, _batch_labels(x, t, 3), h)
 
 
 class TwoLayerNet:
@@ -300,20 +386,16 @@ class TwoLayerNet:
         self.params = reference.TwoLayerNet(
             input_size, hidden_size, output_size, weight_init_std, rng=rng
         ).params
+        self._shapes = {k: v.shape for k, v in self.params.items()}
 
     def _checked_params(self) -> dict[str, NDArray]:
         params = self.params
         if not isinstance(params, dict) or set(params) != set(PARAM_NAMES):
             raise ValueError(f"params must be a dict with keys {PARAM_NAMES}")
-        W1 = np.asarray(params["W1"])
-        W2 = np.asarray(params["W2"])
-        if W1.ndim != 2 or W2.ndim != 2:
-            raise ValueError(f"W1 and W2 must be 2-D, got shapes {W1.shape} and {W2.shape}")
-        n_in, n_hidden = W1.shape
-        n_out = W2.shape[1]
-        shapes = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out),
-                  "b2": (n_out,)}
-        return {k: as_params_array(params[k], shapes[k], k) for k in PARAM_NAMES}
+        n_in, n_hidden = self._shapes["W1"]
+        n_out = self._shapes["b2"][0]
+        net = f"this {n_in}-{n_hidden}-{n_out} network"
+        return {k: as_params_array(params[k], self._shapes[k], k, net) for k in PARAM_NAMES}
 
     def _prepare(self, x: ArrayLike, t: ArrayLike | None = None, *, copy: bool = False):
         params = self._checked_params()
@@ -341,9 +423,14 @@ class TwoLayerNet:
         return float(net.accuracy(x, t))
 
     def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> dict[str, NDArray]:
-        """Central-difference gradient of :meth:`loss`, a dict shaped like ``params``."""
+        """Central-difference gradient of :meth:`loss`, a dict shaped like ``params``.
+
+        ``h`` must lie within ``[100 eps, 0.1] * max(1, max|params|)``: smaller steps are lost
+        to rounding in the reference, larger ones measure a secant.
+        """
         h = check_h(h)
         net, x, t = self._prepare(x, t, copy=self.backend == "numpy")
+        h = check_step(h, max(_max_abs(v) for v in net.params.values()))
         return net.numerical_gradient(x, t, h)
 
     def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray]:

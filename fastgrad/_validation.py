@@ -32,6 +32,55 @@ def check_h(h: float) -> float:
     return h
 
 
+#: The nudge must be resolved to 1% on the largest parameter: ``x + h`` is rounded to within
+#: ``eps * |x|``, so ``h >= 100 eps max(1, |x|)`` (about 2.2e-14 for parameters up to 1).
+#: Below it the reference's difference is lost to rounding (the book's lesson in section
+#: 4.3.1: ``h = 1e-50`` gives 0) while a structure-aware kernel, which never forms ``x + h``,
+#: would still return the derivative: the backends would disagree silently.
+STEP_MIN_FACTOR = 100 * float(np.finfo(np.float64).eps)
+#: Above a tenth of the parameters' scale ``max(1, |x|)`` a central difference measures a
+#: secant over a wide interval, not a derivative.
+STEP_MAX_FACTOR = 0.1
+
+
+def check_step(h: float, scale: float) -> float:
+    """Check the step ``h`` against the magnitude of the parameters it nudges.
+
+    Parameters
+    ----------
+    h : float
+        The step, already a positive finite float (:func:`check_h`).
+    scale : float
+        ``max |x|`` over the parameters that are nudged.
+
+    Returns
+    -------
+    float
+        ``h`` unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``h`` lies outside ``[STEP_MIN_FACTOR, STEP_MAX_FACTOR] * max(1, scale)``, with
+        the range that works.
+    """
+    unit = max(1.0, float(scale))
+    lo, hi = STEP_MIN_FACTOR * unit, STEP_MAX_FACTOR * unit
+    if h < lo:
+        raise ValueError(
+            f"h={h!r} is too small for parameters as large as {scale:.3g}: the nudge x + h is "
+            f"lost to float64 rounding (the book's section 4.3.1), so the difference would be "
+            f"rounding noise; use h in [{lo:.3g}, {hi:.3g}] (the book's 1e-4 is a good default)"
+        )
+    if h > hi:
+        raise ValueError(
+            f"h={h!r} is too large for parameters of scale max(1, {scale:.3g}): the central "
+            f"difference over +-h would measure a secant, not a derivative; use h in "
+            f"[{lo:.3g}, {hi:.3g}] (the book's 1e-4 is a good default)"
+        )
+    return h
+
+
 def check_positive_int(value: int, name: str) -> int:
     """Return ``value`` as an int, or raise if it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -78,9 +127,13 @@ def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") 
     if t.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name} must be integer labels or one-hot rows, got dtype {t.dtype}")
     # The book's rule: a target with as many entries as the output is one-hot.
-    if t.size == rows * n_classes and t.ndim >= 1 and t.shape[-1] == n_classes and (
-        t.ndim == 2 or rows == 1
-    ) and not (n_classes == 1 and t.ndim == 1):
+    if (
+        t.size == rows * n_classes
+        and t.ndim >= 1
+        and t.shape[-1] == n_classes
+        and (t.ndim == 2 or rows == 1)
+        and not (n_classes == 1 and t.ndim == 1)
+    ):
         if not _all_finite(t):
             raise ValueError(f"{name} contains NaN or infinite values")
         return np.asarray(t.reshape(rows, n_classes).argmax(axis=1), dtype=np.intp)
@@ -95,9 +148,7 @@ def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") 
             f"of shape ({rows}, {n_classes})"
         )
     labels = t.reshape(rows)
-    if labels.dtype.kind == "f" and (
-        not _all_finite(labels) or np.any(labels != np.round(labels))
-    ):
+    if labels.dtype.kind == "f" and (not _all_finite(labels) or np.any(labels != np.round(labels))):
         raise ValueError(f"{name} holds non-integer labels; pass integer class indices")
     if labels.min() < 0 or labels.max() >= n_classes:
         out_of_range = (labels < 0) | (labels >= n_classes)
@@ -108,13 +159,15 @@ def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") 
     return labels.astype(np.intp)
 
 
-def as_params_array(value: ArrayLike, shape: tuple[int, ...], name: str) -> NDArray:
+def as_params_array(
+    value: ArrayLike, shape: tuple[int, ...], name: str, owner: str = "the network"
+) -> NDArray:
     """Check one parameter array (shape, real, finite); return it as float64, C-ordered."""
     arr = np.asarray(value)
     if arr.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.shape != shape:
-        raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
+        raise ValueError(f"{name} has shape {arr.shape}, but {owner} needs {shape}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not _all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinite values")
