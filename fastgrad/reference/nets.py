@@ -4,6 +4,14 @@ Pure NumPy, the book's methods and order of operations, so the numbers are the b
 numerical gradients go through :func:`fastgrad.reference.gradient.numerical_gradient` exactly
 as in the book, perturbing ``W`` / ``params`` in place. The twin is
 :mod:`fastgrad.kernels.nets`.
+
+The methods do what the book's do and nothing more: no input validation on the hot path, so
+that a reference timing is the book's cost (a loss call of the numerical gradient is the
+book's ``predict`` and ``cross_entropy_error``, nothing else). Bad input gets NumPy's errors,
+as in the book; :class:`fastgrad.TwoLayerNet` and :class:`fastgrad.SimpleNet` with
+``backend="numpy"`` are the validated way in. The constructors check their arguments (once,
+off the hot path); a network needs at least two classes, since a softmax over one class is
+the constant 1 and its loss has no gradient to follow.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import as_batch, as_labels, as_params_array, check_h, check_positive_int
+from .._validation import as_params_array, check_positive_int
 from .functions import cross_entropy_error, sigmoid, sigmoid_grad, softmax
 from .gradient import numerical_gradient
 
@@ -65,13 +73,10 @@ class SimpleNet:
 
     def predict(self, x: ArrayLike) -> NDArray:
         """Scores ``x @ W``, shape (3,) or (batch, 3), for ``x`` of shape (2,) or (batch, 2)."""
-        x = as_batch(x, self.W.shape[0])
         return np.dot(x, self.W)
 
     def loss(self, x: ArrayLike, t: ArrayLike) -> float:
         """Cross-entropy of ``softmax(x @ W)`` against one-hot or label targets ``t``."""
-        x = as_batch(x, self.W.shape[0])
-        t = as_labels(t, x.shape[0] if x.ndim == 2 else None, self.W.shape[1])
         z = self.predict(x)
         y = softmax(z)
         loss = cross_entropy_error(y, t)
@@ -80,9 +85,6 @@ class SimpleNet:
 
     def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> NDArray:
         """Central-difference gradient of :meth:`loss` with respect to ``W``, shaped like ``W``."""
-        h = check_h(h)
-        x = as_batch(x, self.W.shape[0])
-        t = as_labels(t, x.shape[0] if x.ndim == 2 else None, self.W.shape[1])
         f = lambda w: self.loss(x, t)  # noqa: E731 - the book's idiom
         return numerical_gradient(f, self.W, h)
 
@@ -126,6 +128,11 @@ class TwoLayerNet:
         input_size = check_positive_int(input_size, "input_size")
         hidden_size = check_positive_int(hidden_size, "hidden_size")
         output_size = check_positive_int(output_size, "output_size")
+        if output_size < 2:
+            raise ValueError(
+                "output_size must be at least 2: a softmax over one class is always 1, so the "
+                "loss is the constant -log(1 + 1e-7) and every gradient is 0"
+            )
         if not np.isfinite(weight_init_std):
             raise ValueError(f"weight_init_std must be finite, got {weight_init_std!r}")
         rng = _as_rng(rng)
@@ -145,19 +152,8 @@ class TwoLayerNet:
 
     # -- the book's methods -------------------------------------------------------------
 
-    def _sizes(self) -> tuple[int, int]:
-        return self.params["W1"].shape[0], self.params["W2"].shape[1]
-
-    def _check(self, x: ArrayLike, t: ArrayLike | None = None) -> tuple[NDArray, NDArray | None]:
-        n_in, n_out = self._sizes()
-        x = as_batch(x, n_in)
-        if t is not None:
-            t = as_labels(t, x.shape[0] if x.ndim == 2 else None, n_out)
-        return x, t
-
     def predict(self, x: ArrayLike) -> NDArray:
         """Softmax output, shape (batch, output_size), or (output_size,) for a 1-D ``x``."""
-        x, _ = self._check(x)
         W1, W2 = self.params["W1"], self.params["W2"]
         b1, b2 = self.params["b1"], self.params["b2"]
 
@@ -170,18 +166,19 @@ class TwoLayerNet:
 
     def loss(self, x: ArrayLike, t: ArrayLike) -> float:
         """Mean cross-entropy (with the book's ``+ 1e-7``) of :meth:`predict` against ``t``."""
-        x, t = self._check(x, t)
         y = self.predict(x)
 
         return cross_entropy_error(y, t)
 
     def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
-        """Fraction of rows whose largest output is the target class."""
-        x, t = self._check(x, t)
-        y = self.predict(x.reshape(-1, x.shape[-1]))
+        """Fraction of rows whose largest output is the target class (labels or one-hot)."""
+        y = self.predict(np.atleast_2d(x))
         y = np.argmax(y, axis=1)
+        t = np.asarray(t)
+        if t.size != y.size:  # one-hot rows, the book's ``t.ndim != 1``
+            t = np.argmax(t.reshape(y.size, -1), axis=1)
 
-        accuracy = np.sum(y == t) / float(y.shape[0])
+        accuracy = np.sum(y == t.reshape(y.size)) / float(y.shape[0])
         return accuracy
 
     def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> dict[str, NDArray]:
@@ -191,8 +188,6 @@ class TwoLayerNet:
         :func:`~fastgrad.reference.gradient.numerical_gradient`, as in the book: 2 forward
         passes per parameter.
         """
-        h = check_h(h)
-        x, t = self._check(x, t)
         loss_W = lambda W: self.loss(x, t)  # noqa: E731 - the book's idiom
 
         grads = {}
@@ -204,14 +199,15 @@ class TwoLayerNet:
     def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray]:
         """The analytic gradient of the loss without the ``1e-7`` guard, by backprop (section 5.7).
 
-        The book's ``gradient`` method; ``t`` may be labels (turned into one-hot rows here).
-        A 1-D ``x`` is a batch of one.
+        The book's ``gradient`` method; ``t`` may be one-hot rows or labels (turned into
+        one-hot rows here). A 1-D ``x`` is a batch of one.
         """
-        x, t = self._check(x, t)
-        x = x.reshape(-1, x.shape[-1])
         W1, W2 = self.params["W1"], self.params["W2"]
         b1, b2 = self.params["b1"], self.params["b2"]
-        t = np.eye(W2.shape[1])[t]
+        x = np.atleast_2d(x)
+        t = np.asarray(t)
+        if t.size != x.shape[0] * W2.shape[1]:  # labels: the book's gradient wants one-hot
+            t = np.eye(W2.shape[1])[t.reshape(x.shape[0])]
         grads = {}
 
         batch_num = x.shape[0]
@@ -223,7 +219,7 @@ class TwoLayerNet:
         y = softmax(a2)
 
         # backward
-        dy = (y - t) / batch_num
+        dy = (y - t.reshape(y.shape)) / batch_num
         grads["W2"] = np.dot(z1.T, dy)
         grads["b2"] = np.sum(dy, axis=0)
 
