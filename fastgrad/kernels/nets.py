@@ -2,8 +2,8 @@
 
 The numerical gradients compute the book's central difference
 ``(L(theta + h e_p) - L(theta - h e_p)) / (2h)`` for every parameter ``p``, but never run a
-whole forward pass per parameter. The structure of the network does the work (DESIGN.md, "Why
-the kernels can be thousands of times faster"):
+whole forward pass per parameter. The structure of the network does the work
+(``docs/design.md``, "Why the network kernels are thousands of times faster"):
 
 - ``L = mean_n l_n`` and a nudge of ``W1[i, j]`` by ``d`` changes only hidden unit ``j`` of the
   rows with ``x[n, i] != 0``: ``a1[n, j] += d x[n, i]``, then ``z1[n, j]``, then the logits of
@@ -290,8 +290,8 @@ def _forward(W1, b1, W2, b2, x):
     ``softmax(a2)``, in parallel over rows.
 
     No BLAS here on purpose: OpenBLAS's own threads spin after a call and fought Numba's
-    threads for the two cores (DESIGN.md), and holding BLAS to one thread around every call
-    cost more than it saved. Zero inputs are skipped (80% of MNIST pixels).
+    threads for the two cores (``docs/design.md``, "Pitfalls"), and holding BLAS to one
+    thread around every call cost more than it saved. Zero inputs are skipped (80% of MNIST pixels).
     """
     N, I = x.shape
     H = W1.shape[1]
