@@ -22,14 +22,19 @@ def _all_finite(a: NDArray) -> bool:
     return a.dtype.kind != "f" or bool(np.isfinite(a).all())
 
 
+def check_positive_float(value: float, name: str) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive float, got {type(value).__name__}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return value
+
+
 def check_h(h: float) -> float:
-    """Return ``h`` as a float, or raise if it is not a finite positive number."""
-    if isinstance(h, bool) or not isinstance(h, numbers.Real):
-        raise TypeError(f"h must be a positive float, got {type(h).__name__}")
-    h = float(h)
-    if not (math.isfinite(h) and h > 0):
-        raise ValueError(f"h must be finite and > 0, got {h!r}")
-    return h
+    """Return the step ``h`` as a float, or raise if it is not a finite number > 0."""
+    return check_positive_float(h, "h")
 
 
 #: The nudge must be resolved to 1% on the largest parameter: ``x + h`` is rounded to within
@@ -81,13 +86,18 @@ def check_step(h: float, scale: float) -> float:
     return h
 
 
-def check_positive_int(value: int, name: str) -> int:
-    """Return ``value`` as an int, or raise if it is not a positive integer."""
+def check_int(value: int, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
+
+
+def check_positive_int(value: int, name: str) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer ``>= 1``."""
+    return check_int(value, name, 1)
 
 
 def as_batch(x: ArrayLike, n_inputs: int, name: str = "x") -> NDArray:
