@@ -1,8 +1,9 @@
 """fastgrad.datasets: MNIST from IDX files, downloads, the parsed cache and the offline sample.
 
 The full-data tests build tiny but well-formed MNIST files (20 training and 10 test images of
-28x28) and shrink the expected counts and digests to match them. Downloads are real HTTP
-transfers from a server on 127.0.0.1; nothing leaves the machine.
+28x28) and shrink the expected counts, digests and sizes to match them. Downloads are real HTTP
+transfers through pooch from a server on 127.0.0.1; nothing leaves the machine. Hostile inputs
+(a gzip bomb, endless or oversized downloads, forged and corrupt caches) are built here too.
 """
 
 from __future__ import annotations
@@ -10,24 +11,32 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import io
+import json
 import os
 import re
 import socket
 import struct
 import sys
 import threading
+import time
+import tracemalloc
 import types
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 import pytest
 from numpy.testing import assert_array_equal
 
 from fastgrad.datasets import (
     MNISTError,
     MNISTFormatError,
-    _download,
+    _files,
     load_mnist,
     load_mnist_sample,
     mnist,
@@ -42,6 +51,7 @@ NAMES = {
     "test_img": "t10k-images-idx3-ubyte",
     "test_label": "t10k-labels-idx1-ubyte",
 }
+IMAGES_GZ = "train-images-idx3-ubyte.gz"
 
 
 # --- helpers: IDX files ------------------------------------------------------------------
@@ -82,17 +92,19 @@ class FakeMNIST:
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
-    """No test reads the real user cache, the caller's settings or a proxy."""
+    """No test reads the real user cache, the caller's settings or a proxy; no test waits for
+    pooch's back-off between retries unless it asks for retries."""
     for var in ("FASTGRAD_DATA", "FASTGRAD_MNIST_MIRRORS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("no_proxy", "*")
     monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setattr(mnist, "DOWNLOAD_RETRIES", 0)
 
 
 @pytest.fixture
 def fake(monkeypatch) -> FakeMNIST:
-    """Small MNIST data; the module expects its counts and its .gz digests."""
+    """Small MNIST data; the module expects its counts and its .gz digests and sizes."""
     rng = np.random.default_rng(0)
     arrays = {
         "train_img": rng.integers(0, 256, size=(N_TRAIN, 28, 28), dtype=np.uint8),
@@ -102,8 +114,10 @@ def fake(monkeypatch) -> FakeMNIST:
     }
     data = FakeMNIST(arrays)
     digests = {name: hashlib.sha256(blob).hexdigest() for name, blob in data.gz_files().items()}
+    sizes = {name: len(blob) for name, blob in data.gz_files().items()}
     monkeypatch.setattr(mnist, "MNIST_COUNTS", {"train": N_TRAIN, "test": N_TEST})
     monkeypatch.setattr(mnist, "MNIST_SHA256", digests)
+    monkeypatch.setattr(mnist, "MNIST_SIZES", sizes)
     return data
 
 
@@ -129,12 +143,18 @@ def leftovers(folder: Path) -> list[str]:
 
 
 class Server:
-    """Serves ``routes[path]``: bytes, an int status, or ("truncate", bytes) or ("stall", bytes)."""
+    """Serves ``routes[path]``: bytes, an int status, or (mode, bytes) with mode one of
+    "truncate" (half the body, then the connection closes), "stall" (a wait before answering),
+    "flaky" (HTTP 500 to the first request, the body to the next ones), or ("endless", n): n
+    zero bytes without a Content-Length, counted in ``sent[path]`` as far as the client takes
+    them (``finished`` is set when the handler is done)."""
 
     def __init__(self):
         self.routes: dict[str, object] = {}
         self.requests: list[str] = []
+        self.sent: dict[str, int] = {}
         self.release = threading.Event()
+        self.finished = threading.Event()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -147,13 +167,33 @@ class Server:
                 mode, body = route if isinstance(route, tuple) else ("ok", route)
                 if mode == "stall":
                     server.release.wait(5)
+                if mode == "flaky" and server.requests.count(self.path) == 1:
+                    self.send_error(500)
+                    return
+                if mode == "endless":
+                    self.send_endless(body)
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
-                promised = len(body) + (1000 if mode == "truncate" else 0)
-                self.send_header("Content-Length", str(promised))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 # "truncate": half the body, then the connection closes (HTTP/1.0).
                 self.wfile.write(body[: len(body) // 2] if mode == "truncate" else body)
+
+            def send_endless(self, n_bytes):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()  # no Content-Length: the body ends when the connection does
+                chunk, sent = bytes(1 << 16), 0
+                try:
+                    while sent < n_bytes:
+                        self.wfile.write(chunk)
+                        sent += len(chunk)
+                except OSError:  # the client hung up
+                    pass
+                finally:
+                    server.sent[self.path] = sent
+                    server.finished.set()
 
             def log_message(self, *args):
                 pass
@@ -210,7 +250,7 @@ def test_download_verifies_lands_files_and_caches(fake, server, tmp_path, monkey
     def no_parsing(*args):
         raise AssertionError("parsed the IDX files again")
 
-    monkeypatch.setattr(mnist, "_read_idx", no_parsing)
+    monkeypatch.setattr(mnist, "_parse_idx_files", no_parsing)
     n_requests = len(server.requests)
     assert_matches(load_raw(source="full", data_dir=folder, mirrors=[url]), fake)
     assert len(server.requests) == n_requests
@@ -287,20 +327,13 @@ def test_download_timeout_is_a_failed_attempt(fake, server, tmp_path, monkeypatc
 
 
 def test_killed_download_leaves_nothing(fake, server, tmp_path, monkeypatch):
-    class InterruptingBar:
-        def __init__(self, *args):
-            pass
+    write = mnist._CappedWriter.write
 
-        def __enter__(self):
-            return self
+    def write_then_interrupt(self, chunk):
+        write(self, chunk)  # some bytes are on disk when Ctrl-C arrives
+        raise KeyboardInterrupt
 
-        def __exit__(self, *exc_info):
-            return None
-
-        def update(self, n):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(_download, "_progress_bar", InterruptingBar)
+    monkeypatch.setattr(mnist._CappedWriter, "write", write_then_interrupt)
     url = server.serve("m", fake.gz_files())
     folder = tmp_path / "data"
     with pytest.raises(KeyboardInterrupt):
@@ -309,23 +342,33 @@ def test_killed_download_leaves_nothing(fake, server, tmp_path, monkeypatch):
 
 
 def test_stale_partial_download_is_ignored_then_removed(fake, server, tmp_path):
+    # What a killed download leaves: its private folder, with pooch's partial file in it.
     folder = tmp_path / "data"
-    folder.mkdir()
-    stale = folder / ".train-images-idx3-ubyte.gz.abc123.part"
-    stale.write_bytes(fake.gz_files()["train-images-idx3-ubyte.gz"][:50])
+    stale = folder / ".fastgrad-download-abc123"
+    stale.mkdir(parents=True)
+    (stale / "tmpk2j3h4").write_bytes(fake.gz_files()["train-images-idx3-ubyte.gz"][:50])
+    (stale / "train-images-idx3-ubyte.gz").write_bytes(b"not verified")
+    an_hour_ago = time.time() - 3700
+    for path in (*stale.iterdir(), stale):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    # Another process's download in progress: young, so left alone.
+    busy = folder / ".fastgrad-download-busy"
+    busy.mkdir()
+    (busy / "tmpabc").write_bytes(b"partial")
     assert not resolve_mnist_source("full", folder).available
     assert resolve_mnist_source("auto", folder).kind == "sample"
 
     url = server.serve("m", fake.gz_files())
     assert_matches(load_raw(source="full", data_dir=folder, mirrors=[url]), fake)
     assert not stale.exists()
+    assert (busy / "tmpabc").read_bytes() == b"partial"
 
 
 def test_unwritable_folder_fails_clearly_without_requests(fake, server, tmp_path, monkeypatch):
     def read_only_folder(**kwargs):
         raise PermissionError(13, "Permission denied", kwargs.get("dir"))
 
-    monkeypatch.setattr(_download, "tempfile", types.SimpleNamespace(mkstemp=read_only_folder))
+    monkeypatch.setattr(mnist, "tempfile", types.SimpleNamespace(mkdtemp=read_only_folder))
     url = server.serve("m", fake.gz_files())
     folder = tmp_path / "data"
     with pytest.raises(MNISTError, match="cannot write") as excinfo:
@@ -372,6 +415,60 @@ def test_progress_bar_on_stderr_only_when_asked(fake, server, tmp_path, capsys, 
     load_raw(source="full", data_dir=tmp_path / "d", mirrors=[url], progress=progress)
     err = capsys.readouterr().err
     assert ("train-images-idx3-ubyte.gz" in err) == progress
+
+
+def test_transient_failure_is_retried_but_a_missing_file_is_not(
+    fake, server, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(mnist, "DOWNLOAD_RETRIES", 1)  # pooch waits 1 s before the retry
+    folder = fake.write(tmp_path / "data")
+    for name in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (folder / name).unlink()
+    files = fake.gz_files()
+    flaky = server.serve("flaky", {"train-images-idx3-ubyte.gz": ("flaky", files[IMAGES_GZ])})
+    good = server.serve("good", {"t10k-labels-idx1-ubyte.gz": files["t10k-labels-idx1-ubyte.gz"]})
+    assert_matches(load_raw(source="full", data_dir=folder, mirrors=[flaky, good]), fake)
+    # HTTP 500 then the file, from the same mirror; a 404 goes straight to the next mirror.
+    assert server.requests == [
+        f"/flaky/{IMAGES_GZ}",
+        f"/flaky/{IMAGES_GZ}",
+        "/flaky/t10k-labels-idx1-ubyte.gz",
+        "/good/t10k-labels-idx1-ubyte.gz",
+    ]
+
+
+def test_download_announcing_more_than_the_known_size_is_refused(fake, server, tmp_path):
+    files = fake.gz_files()
+    files[IMAGES_GZ] += bytes(10 * len(files[IMAGES_GZ]))  # an honest Content-Length, too big
+    url = server.serve("m", files)
+    folder = tmp_path / "data"
+    with pytest.raises(MNISTError, match=r"offers [\d,]+ bytes, more than the [\d,]+ bytes"):
+        load_raw(source="full", data_dir=folder, mirrors=[url])
+    assert leftovers(folder) == []
+
+
+def test_download_is_cut_off_at_the_known_size(fake, server, tmp_path):
+    # No Content-Length, and a body that does not end: the download must stop by itself.
+    url = server.serve("m", {**fake.gz_files(), IMAGES_GZ: ("endless", 256 << 20)})
+    folder = tmp_path / "data"
+    with pytest.raises(MNISTError, match=r"sent more than the [\d,]+ bytes of " + IMAGES_GZ):
+        load_raw(source="full", data_dir=folder, mirrors=[url])
+    assert leftovers(folder) == []
+    assert server.finished.wait(10)
+    # What the socket buffers took before the client hung up; far from the 256 MiB offered.
+    assert server.sent[f"/m/{IMAGES_GZ}"] < 32 << 20
+
+
+def test_downloads_and_cache_follow_the_umask(fake, server, tmp_path):
+    url = server.serve("m", fake.gz_files())
+    folder = tmp_path / "data"
+    old_umask = os.umask(0o027)
+    try:
+        load_raw(source="full", data_dir=folder, mirrors=[url])
+    finally:
+        os.umask(old_umask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert modes == {name: 0o640 for name in [*fake.gz_files(), mnist.CACHE_NAME]}
 
 
 # --- reading and validating files --------------------------------------------------------
@@ -476,22 +573,239 @@ def test_book_semantics_on_full_data(fake, tmp_path):
     assert_array_equal(t_test_one_hot, np.eye(10)[fake.arrays["test_label"]])
 
 
+def test_gzip_bomb_is_refused_without_expanding_it(fake, tmp_path):
+    # The images file is well-formed up to the size its header promises, then 256 MiB of
+    # zeros follow (gzip members, about 256 KiB on disk): decompression must stop there.
+    folder = fake.write(tmp_path / "data")
+    zeros = gz(bytes(1 << 20))
+    bomb = gz(fake.raw[IMAGES]) + zeros * 256
+    (folder / IMAGES_GZ).write_bytes(bomb)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MNISTFormatError) as excinfo:
+            load_raw(source="full", data_dir=folder, download=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MiB allocated"
+    message = str(excinfo.value)
+    assert str(folder / IMAGES_GZ) in message
+    assert "decompresses to more than the 15696 bytes its header promises" in message
+    assert not (folder / mnist.CACHE_NAME).exists()
+
+
+def test_idx_header_with_a_huge_count_is_refused_before_reading(fake, tmp_path):
+    folder = fake.write(tmp_path / "data", gzipped=False)
+    huge = struct.pack(">4I", 2051, 2**31, 28, 28) + fake.raw[IMAGES][16:]
+    (folder / IMAGES).write_bytes(huge)
+    with pytest.raises(MNISTFormatError, match=f"holds {2**31} images but"):
+        load_raw(source="full", data_dir=folder, download=False)
+
+
 # --- cache, folders, auto ----------------------------------------------------------------
 
 
-def test_changed_source_file_invalidates_cache(fake, tmp_path):
-    folder = fake.write(tmp_path / "data")
-    load_raw(source="full", data_dir=folder, download=False)
-    assert (folder / mnist.CACHE_NAME).is_file()
+def rewrite_zip(path: Path, change, compression=zipfile.ZIP_STORED) -> None:
+    """Rewrite the zip file ``path`` with ``change(members)`` (a dict name -> bytes)."""
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    change(members)
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
 
+
+def cache_made_from(fake: FakeMNIST, folder: Path, *, gzipped: bool = True) -> Path:
+    """Load ``fake`` from ``folder`` once, so that the cache is written; its path."""
+    fake.write(folder, gzipped=gzipped)
+    load_raw(source="full", data_dir=folder, download=False)
+    cache = folder / mnist.CACHE_NAME
+    assert cache.is_file()
+    return cache
+
+
+def remove_idx_files(folder: Path) -> None:
+    for name in NAMES.values():
+        for path in (folder / name, folder / f"{name}.gz"):
+            path.unlink(missing_ok=True)
+
+
+def test_changed_source_file_invalidates_cache(fake, tmp_path):
+    # Same name, same size, same modification time, other labels: only the content differs.
+    folder = tmp_path / "data"
+    cache_made_from(fake, folder, gzipped=False)
     new_labels = (fake.arrays["test_label"] + 1) % 10
-    path = folder / "t10k-labels-idx1-ubyte.gz"
-    mtime_ns = path.stat().st_mtime_ns
-    path.write_bytes(gz(idx_bytes(new_labels)))
-    # File times tick coarsely (a few ms); make sure this rewrite is visible, as a later edit is.
-    os.utime(path, ns=(mtime_ns + 10**9, mtime_ns + 10**9))
-    (_, _), (_, t_test) = load_raw(source="full", data_dir=folder, download=False)
+    path = folder / "t10k-labels-idx1-ubyte"
+    before = path.stat()
+    path.write_bytes(idx_bytes(new_labels))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+    with pytest.warns(UserWarning, match="parsed from other files .* rebuilding"):
+        (_, _), (_, t_test) = load_raw(source="full", data_dir=folder, download=False)
+        assert_array_equal(t_test, new_labels)
+    # Rebuilt: the next load uses the new cache without a word.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (_, _), (_, t_test) = load_raw(source="full", data_dir=folder, download=False)
     assert_array_equal(t_test, new_labels)
+
+
+def test_cache_with_edited_arrays_is_rebuilt(fake, tmp_path):
+    folder = tmp_path / "data"
+    cache = cache_made_from(fake, folder)
+
+    def relabel(members):  # the last label of the training set, from 9 to 0
+        data = bytearray(members["train_label.npy"])
+        data[-1] = (data[-1] + 1) % 10
+        members["train_label.npy"] = bytes(data)
+
+    rewrite_zip(cache, relabel)
+    with pytest.warns(UserWarning, match="does not match the SHA-256 recorded .* rebuilding"):
+        assert_matches(load_raw(source="full", data_dir=folder, download=False), fake)
+
+
+def test_lone_cache_from_other_files_does_not_stand_in_for_mnist(fake, server, tmp_path):
+    # Parsed from uncompressed files (or another data set in the IDX format): once they are
+    # gone, nothing shows that the cache holds MNIST, so it is not used as MNIST.
+    folder = tmp_path / "data"
+    cache_made_from(fake, folder, gzipped=False)
+    remove_idx_files(folder)
+
+    info = resolve_mnist_source("auto", folder)
+    assert info.kind == "sample"
+    assert "not used: it was parsed from train-images-idx3-ubyte with SHA-256" in info.note
+    assert not resolve_mnist_source("full", folder).available
+    with pytest.warns(UserWarning, match="not using the MNIST cache .* loading the MNIST sample"):
+        (x_train, _), _ = load_mnist(source="auto", data_dir=folder)
+    assert len(x_train) == 4000
+    with pytest.raises(MNISTError, match=f"{mnist.CACHE_NAME} there is not used: it was parsed"):
+        load_raw(source="full", data_dir=folder, download=False)
+
+    # With a download, the standard files replace it.
+    url = server.serve("m", fake.gz_files())
+    with pytest.warns(UserWarning, match="not using the MNIST cache .* downloading"):
+        assert_matches(load_raw(source="full", data_dir=folder, mirrors=[url]), fake)
+    remove_idx_files(folder)
+    assert resolve_mnist_source("auto", folder).kind == "full"
+
+
+def forged_old_format(members):
+    """What fastgrad wrote before the cache recorded its provenance: no record at all."""
+    members.pop("meta.json", None)
+    members["key.npy"] = npy_bytes(np.array("made up"))
+
+
+def forged_record(members):
+    """A record that claims the standard files, next to arrays that are not what it says."""
+    meta = json.loads(members["meta.json"])
+    for key, entry in meta["sources"].items():
+        entry["name"] = f"{NAMES[key]}.gz"
+        entry["sha256"] = mnist.MNIST_SHA256[entry["name"]]
+    members["meta.json"] = json.dumps(meta).encode()
+    members["test_label.npy"] = npy_bytes(np.zeros(N_TEST, dtype=np.uint8))
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("forge", [forged_old_format, forged_record], ids=["no-record", "lie"])
+def test_forged_lone_cache_is_refused(fake, tmp_path, forge):
+    folder = tmp_path / "data"
+    cache = cache_made_from(fake, folder, gzipped=False)
+    remove_idx_files(folder)
+    rewrite_zip(cache, forge)
+    assert resolve_mnist_source("auto", folder).kind == "sample"
+    with pytest.raises(MNISTError, match="there is not used"):
+        load_raw(source="full", data_dir=folder, download=False)
+
+
+def corrupt_deflated_member(cache: Path, name: str) -> None:
+    """Deflate the cache's members, then break ``name``'s deflate stream: its first byte
+    becomes 0xFF, a block of the reserved type 3, which zlib refuses."""
+    rewrite_zip(cache, lambda members: None, compression=zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(cache) as zf:
+        info = zf.getinfo(name)
+    data = bytearray(cache.read_bytes())
+    local_header = 30 + len(info.filename.encode()) + len(info.extra)
+    data[info.header_offset + local_header] = 0xFF
+    cache.write_bytes(bytes(data))
+    with zipfile.ZipFile(cache) as zf, pytest.raises(zlib.error):
+        zf.read(name)  # the failure that must not escape
+
+
+def test_corrupt_compressed_cache_is_rebuilt_with_a_warning(fake, tmp_path):
+    folder = tmp_path / "data"
+    cache = cache_made_from(fake, folder)
+    corrupt_deflated_member(cache, "train_img.npy")
+    with pytest.warns(UserWarning, match=r"unreadable or corrupt \(error: .* rebuilding"):
+        assert_matches(load_raw(source="full", data_dir=folder, download=False), fake)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_matches(load_raw(source="full", data_dir=folder, download=False), fake)
+
+
+def test_corrupt_compressed_lone_cache_is_a_dataset_error(fake, tmp_path):
+    folder = tmp_path / "data"
+    cache = cache_made_from(fake, folder)
+    remove_idx_files(folder)
+    corrupt_deflated_member(cache, "train_img.npy")
+    info = resolve_mnist_source("auto", folder)
+    assert info.kind == "sample" and "unreadable or corrupt" in info.note
+    with pytest.raises(MNISTError, match="there is not used: it is unreadable or corrupt"):
+        load_raw(source="full", data_dir=folder, download=False)
+
+
+def test_cache_member_claiming_a_huge_array_is_refused_without_allocating(fake, tmp_path):
+    folder = tmp_path / "data"
+    cache = cache_made_from(fake, folder)
+    # A .npy header for 10**12 x 784 bytes (784 TB) in front of a few bytes of data.
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (10**12, 784)}
+    )
+
+    def inflate(members):
+        members["train_img.npy"] = header.getvalue() + bytes(100)
+
+    rewrite_zip(cache, inflate)
+    with pytest.warns(UserWarning, match=r"train_img array is uint8 \(1000000000000, 784\)"):
+        assert_matches(load_raw(source="full", data_dir=folder, download=False), fake)
+
+
+def test_cli_says_in_one_line_why_a_corrupt_cache_cannot_be_used(
+    fake, tmp_path, capsys, monkeypatch
+):
+    from fastgrad import train_cli
+
+    folder = tmp_path / "data"
+    cache = cache_made_from(fake, folder)
+    remove_idx_files(folder)
+    corrupt_deflated_member(cache, "train_img.npy")
+    monkeypatch.setenv("FASTGRAD_MNIST_MIRRORS", closed_port_url())
+    out = tmp_path / "out"
+    argv = ["--data", "full", "--data-dir", str(folder), "--iters", "0", "--quiet"]
+    with pytest.warns(UserWarning, match="not using the MNIST cache"):
+        assert train_cli.main([*argv, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastgrad train: error: cannot load MNIST:") and err.count("\n") == 1
+    assert "could not download" in err
+    assert f"{mnist.CACHE_NAME} there is not used: it is unreadable or corrupt" in err
+    assert not out.exists()
+
+    # auto: the sample, and the note says why.
+    argv = ["--data", "auto", "--data-dir", str(folder), "--iters", "0", "--hidden", "10"]
+    argv += ["--backend", "numpy", "--grad", "backprop", "--out", str(out)]
+    with pytest.warns(UserWarning, match="not using the MNIST cache"):
+        assert train_cli.main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert "data: MNIST sample" in stdout and "unreadable or corrupt" in stdout
+
+
+# --- cache, folders, auto ----------------------------------------------------------------
 
 
 def test_unreadable_cache_is_ignored_and_rewritten(fake, tmp_path):
@@ -499,7 +813,7 @@ def test_unreadable_cache_is_ignored_and_rewritten(fake, tmp_path):
     load_raw(source="full", data_dir=folder, download=False)
     cache = folder / mnist.CACHE_NAME
     cache.write_bytes(cache.read_bytes()[:100])
-    with pytest.warns(UserWarning, match="unreadable MNIST cache"):
+    with pytest.warns(UserWarning, match="MNIST cache .* unreadable or corrupt .* rebuilding"):
         assert_matches(load_raw(source="full", data_dir=folder, download=False), fake)
     assert cache.stat().st_size > 100
 
@@ -525,10 +839,10 @@ def test_returned_arrays_are_the_callers_own(fake, tmp_path):
 def test_unwritable_cache_still_loads(fake, tmp_path, monkeypatch):
     folder = fake.write(tmp_path / "data")
 
-    def read_only_folder(**kwargs):
-        raise PermissionError(13, "Permission denied", kwargs.get("dir"))
+    def read_only_folder(path):
+        raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(_download, "tempfile", types.SimpleNamespace(mkstemp=read_only_folder))
+    monkeypatch.setattr(_files, "_open_exclusive", read_only_folder)
     with pytest.warns(UserWarning, match="could not cache"):
         assert_matches(load_raw(source="full", data_dir=folder, download=False), fake)
     assert not (folder / mnist.CACHE_NAME).exists()
@@ -554,6 +868,9 @@ def test_fastgrad_data_env_is_honoured(fake, tmp_path, monkeypatch):
 
 def test_default_folder_is_the_user_cache(tmp_path, monkeypatch):
     assert mnist_data_dir() == tmp_path / "xdg" / "fastgrad" / "mnist"
+    assert mnist_data_dir() == Path(
+        platformdirs.user_cache_dir("fastgrad", appauthor=False), "mnist"
+    )
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert mnist_data_dir() == tmp_path / "home" / ".cache" / "fastgrad" / "mnist"

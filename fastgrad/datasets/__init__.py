@@ -1,13 +1,15 @@
 """Data sets for fastgrad: MNIST as *Deep Learning from Scratch* loads it.
 
-See :mod:`fastgrad.datasets.mnist` for the sources (the full IDX files, downloaded and
-checked, or an offline sample), where the files live and how they are cached.
+See :mod:`fastgrad.datasets.mnist` for the sources (the full IDX files, downloaded with pooch
+and checked, or an offline sample), where the files live (platformdirs' user cache folder by
+default) and how the parsed arrays are cached (keyed by the SHA-256 of their source files).
 """
 
 from fastgrad.datasets.mnist import (
     DEFAULT_MIRRORS,
     MNIST_COUNTS,
     MNIST_SHA256,
+    MNIST_SIZES,
     MNISTError,
     MNISTFormatError,
     MNISTSource,
@@ -21,6 +23,7 @@ __all__ = [
     "DEFAULT_MIRRORS",
     "MNIST_COUNTS",
     "MNIST_SHA256",
+    "MNIST_SIZES",
     "MNISTError",
     "MNISTFormatError",
     "MNISTSource",
