@@ -65,6 +65,7 @@ __all__ = [
     "mnist_train_data",
     "FlatLoss",
     "compile_probe",
+    "first_gradient_probe",
     "peak_memory_probe",
     "machine_info",
     "main",
@@ -77,12 +78,13 @@ GROUPS = ("functions", "generic", "simplenet", "twolayer", "sweep", "training", 
 H = 1e-4
 
 # Tolerances, named once. The structure-aware TwoLayerNet kernel must match the reference's
-# central difference to 1e-10 (DESIGN.md measured 1e-11). The generic kernel runs the same
-# compiled ``f`` at the same points as the reference, so it must match bit for bit; 1e-10 is
-# the bar it is held to here and the measured figure is printed. Element-wise functions
-# differ from NumPy by rounding only. The analytic gradient differs from any central
-# difference by O(h^2) and by the book's 1e-7 guard in the log, hence the loose bound that
-# only catches a broken run. A forward difference (SciPy's approx_fprime) is O(h) off.
+# central difference to 1e-10 (the measured difference is a few 1e-12). The generic kernel
+# runs the same compiled ``f`` at the same points as the reference, so it must match bit
+# for bit; 1e-10 is the bar it is held to here and the measured figure is printed.
+# Element-wise functions differ from NumPy by rounding only. The analytic gradient differs
+# from any central difference by O(h^2) and by the book's 1e-7 guard in the log, hence the
+# loose bound that only catches a broken run. A forward difference (SciPy's approx_fprime)
+# is O(h) off.
 TOL_KERNEL = 1e-10
 TOL_GENERIC = 1e-10
 TOL_FUNCTIONS = 1e-12
@@ -630,6 +632,31 @@ print(json.dumps({"ok": True}))
 """
 
 
+# The first numerical gradient a user gets in a fresh process, import included: the clock starts
+# before ``import numpy`` and ``import fastgrad`` and stops when the gradient is back. Then the
+# loss and accuracy that ``fastgrad train`` also calls before its first iteration.
+_FIRST_GRADIENT_SCRIPT = r"""
+import time
+t0 = time.perf_counter()
+import numpy as np
+import fastgrad
+t1 = time.perf_counter()
+rng = np.random.default_rng(0)
+x = rng.random((100, 784), dtype=np.float32); t = rng.integers(0, 10, 100)
+net = fastgrad.TwoLayerNet(784, 50, 10, rng=0)
+t2 = time.perf_counter()
+net.numerical_gradient(x, t)
+t3 = time.perf_counter()
+net.numerical_gradient(x, t)
+t4 = time.perf_counter()
+net.loss(x, t); net.accuracy(x, t)
+t5 = time.perf_counter()
+import json
+print(json.dumps({"import_s": t1 - t0, "first_call_s": t3 - t2, "total_s": t3 - t0,
+                  "second_call_s": t4 - t3, "loss_accuracy_s": t5 - t4}))
+"""
+
+
 def _run_script(script: str, args: Sequence[str], env: Mapping[str, str] | None = None,
                 timeout: float = 1800) -> dict:
     proc = subprocess.run(
@@ -651,6 +678,24 @@ def compile_probe(tasks: Sequence[str], cache_dir: str | None = None) -> dict[st
     """
     env = {} if cache_dir is None else {"NUMBA_CACHE_DIR": str(cache_dir)}
     return _run_script(_COMPILE_SCRIPT, [",".join(tasks)], env)
+
+
+def first_gradient_probe(cache_dir: str | None = None) -> dict[str, float]:
+    """``import fastgrad`` and the first ``TwoLayerNet(784, 50, 10).numerical_gradient`` at
+    batch 100, in a fresh Python process: what a user waits for before the first gradient.
+
+    Returns ``import_s`` (``import numpy`` and ``import fastgrad``), ``first_call_s`` (the
+    first gradient: compiling the kernels, or loading them from the cache), ``total_s``
+    (from before the imports to the first gradient, inputs and network included),
+    ``second_call_s``, ``loss_accuracy_s`` (the first loss and accuracy calls, which
+    ``fastgrad train`` also makes before its first iteration) and ``process_s`` (the whole
+    process, interpreter start-up included). ``cache_dir`` as in :func:`compile_probe`.
+    """
+    env = {} if cache_dir is None else {"NUMBA_CACHE_DIR": str(cache_dir)}
+    t0 = time.perf_counter()
+    r = _run_script(_FIRST_GRADIENT_SCRIPT, [], env)
+    r["process_s"] = time.perf_counter() - t0
+    return r
 
 
 def peak_memory_probe(hidden: int = 1000, batch: int = 1000) -> dict[str, Any]:
@@ -685,6 +730,28 @@ def _cpu_model() -> str:
                 if line.lower().startswith("model name"):
                     return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+def _peer_versions() -> dict[str, str | None]:
+    """Installed versions of the peer libraries (None: not installed)."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in ("scipy", "numdifftools", "torch"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _memory_gib() -> float | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / 1024**2
+    return None
 
 
 def machine_info() -> dict[str, Any]:
@@ -723,6 +790,8 @@ def machine_info() -> dict[str, Any]:
         "blas": blas,
         "blas_threads": sorted({lib["num_threads"] for lib in blas if lib["user_api"] == "blas"}),
         "fastgrad": fastgrad.__version__,
+        "peers": _peer_versions(),
+        "memory_gib": _memory_gib(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
@@ -829,6 +898,7 @@ class Bench:
         self.projections: list[dict[str, Any]] = []
         self.compile: list[dict[str, Any]] = []
         self.memory: dict[str, Any] | None = None
+        self.first_gradient: dict[str, dict[str, Any]] = {}
         self.summary: list[dict[str, Any]] = []
         self.skipped: list[str] = []
         self.failures: list[str] = []
@@ -843,7 +913,8 @@ class Bench:
 
     @contextlib.contextmanager
     def blas1(self) -> Iterator[None]:
-        """BLAS held to one thread around direct kernel calls (DESIGN.md: oversubscription)."""
+        """BLAS held to one thread around direct kernel calls (Numba and BLAS threads would
+        oversubscribe the cores), as the front door does around the generic kernel."""
         with self._blas.limit(limits=1, user_api="blas"):
             yield
 
@@ -1353,7 +1424,7 @@ class Bench:
             cold_tasks = ["functions", "generic"]
             warm_tasks = ["functions", "generic", "twolayer", "analytic"]
             self.notes.append("--quick: cold compilation of the TwoLayerNet kernels is left "
-                              "out (it can take minutes); run without --quick to measure it")
+                              "out (tens of seconds); run without --quick to measure it")
         else:
             cold_tasks = warm_tasks = ["functions", "generic", "twolayer", "analytic"]
         with tempfile.TemporaryDirectory(prefix="fastgrad-numba-cache-") as cache:
@@ -1364,7 +1435,7 @@ class Bench:
                 try:
                     res = compile_probe(tasks, cache_dir)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                    self.notes.append(f"compile probe {label} failed: {exc}")
+                    self.failures.append(f"compile: probe {label} failed: {str(exc)[:300]}")
                     continue
                 for task, times in res.items():
                     entry = {"run": label, "task": task, "first_s": times["first"],
@@ -1376,6 +1447,7 @@ class Bench:
                     self.add(Row("compile", f"{task}: first call", label, t, note=note))
         self.notes.append("generic kernels take the user's function as an argument and cannot "
                           "be cached: their first call compiles in every process")
+        self._first_gradient()
         # a fresh process whose first calls are cached kernels, as a user's would be
         row = self.add(Row("compile", "first calls of cached kernels, fresh process",
                            "numba (package cache)", None))
@@ -1387,6 +1459,33 @@ class Bench:
             row.note = "CRASHED (numba issue #9938?)"
             self.failures.append(f"compile: a fresh process calling cached kernels first "
                                  f"failed: {str(exc)[:300]}")
+
+    def _first_gradient(self) -> None:
+        """``import fastgrad`` plus the first TwoLayerNet numerical gradient, fresh processes:
+        cold (an empty cache; not with --quick) and with a warm cache (the one the cold run
+        filled, or with --quick the package's own)."""
+        work = "import fastgrad + first TwoLayerNet 784-50-10 numgrad"
+        with tempfile.TemporaryDirectory(prefix="fastgrad-numba-cache-") as cache:
+            runs = [] if self.s.quick else [("cold", "cold (empty NUMBA_CACHE_DIR)", cache)]
+            runs.append(("warm", "warm cache, fresh process", None if self.s.quick else cache))
+            for key, label, cache_dir in runs:
+                try:
+                    res = first_gradient_probe(cache_dir)
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    self.failures.append(f"compile: first-gradient probe {label} failed: "
+                                         f"{str(exc)[:300]}")
+                    continue
+                self.first_gradient[key] = {"run": label, **res}
+                self.add(Row("compile", work, label, Timing.from_samples([res["total_s"]]),
+                             note=f"import {fmt_time(res['import_s'])}, first call "
+                                  f"{fmt_time(res['first_call_s'])}"))
+        warm = self.first_gradient.get("warm")
+        if warm is not None:
+            self.target("first TwoLayerNet numerical gradient in a fresh process, warm cache, "
+                        "import fastgrad included", warm["total_s"], "< 0.5 s",
+                        warm["total_s"] < 0.5,
+                        f"{fmt_time(warm['total_s'])} (import {fmt_time(warm['import_s'])}, "
+                        f"first call {fmt_time(warm['first_call_s'])})")
 
 
 class _ZeroGradient:
@@ -1506,6 +1605,14 @@ def report(bench: Bench, machine: Mapping[str, Any], wall: float) -> str:
         for c in bench.compile:
             second = f", then {fmt_time(c['second_s'])}" if c["second_s"] is not None else ""
             out.append(f"  {c['run']:<30} {c['task']:<10} first {fmt_time(c['first_s'])}{second}")
+    if bench.first_gradient:
+        out += ["", "First TwoLayerNet 784-50-10 numerical gradient in a fresh process, from "
+                "before `import fastgrad` to the gradient:"]
+        for fg in bench.first_gradient.values():
+            out.append(f"  {fg['run']:<30} {fmt_time(fg['total_s'])} (import "
+                       f"{fmt_time(fg['import_s'])}, first call {fmt_time(fg['first_call_s'])}"
+                       f"; then loss and accuracy {fmt_time(fg['loss_accuracy_s'])}; whole "
+                       f"process {fmt_time(fg['process_s'])})")
     if bench.memory:
         m = bench.memory
         bound = "" if m["exact"] else " (upper bound: the call did not raise the peak)"
@@ -1525,8 +1632,9 @@ def report(bench: Bench, machine: Mapping[str, Any], wall: float) -> str:
     out += ["", f"{machine['cpu_model']}, {machine['cores']} cores, numba {machine['numba']} "
             f"({machine['numba_threading_layer']}, {machine['kernel_threads']} kernel threads), "
             f"numpy {machine['numpy']}, BLAS threads {machine['blas_threads']} (held to 1 "
-            f"around kernels); load average {_fmt_load(machine['load_average'])}; total wall "
-            f"time {wall:.1f} s"]
+            f"only around the functions and generic kernel calls and in the 'BLAS held at 1' "
+            f"rows); load average {_fmt_load(machine['load_average'])}; total wall time "
+            f"{wall:.1f} s"]
     return "\n".join(out)
 
 
@@ -1650,12 +1758,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", nargs="+", type=_groups_arg, metavar="GROUP",
                    help="groups to run, space- or comma-separated")
     p.add_argument("--quick", action="store_true",
-                   help="a smoke run (under a minute on 2 cores): fewer sizes and repeats")
+                   help="a smoke run: fewer sizes, repeats and sampled parameters; no cold "
+                        "compilation of the network kernels and no memory probe")
     p.add_argument("--threads", type=_threads_arg, default=None, metavar="N",
                    help="kernel threads (default: all); thread scaling runs 1..N")
     p.add_argument("--blas-threads", type=_threads_arg_any, default=None, metavar="N",
-                   help="BLAS threads for the NumPy (reference) timings (default: BLAS's own "
-                        "setting); kernels always run with BLAS held to 1 thread")
+                   help="BLAS threads for the whole run (default: BLAS's own setting): the "
+                        "NumPy rows and the numba TwoLayerNet, SimpleNet, training and peer "
+                        "rows run under it (the network kernels call no BLAS, but BLAS "
+                        "threads left spinning by NumPy calls compete for the cores); only "
+                        "the functions and generic kernel calls and the 'BLAS held at 1' "
+                        "rows hold BLAS to 1 thread")
     p.add_argument("--json", metavar="PATH", help="write machine-readable results here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG: time vs parameters, scaling")
     p.add_argument("--seed", type=int, default=0, help="random seed of the workloads")
@@ -1686,6 +1799,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.run(groups)
         machine = machine_info()
     wall = time.perf_counter() - t_start
+    if args.quick and set(groups) == set(GROUPS):
+        bench.target("fastgrad bench --quick, total wall time", wall, "< 60 s", wall < 60,
+                     f"{wall:.1f} s")
     print(report(bench, machine, wall))
     if args.json:
         doc = {
@@ -1698,6 +1814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "thread_scaling": bench.scaling, "exponents": bench.exponents,
             "sweep": bench.sweep_points,
             "projections": bench.projections, "compile": bench.compile,
+            "first_gradient": bench.first_gradient,
             "memory": bench.memory, "targets": bench.summary, "notes": bench.notes,
             "skipped": bench.skipped, "failures": bench.failures,
         }

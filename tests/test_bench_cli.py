@@ -140,3 +140,19 @@ def test_reference_subset_extrapolates_by_the_parameter_count():
 def test_measure_reports_consistent_quartiles():
     t = bench.measure(lambda: None, repeat=5, budget=0.05)
     assert t.n >= 3 and 0 <= t.best <= t.q1 <= t.median <= t.q3
+
+
+def test_blas_threads_help_says_which_rows_hold_blas(capsys):
+    """The headline network rows run under BLAS's own setting; only some rows hold it at 1."""
+    assert bench.main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "always" not in out
+    assert "only the functions and generic kernel calls and the 'BLAS held at 1' rows" in out
+
+
+def test_first_gradient_probe_counts_the_import():
+    """The fresh-process first-call figure starts before ``import fastgrad``."""
+    r = bench.first_gradient_probe()
+    assert r["total_s"] >= r["import_s"] + r["first_call_s"]
+    assert r["import_s"] > 0 and r["first_call_s"] > 0
+    assert r["process_s"] >= r["total_s"]
