@@ -6,8 +6,8 @@
   machine code from the cache.
 
 The generic kernel takes the user's function as an argument and cannot be cached: its first
-call compiles in every process. Cold compilation of the TwoLayerNet kernels takes minutes
-and runs only with ``--bench-large``. The figures are printed in the terminal summary (they
+call compiles in every process. Cold compilation of the TwoLayerNet kernels takes tens of
+seconds and runs only with ``--bench-large``. The figures are printed in the terminal summary (they
 are single first calls, not pytest-benchmark statistics).
 """
 

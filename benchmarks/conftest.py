@@ -8,9 +8,9 @@ compiles (warms) its kernel outside the timed call.
 Options:
 
 - ``--bench-large``: also run the slow cases: the generic kernel at 100,000 parameters (its
-  cost grows as n^2: 10-30 s a call on 2 cores) and the cold compilation of the
-  TwoLayerNet kernels (minutes). Without it they are skipped, so that the CI smoke run
-  (``pytest benchmarks --benchmark-disable``) stays within a few minutes.
+  cost grows as n^2: seconds a call) and the cold compilation of the TwoLayerNet kernels
+  (tens of seconds); benchmarks/README.md quotes the measured figures. Without it they are
+  skipped, so that the CI smoke run (``pytest benchmarks --benchmark-disable``) stays short.
 
 Results that are not pytest-benchmark timings (extrapolated reference times, compile times
 in fresh processes, peak memory) are printed in the terminal summary under "fastgrad bench
@@ -74,8 +74,9 @@ def note():
 
 @pytest.fixture
 def blas1():
-    """BLAS held to one thread while kernels run (DESIGN.md: Numba and BLAS threads
-    oversubscribe the cores); the front door does the same inside its kernel calls."""
+    """BLAS held to one thread while kernels run (Numba and BLAS threads oversubscribe the
+    cores); the front door does the same around the generic kernel. The network kernels call
+    no BLAS, and their suites do not use it."""
     with _BLAS.limit(limits=1, user_api="blas"):
         yield
 
