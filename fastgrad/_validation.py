@@ -127,46 +127,41 @@ def as_batch(x: ArrayLike, n_inputs: int, name: str = "x") -> NDArray:
 def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") -> NDArray:
     """Check targets and return them as integer labels, shape ``(batch,)``.
 
-    ``t`` may hold one-hot rows, shape ``(batch, n_classes)`` (or ``(n_classes,)`` for a
-    single sample), turned into labels with ``argmax`` as the book does; or integer labels,
-    shape ``(batch,)`` (or a scalar for a single sample). ``batch`` is ``None`` for a 1-D
-    input (one sample).
+    The rule is the one every backend uses, :func:`fastgrad.kernels.functions._label_status`
+    (the book's: as many entries as the output means one-hot rows, turned into labels with
+    ``argmax``; else one integer label per row). Here it gets the front door's errors, and
+    one-hot targets must also have the output's shape ``(batch, n_classes)`` (or
+    ``(n_classes,)`` for a single sample) so that a transposed array is not misread. ``batch``
+    is ``None`` for a 1-D input (one sample).
     """
+    # imported here: the reference (which uses this module's other checks) stays free of Numba
+    from .kernels.functions import LABELS_COUNT, LABELS_OK, LABELS_RANGE, _label_status
+
     t = np.asarray(t)
     rows = 1 if batch is None else batch
     if t.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name} must be integer labels or one-hot rows, got dtype {t.dtype}")
-    # The book's rule: a target with as many entries as the output is one-hot.
-    if (
-        t.size == rows * n_classes
-        and t.ndim >= 1
-        and t.shape[-1] == n_classes
-        and (t.ndim == 2 or rows == 1)
-        and not (n_classes == 1 and t.ndim == 1)
-    ):
-        if not _all_finite(t):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return np.asarray(t.reshape(rows, n_classes).argmax(axis=1), dtype=np.intp)
-    if t.ndim == 2:
+    if not _all_finite(t):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if t.ndim > 2 or (t.ndim == 2 and t.shape != (rows, n_classes)):
         raise ValueError(
             f"{name} has one-hot shape {t.shape} but the network expects "
             f"({rows}, {n_classes}): {rows} rows of {n_classes} classes"
         )
-    if t.size != rows or t.ndim > 1:
+    labels, status, index = _label_status(t, rows, n_classes)
+    if status == LABELS_COUNT:
         raise ValueError(
             f"{name} has shape {t.shape}; expected {rows} integer labels or one-hot rows "
             f"of shape ({rows}, {n_classes})"
         )
-    labels = t.reshape(rows)
-    if labels.dtype.kind == "f" and (not _all_finite(labels) or np.any(labels != np.round(labels))):
-        raise ValueError(f"{name} holds non-integer labels; pass integer class indices")
-    if labels.min() < 0 or labels.max() >= n_classes:
-        out_of_range = (labels < 0) | (labels >= n_classes)
-        bad = labels[out_of_range][0]
+    if status == LABELS_RANGE:
+        bad = t.reshape(-1)[index]
         raise ValueError(
             f"{name} holds label {bad} out of range; labels must lie in [0, {n_classes})"
         )
-    return labels.astype(np.intp)
+    if status != LABELS_OK:  # LABELS_NON_INTEGER
+        raise ValueError(f"{name} holds non-integer labels; pass integer class indices")
+    return labels
 
 
 def as_params_array(
