@@ -72,50 +72,91 @@ def build_parser() -> argparse.ArgumentParser:
         "(Deep Learning from Scratch, section 4.5), with numerical gradients by default.",
     )
     data = p.add_argument_group("data")
-    data.add_argument("--data", choices=("auto", "full", "sample"), default="auto",
-                      help="full MNIST, the offline 5,000-image sample, or auto: full when "
-                      "it is on disk, else the sample (default: %(default)s)")
-    data.add_argument("--data-dir", metavar="DIR",
-                      help="folder of the MNIST IDX files (default: $FASTGRAD_DATA, else the "
-                      "user cache folder)")
+    data.add_argument(
+        "--data",
+        choices=("auto", "full", "sample"),
+        default="auto",
+        help="full MNIST, the offline 5,000-image sample, or auto: full when "
+        "it is on disk, else the sample (default: %(default)s)",
+    )
+    data.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder of the MNIST IDX files (default: $FASTGRAD_DATA, else the user cache folder)",
+    )
     model = p.add_argument_group("model and training")
-    model.add_argument("--backend", choices=("numba", "numpy"), default="numba",
-                       help="numba kernels or the NumPy reference (default: %(default)s)")
-    model.add_argument("--grad", choices=GRAD_METHODS, default="numerical",
-                       help="numerical gradients (chapter 4) or backprop (chapter 5) "
-                       "(default: %(default)s)")
-    model.add_argument("--hidden", type=int, default=50, metavar="N",
-                       help="hidden units (default: %(default)s)")
-    model.add_argument("--iters", type=int, default=10_000, metavar="N",
-                       help="iterations (default: %(default)s)")
-    model.add_argument("--batch-size", type=int, default=100, metavar="N",
-                       help="mini-batch size (default: %(default)s)")
-    model.add_argument("--lr", type=float, default=0.1,
-                       help="learning rate (default: %(default)s)")
-    model.add_argument("--seed", type=int, default=0,
-                       help="seed of the initial weights and the mini-batches "
-                       "(default: %(default)s)")
-    model.add_argument("--eval-every", type=int, metavar="N",
-                       help="iterations between accuracy evaluations (default: one epoch, "
-                       "train size // batch size)")
-    model.add_argument("--threads", type=int, metavar="N",
-                       help="kernel threads (default: all)")
+    model.add_argument(
+        "--backend",
+        choices=("numba", "numpy"),
+        default="numba",
+        help="numba kernels or the NumPy reference (default: %(default)s)",
+    )
+    model.add_argument(
+        "--grad",
+        choices=GRAD_METHODS,
+        default="numerical",
+        help="numerical gradients (chapter 4) or backprop (chapter 5) (default: %(default)s)",
+    )
+    model.add_argument(
+        "--hidden", type=int, default=50, metavar="N", help="hidden units (default: %(default)s)"
+    )
+    model.add_argument(
+        "--iters", type=int, default=10_000, metavar="N", help="iterations (default: %(default)s)"
+    )
+    model.add_argument(
+        "--batch-size",
+        type=int,
+        default=100,
+        metavar="N",
+        help="mini-batch size (default: %(default)s)",
+    )
+    model.add_argument("--lr", type=float, default=0.1, help="learning rate (default: %(default)s)")
+    model.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the initial weights and the mini-batches (default: %(default)s)",
+    )
+    model.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="N",
+        help="iterations between accuracy evaluations (default: one epoch, "
+        "train size // batch size)",
+    )
+    model.add_argument("--threads", type=int, metavar="N", help="kernel threads (default: all)")
     ck = p.add_argument_group("checkpoints")
-    ck.add_argument("--checkpoint", metavar="PATH",
-                    help="write a checkpoint file every --checkpoint-every iterations and at "
-                    "the end")
-    ck.add_argument("--checkpoint-every", type=int, metavar="K",
-                    help=f"iterations between checkpoints (default: {DEFAULT_CHECKPOINT_EVERY})")
-    ck.add_argument("--resume", action="store_true",
-                    help="continue from --checkpoint if it exists; ends with the same "
-                    "parameters and history as an uninterrupted run, and refuses a checkpoint "
-                    "of another backend, data, setting or library version")
+    ck.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="write a checkpoint file every --checkpoint-every iterations and at the end",
+    )
+    ck.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="K",
+        help=f"iterations between checkpoints (default: {DEFAULT_CHECKPOINT_EVERY})",
+    )
+    ck.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --checkpoint if it exists; ends with the same "
+        "parameters and history as an uninterrupted run, and refuses a checkpoint "
+        "of another backend, data, setting or library version",
+    )
     out = p.add_argument_group("output")
-    out.add_argument("--out", default="./fastgrad-out", metavar="DIR",
-                     help="folder for history.json, loss.png, accuracy.png and params.npz "
-                     "(default: %(default)s)")
-    out.add_argument("--quiet", action="store_true",
-                     help="no progress bar and no preamble; print only the summary")
+    out.add_argument(
+        "--out",
+        default="./fastgrad-out",
+        metavar="DIR",
+        help="folder for history.json, loss.png, accuracy.png and params.npz "
+        "(default: %(default)s)",
+    )
+    out.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no preamble; print only the summary",
+    )
     return p
 
 
@@ -157,21 +198,31 @@ def _one_line(message: str) -> str:
 
 
 #: The flag that sets each field a checkpoint records, for its mismatch message.
-_FLAGS = {"backend": "--backend", "grad": "--grad", "lr": "--lr", "batch_size": "--batch-size",
-          "eval_every": "--eval-every", "seed": "--seed"}
+_FLAGS = {
+    "backend": "--backend",
+    "grad": "--grad",
+    "lr": "--lr",
+    "batch_size": "--batch-size",
+    "eval_every": "--eval-every",
+    "seed": "--seed",
+}
 
 
 def _checkpoint_message(exc: CheckpointError, checkpoint: Path | None) -> str:
     """The training module's message, in the words of the command line where a flag differs."""
     flag = _FLAGS.get(exc.field or "")
     if flag is not None:
-        return (f"checkpoint {checkpoint} was written with {flag} {exc.old} but this run has "
-                f"{flag} {exc.new}; a resumed run must be the same run: resume with {flag} "
-                f"{exc.old}, or pass another --checkpoint path to start a new run")
+        return (
+            f"checkpoint {checkpoint} was written with {flag} {exc.old} but this run has "
+            f"{flag} {exc.new}; a resumed run must be the same run: resume with {flag} "
+            f"{exc.old}, or pass another --checkpoint path to start a new run"
+        )
     if exc.field == "iters":
-        return (f"checkpoint {checkpoint} has {exc.old} iterations done but this run asks for "
-                f"--iters {exc.new}; pass --iters {exc.old} or more to finish or extend it, or "
-                "another --checkpoint path to start a new run")
+        return (
+            f"checkpoint {checkpoint} has {exc.old} iterations done but this run asks for "
+            f"--iters {exc.new}; pass --iters {exc.old} or more to finish or extend it, or "
+            "another --checkpoint path to start a new run"
+        )
     return str(exc)
 
 
@@ -218,7 +269,10 @@ def _load_data(args: argparse.Namespace, say: Any) -> tuple[Any, ...]:
         else:
             say(f"data: {source}")
         (x_train, t_train), (x_test, t_test) = load_mnist(
-            normalize=True, one_hot_label=True, source=args.data, data_dir=args.data_dir,
+            normalize=True,
+            one_hot_label=True,
+            source=args.data,
+            data_dir=args.data_dir,
             progress=False if args.quiet else None,
         )
     except MNISTError as exc:
@@ -283,7 +337,10 @@ def _plot_accuracy(history: History, iters_per_epoch: int, path: Path) -> None:
 
 
 def _write_outputs(
-    out: Path, history: History, run: dict[str, Any], params: dict[str, np.ndarray],
+    out: Path,
+    history: History,
+    run: dict[str, Any],
+    params: dict[str, np.ndarray],
     iters_per_epoch: int,
 ) -> list[Path]:
     paths = [out / "history.json", out / "loss.png", out / "accuracy.png", out / "params.npz"]
@@ -316,8 +373,19 @@ def _run(args: argparse.Namespace) -> int:
                 threads = stack.enter_context(fastgrad.threads(args.threads))
             except ValueError as exc:
                 raise _Failure(str(exc)) from exc
-            return _train_and_report(args, source, x_train, t_train, x_test, t_test, out,
-                                     checkpoint, threads, say, fastgrad)
+            return _train_and_report(
+                args,
+                source,
+                x_train,
+                t_train,
+                x_test,
+                t_test,
+                out,
+                checkpoint,
+                threads,
+                say,
+                fastgrad,
+            )
     except BaseException:
         for folder in reversed(made):
             with contextlib.suppress(OSError):
@@ -326,9 +394,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _train_and_report(
-    args: argparse.Namespace, source: Any, x_train: np.ndarray, t_train: np.ndarray,
-    x_test: np.ndarray, t_test: np.ndarray, out: Path, checkpoint: Path | None, threads: int,
-    say: Any, fastgrad: Any,
+    args: argparse.Namespace,
+    source: Any,
+    x_train: np.ndarray,
+    t_train: np.ndarray,
+    x_test: np.ndarray,
+    t_test: np.ndarray,
+    out: Path,
+    checkpoint: Path | None,
+    threads: int,
+    say: Any,
+    fastgrad: Any,
 ) -> int:
     n_in, n_out = x_train.shape[1], t_train.shape[1]
     shape = f"{n_in}-{args.hidden}-{n_out}"
@@ -339,30 +415,48 @@ def _train_and_report(
     eval_every = args.eval_every or iters_per_epoch
     checkpoint_every = args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
 
-    say(f"network: TwoLayerNet {shape} ({n_params:,} parameters), backend {args.backend}, "
-        f"{args.grad} gradients, {threads} thread{'s' if threads != 1 else ''}")
-    say(f"training: {args.iters:,} iterations, batch {args.batch_size}, lr {args.lr}, "
-        f"seed {args.seed}, accuracy every {eval_every} iterations (epoch = {iters_per_epoch})")
+    say(
+        f"network: TwoLayerNet {shape} ({n_params:,} parameters), backend {args.backend}, "
+        f"{args.grad} gradients, {threads} thread{'s' if threads != 1 else ''}"
+    )
+    say(
+        f"training: {args.iters:,} iterations, batch {args.batch_size}, lr {args.lr}, "
+        f"seed {args.seed}, accuracy every {eval_every} iterations (epoch = {iters_per_epoch})"
+    )
     if checkpoint is not None:
-        say(f"checkpoint: {checkpoint} every {checkpoint_every} iterations"
-            + (", resuming from it if it exists" if args.resume else ""))
+        say(
+            f"checkpoint: {checkpoint} every {checkpoint_every} iterations"
+            + (", resuming from it if it exists" if args.resume else "")
+        )
     jit = _warm_up(net, args, x_train, t_train)
     if jit is None:
         say("compile: none (numpy backend)")
     else:
-        say(f"compile: first {args.grad} gradient call {jit:.2f} s (JIT compilation or cache "
-            "load; excluded from the timings below)")
+        say(
+            f"compile: first {args.grad} gradient call {jit:.2f} s (JIT compilation or cache "
+            "load; excluded from the timings below)"
+        )
 
     ran: list[int] = []  # the iterations this session runs (a resumed run skips some)
     t0 = time.perf_counter()
     try:
         history = train(
-            net, x_train, t_train, x_test, t_test,
-            iters=args.iters, batch_size=args.batch_size, lr=args.lr, grad=args.grad,
-            seed=args.seed, eval_every=eval_every, progress=not args.quiet,
+            net,
+            x_train,
+            t_train,
+            x_test,
+            t_test,
+            iters=args.iters,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            grad=args.grad,
+            seed=args.seed,
+            eval_every=eval_every,
+            progress=not args.quiet,
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every if checkpoint is not None else None,
-            resume=args.resume, callbacks=[lambda i, h, n: ran.append(i)],
+            resume=args.resume,
+            callbacks=[lambda i, h, n: ran.append(i)],
         )
     except CheckpointError as exc:
         raise _Failure(_checkpoint_message(exc, checkpoint)) from exc
@@ -407,15 +501,19 @@ def _train_and_report(
         raise _Failure(f"cannot write the outputs to {out}: {exc}") from exc
 
     if history.train_acc:
-        print(f"final accuracy: train {history.train_acc[-1]:.4f}, "
-              f"test {history.test_acc[-1]:.4f} ({source.kind} data, "
-              f"{x_test.shape[0]:,} test images)")
+        print(
+            f"final accuracy: train {history.train_acc[-1]:.4f}, "
+            f"test {history.test_acc[-1]:.4f} ({source.kind} data, "
+            f"{x_test.shape[0]:,} test images)"
+        )
     if run_iters:
-        print(f"time: {run_iters:,} iterations in {wall:.1f} s wall "
-              f"({run_iters / wall:.1f} it/s, evaluations included); "
-              f"{mean_iter * 1e3:.2f} ms per iteration, {mean_grad * 1e3:.2f} ms per "
-              f"{args.grad} gradient"
-              + ("" if jit is None else f"; first call (JIT) {jit:.2f} s, not included"))
+        print(
+            f"time: {run_iters:,} iterations in {wall:.1f} s wall "
+            f"({run_iters / wall:.1f} it/s, evaluations included); "
+            f"{mean_iter * 1e3:.2f} ms per iteration, {mean_grad * 1e3:.2f} ms per "
+            f"{args.grad} gradient"
+            + ("" if jit is None else f"; first call (JIT) {jit:.2f} s, not included")
+        )
     else:
         print(f"time: no iterations to run ({history.iterations:,} already done)")
     print(f"wrote: {', '.join(str(p) for p in paths)}")

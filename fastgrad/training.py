@@ -117,22 +117,37 @@ _CHECKPOINT_VERSION = 2
 #: What decides the sequence of parameters, in the order :func:`train` compares it on resume:
 #: causes before consequences (the default ``eval_every`` follows from ``n_train`` and
 #: ``batch_size``; the fingerprint from the sizes), so that a message names the root cause.
-_RESUME_KEYS = ("backend", "grad", "lr", "batch_size", "n_train", "n_test", "eval_every", "seed",
-                "data_sha256", "fastgrad_version", "numpy_version", "numba_version")
+_RESUME_KEYS = (
+    "backend",
+    "grad",
+    "lr",
+    "batch_size",
+    "n_train",
+    "n_test",
+    "eval_every",
+    "seed",
+    "data_sha256",
+    "fastgrad_version",
+    "numpy_version",
+    "numba_version",
+)
 
 #: What to do about a mismatch of each key, for the error message.
 _RESUME_ADVICE = {
     "backend": "the backends round differently, so switching would not continue the same run; "
-               "resume with backend={old!r}, or use another checkpoint path to start a new run",
+    "resume with backend={old!r}, or use another checkpoint path to start a new run",
     "n_train": "resume on the same data, or use another checkpoint path to start a new run",
     "n_test": "resume on the same data, or use another checkpoint path to start a new run",
     "data_sha256": "the data differs (same sizes, other values); resume on the same data, or use "
-                   "another checkpoint path to start a new run",
+    "another checkpoint path to start a new run",
 }
-_VERSION_ADVICE = ("results are bitwise identical only with the same versions; finish the run with "
-                   "{name} {old}, or use another checkpoint path to start over")
-_SETTINGS_ADVICE = ("resume with the same settings (or another checkpoint path) so that the run "
-                    "continues exactly")
+_VERSION_ADVICE = (
+    "results are bitwise identical only with the same versions; finish the run with "
+    "{name} {old}, or use another checkpoint path to start over"
+)
+_SETTINGS_ADVICE = (
+    "resume with the same settings (or another checkpoint path) so that the run continues exactly"
+)
 
 
 class StopTraining(Exception):  # noqa: N818 - the name says what raising it does
@@ -157,8 +172,9 @@ class CheckpointError(ValueError):
         The checkpoint's value and this run's value of ``field`` (None when not a mismatch).
     """
 
-    def __init__(self, message: str, *, field: str | None = None, old: Any = None,
-                 new: Any = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, old: Any = None, new: Any = None
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.old = old
@@ -360,8 +376,9 @@ def _as_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
 # -- files ------------------------------------------------------------------------------------
 
 
-_TMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-              | getattr(os, "O_CLOEXEC", 0))
+_TMP_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def _create_temporary(folder: str, name: str) -> tuple[int, str]:
@@ -378,7 +395,8 @@ def _create_temporary(folder: str, name: str) -> tuple[int, str]:
         except FileExistsError:  # pragma: no cover - 64 random bits
             continue
     raise FileExistsError(  # pragma: no cover
-        f"cannot create a temporary file for {name} in {folder}")
+        f"cannot create a temporary file for {name} in {folder}"
+    )
 
 
 def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
@@ -528,8 +546,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     except (KeyError, TypeError, ValueError) as exc:
         raise bad(f"inconsistent metadata ({exc})") from exc
     n_in, n_hidden, n_out = shape if len(shape) == 3 else (0, 0, 0)
-    expected = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out),
-                "b2": (n_out,)}
+    expected = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
     if len(shape) != 3 or any(params[k].shape != expected[k] for k in PARAM_NAMES):
         raise bad("its parameter shapes do not match its network shape")
     if history.iterations != iteration:
@@ -537,16 +554,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     return Checkpoint(path, iteration, shape, params, history, rng_state, config)
 
 
-def _check_resumable(
-    ck: Checkpoint, shape: tuple[int, int, int], config: dict[str, Any]
-) -> None:
+def _check_resumable(ck: Checkpoint, shape: tuple[int, int, int], config: dict[str, Any]) -> None:
     """Refuse to resume from ``ck`` unless the run it holds is this one (module docstring)."""
     if ck.shape != shape:
         raise CheckpointError(
             f"checkpoint {ck.path} is for a {_shape_str(ck.shape)} network but the network "
             f"being trained is {_shape_str(shape)}; use a matching network or another "
             "checkpoint path",
-            field="shape", old=ck.shape, new=shape,
+            field="shape",
+            old=ck.shape,
+            new=shape,
         )
     for key in _RESUME_KEYS:
         old, new = ck.config.get(key), config[key]
@@ -555,23 +572,29 @@ def _check_resumable(
         if key.endswith("_version"):
             name = key[: -len("_version")]
             advice = _VERSION_ADVICE.format(name=name, old=old)
-            message = (f"checkpoint {ck.path} was written with {name} {old} but this run has "
-                       f"{name} {new}; {advice}")
+            message = (
+                f"checkpoint {ck.path} was written with {name} {old} but this run has "
+                f"{name} {new}; {advice}"
+            )
         else:
             shown_old, shown_new = old, new
             if key == "data_sha256":  # a prefix is enough to tell them apart
                 shown_old = old[:16] + "..." if isinstance(old, str) else old
                 shown_new = new[:16] + "..."
             advice = _RESUME_ADVICE.get(key, _SETTINGS_ADVICE).format(old=old)
-            message = (f"checkpoint {ck.path} was written with {key}={shown_old!r} but this run "
-                       f"has {key}={shown_new!r}; {advice}")
+            message = (
+                f"checkpoint {ck.path} was written with {key}={shown_old!r} but this run "
+                f"has {key}={shown_new!r}; {advice}"
+            )
         raise CheckpointError(message, field=key, old=old, new=new)
     if config["iters"] < ck.iteration:
         raise CheckpointError(
             f"checkpoint {ck.path} has {ck.iteration} iterations done but this run asks for "
             f"iters={config['iters']}; a resumed run may go on to more iterations, not fewer: "
             f"pass iters >= {ck.iteration}, or use another checkpoint path",
-            field="iters", old=ck.iteration, new=config["iters"],
+            field="iters",
+            old=ck.iteration,
+            new=config["iters"],
         )
 
 
@@ -598,8 +621,11 @@ def _versions() -> dict[str, str | None]:
         numba_version = None
     else:
         numba_version = numba.__version__
-    return {"fastgrad_version": __version__, "numpy_version": np.__version__,
-            "numba_version": numba_version}
+    return {
+        "fastgrad_version": __version__,
+        "numpy_version": np.__version__,
+        "numba_version": numba_version,
+    }
 
 
 def _backend_name(net: Any) -> str:
@@ -632,8 +658,15 @@ def _progress_bar(progress: bool, total: int, initial: int) -> Any:
     except ImportError:  # pragma: no cover - tqdm is in the train and test extras
         warnings.warn("tqdm is not installed: no progress bar", stacklevel=3)
         return None
-    return tqdm(total=total, initial=initial, desc="train", unit="it", dynamic_ncols=True,
-                mininterval=0.25, smoothing=0.05)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc="train",
+        unit="it",
+        dynamic_ncols=True,
+        mininterval=0.25,
+        smoothing=0.05,
+    )
 
 
 def train(
@@ -791,10 +824,14 @@ def train(
             "seed": int(seed) if isinstance(seed, numbers.Integral) else None,
             "n_train": n_train,
             "n_test": int(x_test.shape[0]),
-            "data_sha256": _data_fingerprint([
-                ("x_train", x_train), ("t_train", t_train.astype(np.int64, copy=False)),
-                ("x_test", x_test), ("t_test", t_test.astype(np.int64, copy=False)),
-            ]),
+            "data_sha256": _data_fingerprint(
+                [
+                    ("x_train", x_train),
+                    ("t_train", t_train.astype(np.int64, copy=False)),
+                    ("x_test", x_test),
+                    ("t_test", t_test.astype(np.int64, copy=False)),
+                ]
+            ),
             **_versions(),
             "iters": iters,
         }
@@ -862,8 +899,11 @@ def train(
                 save()
             if bar is not None:
                 if i % 10 == 0 or stop or history.epoch_iters[-1:] == [i]:
-                    acc = (f" train={history.train_acc[-1]:.4f} test={history.test_acc[-1]:.4f}"
-                           if history.train_acc else "")
+                    acc = (
+                        f" train={history.train_acc[-1]:.4f} test={history.test_acc[-1]:.4f}"
+                        if history.train_acc
+                        else ""
+                    )
                     bar.set_postfix_str(f"loss={loss:.4f}{acc}", refresh=False)
                 bar.update(1)
             if stop:

@@ -41,7 +41,11 @@ def check_outputs(out: Path, iters: int, hidden: int = 10) -> dict:
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     with np.load(out / "params.npz", allow_pickle=False) as f:
         assert {k: f[k].shape for k in f.files} == {
-            "W1": (784, hidden), "b1": (hidden,), "W2": (hidden, 10), "b2": (10,)}
+            "W1": (784, hidden),
+            "b1": (hidden,),
+            "W2": (hidden, 10),
+            "b2": (10,),
+        }
     return doc
 
 
@@ -72,7 +76,9 @@ def test_python_m_fastgrad_train(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "fastgrad", "train", *FAST, "--iters", "80", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # --quiet: no progress bar
@@ -99,8 +105,9 @@ def test_same_seed_same_parameters_and_resume_continues_exactly(tmp_path):
     for key in ("loss", "train_acc", "test_acc", "epoch_iters"):  # all but the timings
         assert ha[key] == hc[key], key
     assert ha["epoch_iters"] == [0, 7, 14, 21, 28, 35, 42, 49]  # not the first session's 19
-    assert train_cli.main([*base, "--seed", "1", "--iters", "50",
-                           "--out", str(tmp_path / "d")]) == 0
+    assert (
+        train_cli.main([*base, "--seed", "1", "--iters", "50", "--out", str(tmp_path / "d")]) == 0
+    )
     hd = json.loads((tmp_path / "d" / "history.json").read_text())["history"]
     assert hd["loss"] != ha["loss"]
 
@@ -167,8 +174,12 @@ def test_unwritable_output_folder(tmp_path, capsys):
 def test_corrupt_data_files(tmp_path, capsys):
     data = tmp_path / "mnist"
     data.mkdir()
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (data / name).write_bytes(b"\x00\x00\x08\x03 truncated")
     out = tmp_path / "out"
     argv = ["--data", "full", "--data-dir", str(data), "--quiet", "--out", str(out)]
@@ -199,8 +210,9 @@ def test_corrupt_checkpoint(tmp_path, capsys):
     ck = tmp_path / "ck.npz"
     ck.write_bytes(b"PK\x03\x04 cut short")
     out = tmp_path / "out"
-    rc = train_cli.main([*FAST, "--iters", "5", "--checkpoint", str(ck), "--resume",
-                         "--out", str(out)])
+    rc = train_cli.main(
+        [*FAST, "--iters", "5", "--checkpoint", str(ck), "--resume", "--out", str(out)]
+    )
     assert rc == 1
     err = capsys.readouterr().err
     assert f"checkpoint {ck} is unreadable" in err and err.count("\n") == 1
@@ -216,12 +228,15 @@ def test_numba_resume_of_a_numpy_checkpoint_is_refused(tmp_path, capsys):
     before = ck.read_bytes()
     capsys.readouterr()
     out = tmp_path / "b"
-    rc = train_cli.main([*argv, "--iters", "10", "--backend", "numba", "--resume",
-                         "--out", str(out)])
+    rc = train_cli.main(
+        [*argv, "--iters", "10", "--backend", "numba", "--resume", "--out", str(out)]
+    )
     assert rc == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"fastgrad train: error: checkpoint {ck} was written with --backend "
-                          "numpy but this run has --backend numba; ")
+    assert err.startswith(
+        f"fastgrad train: error: checkpoint {ck} was written with --backend "
+        "numpy but this run has --backend numba; "
+    )
     assert "resume with --backend numpy" in err
     assert err.count("\n") == 1
     assert ck.read_bytes() == before

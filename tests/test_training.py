@@ -58,8 +58,7 @@ def new_net(backend: str = "numpy", hidden: int = N_HIDDEN, seed: int = 1):
     return fastgrad.TwoLayerNet(N_IN, hidden, N_OUT, 1.0, backend=backend, rng=seed)
 
 
-FAST = {"iters": 60, "batch_size": 20, "lr": 1.0, "grad": "backprop", "seed": 3,
-        "progress": False}
+FAST = {"iters": 60, "batch_size": 20, "lr": 1.0, "grad": "backprop", "seed": 3, "progress": False}
 
 
 def run(problem, net=None, **kwargs):
@@ -91,8 +90,11 @@ def test_same_seed_same_history_and_params(problem):
     net1, h1 = run(problem)
     net2, h2 = run(problem)
     assert h1.loss == h2.loss
-    assert (h1.train_acc, h1.test_acc, h1.epoch_iters) == (h2.train_acc, h2.test_acc,
-                                                            h2.epoch_iters)
+    assert (h1.train_acc, h1.test_acc, h1.epoch_iters) == (
+        h2.train_acc,
+        h2.test_acc,
+        h2.epoch_iters,
+    )
     assert_same_params(net1.params, net2.params)
     _, h3 = run(problem, seed=4)
     assert h3.loss != h1.loss
@@ -150,8 +152,7 @@ def test_numerical_and_backprop_training_agree(problem):
     kw = {"iters": 15}
     nets = {
         (backend, grad): run(problem, new_net(backend), grad=grad, **kw)
-        for backend, grad in [("numba", "numerical"), ("numpy", "numerical"),
-                              ("numpy", "backprop")]
+        for backend, grad in [("numba", "numerical"), ("numpy", "numerical"), ("numpy", "backprop")]
     }
     (nb, h_nb), (ref, h_ref), (bp, h_bp) = nets.values()
     for k in PARAMS:
@@ -381,8 +382,9 @@ def test_resume_without_a_file_starts_afresh_and_a_finished_run_does_nothing(pro
     assert load_checkpoint(ck).iteration == 10
     net2 = new_net(seed=5)
     calls = []
-    _, h2 = run(problem, net2, iters=10, checkpoint=ck, resume=True,
-                callbacks=lambda *a: calls.append(a))
+    _, h2 = run(
+        problem, net2, iters=10, checkpoint=ck, resume=True, callbacks=lambda *a: calls.append(a)
+    )
     assert calls == [] and h2.loss == h1.loss
     assert_same_params(net2.params, net1.params)
 
@@ -405,8 +407,9 @@ def test_resume_with_another_network_shape_is_refused(problem, tmp_path):
     before = ck.read_bytes()
     net = new_net(hidden=4)
     init = {k: v.copy() for k, v in net.params.items()}
-    with pytest.raises(CheckpointError, match="is for a 6-5-3 network but the network being "
-                       "trained is 6-4-3"):
+    with pytest.raises(
+        CheckpointError, match="is for a 6-5-3 network but the network being trained is 6-4-3"
+    ):
         run(problem, net, iters=10, checkpoint=ck, resume=True)
     assert ck.read_bytes() == before
     assert_same_params(net.params, init)
@@ -414,8 +417,13 @@ def test_resume_with_another_network_shape_is_refused(problem, tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "key"),
-    [({"lr": 0.5}, "lr"), ({"batch_size": 10}, "batch_size"), ({"grad": "numerical"}, "grad"),
-     ({"seed": 4}, "seed"), ({"eval_every": 3}, "eval_every")],
+    [
+        ({"lr": 0.5}, "lr"),
+        ({"batch_size": 10}, "batch_size"),
+        ({"grad": "numerical"}, "grad"),
+        ({"seed": 4}, "seed"),
+        ({"eval_every": 3}, "eval_every"),
+    ],
 )
 def test_resume_with_other_settings_is_refused(problem, tmp_path, kwargs, key):
     ck = tmp_path / "ck.npz"
@@ -486,8 +494,9 @@ def test_resume_under_another_backend_is_refused(problem, tmp_path):
     with pytest.raises(CheckpointError) as info:
         run(problem, net, iters=20, checkpoint=ck, resume=True)
     message = str(info.value)
-    assert (f"checkpoint {ck} was written with backend='numpy' but this run has "
-            "backend='numba'") in message
+    assert (
+        f"checkpoint {ck} was written with backend='numpy' but this run has backend='numba'"
+    ) in message
     assert "resume with backend='numpy', or use another checkpoint path" in message
     assert (info.value.field, info.value.old, info.value.new) == ("backend", "numpy", "numba")
     assert ck.read_bytes() == before
@@ -498,10 +507,18 @@ def test_the_twin_classes_are_different_backends(problem, tmp_path):
     """Networks without a backend attribute are told apart by their class."""
     ck = tmp_path / "ck.npz"
     run(problem, fastgrad.reference.TwoLayerNet(N_IN, N_HIDDEN, N_OUT), iters=10, checkpoint=ck)
-    with pytest.raises(CheckpointError, match="written with backend='fastgrad.reference.nets"
-                       r"\.TwoLayerNet' but this run has backend='fastgrad.kernels.nets"):
-        run(problem, fastgrad.kernels.TwoLayerNet(N_IN, N_HIDDEN, N_OUT), iters=20,
-            checkpoint=ck, resume=True)
+    with pytest.raises(
+        CheckpointError,
+        match="written with backend='fastgrad.reference.nets"
+        r"\.TwoLayerNet' but this run has backend='fastgrad.kernels.nets",
+    ):
+        run(
+            problem,
+            fastgrad.kernels.TwoLayerNet(N_IN, N_HIDDEN, N_OUT),
+            iters=20,
+            checkpoint=ck,
+            resume=True,
+        )
 
 
 def _nudge_x(x):
@@ -550,8 +567,7 @@ def test_one_hot_targets_resume_a_run_on_labels(problem, tmp_path):
     eye = np.eye(N_OUT)
     ck = tmp_path / "ck.npz"
     run(problem, iters=20, checkpoint=ck)
-    net, h = run((x, eye[t], xt, eye[tt].astype(np.float32)), iters=40, checkpoint=ck,
-                 resume=True)
+    net, h = run((x, eye[t], xt, eye[tt].astype(np.float32)), iters=40, checkpoint=ck, resume=True)
     straight, hs = run(problem, iters=40)
     assert_same_params(net.params, straight.params)
     assert_same_history(h, hs)
@@ -560,8 +576,9 @@ def test_one_hot_targets_resume_a_run_on_labels(problem, tmp_path):
 def test_data_is_fingerprinted_once_per_call(problem, tmp_path, monkeypatch):
     calls = []
     real = training._data_fingerprint
-    monkeypatch.setattr(training, "_data_fingerprint",
-                        lambda arrays: calls.append(1) or real(arrays))
+    monkeypatch.setattr(
+        training, "_data_fingerprint", lambda arrays: calls.append(1) or real(arrays)
+    )
     run(problem, iters=12, checkpoint=tmp_path / "ck.npz", checkpoint_every=1)
     assert len(calls) == 1
     run(problem, iters=12)  # no checkpoint: nothing to record
@@ -573,16 +590,23 @@ def test_resume_under_other_library_versions_is_refused(problem, tmp_path, monke
     ck = tmp_path / "ck.npz"
     run(problem, iters=10, checkpoint=ck)
     recorded = load_checkpoint(ck).config[f"{name}_version"]
-    assert recorded == {"fastgrad": fastgrad.__version__, "numpy": np.__version__,
-                        "numba": __import__("numba").__version__}[name]
+    assert (
+        recorded
+        == {
+            "fastgrad": fastgrad.__version__,
+            "numpy": np.__version__,
+            "numba": __import__("numba").__version__,
+        }[name]
+    )
     real = training._versions
-    monkeypatch.setattr(training, "_versions",
-                        lambda: {**real(), f"{name}_version": "99.0"})
+    monkeypatch.setattr(training, "_versions", lambda: {**real(), f"{name}_version": "99.0"})
     with pytest.raises(CheckpointError) as info:
         run(problem, iters=20, checkpoint=ck, resume=True)
-    assert (f"was written with {name} {recorded} but this run has {name} 99.0; results are "
-            f"bitwise identical only with the same versions; finish the run with {name} "
-            f"{recorded}") in str(info.value)
+    assert (
+        f"was written with {name} {recorded} but this run has {name} 99.0; results are "
+        f"bitwise identical only with the same versions; finish the run with {name} "
+        f"{recorded}"
+    ) in str(info.value)
     assert info.value.field == f"{name}_version"
 
 
@@ -590,10 +614,30 @@ def test_checkpoint_records_what_decides_the_run(problem, tmp_path):
     ck = tmp_path / "ck.npz"
     run(problem, iters=10, checkpoint=ck, eval_every=4)
     config = load_checkpoint(ck).config
-    assert {k: config[k] for k in ("backend", "grad", "lr", "batch_size", "eval_every", "seed",
-                                   "n_train", "n_test", "iters")} == {
-        "backend": "numpy", "grad": "backprop", "lr": 1.0, "batch_size": 20, "eval_every": 4,
-        "seed": 3, "n_train": 300, "n_test": 100, "iters": 10}
+    assert {
+        k: config[k]
+        for k in (
+            "backend",
+            "grad",
+            "lr",
+            "batch_size",
+            "eval_every",
+            "seed",
+            "n_train",
+            "n_test",
+            "iters",
+        )
+    } == {
+        "backend": "numpy",
+        "grad": "backprop",
+        "lr": 1.0,
+        "batch_size": 20,
+        "eval_every": 4,
+        "seed": 3,
+        "n_train": 300,
+        "n_test": 100,
+        "iters": 10,
+    }
     assert len(config["data_sha256"]) == 64
     with np.load(ck) as f:
         meta = json.loads(f["meta"].tobytes())
@@ -612,8 +656,11 @@ def test_checkpoint_of_the_old_format_is_refused(problem, tmp_path):
     ck = tmp_path / "ck.npz"
     run(problem, iters=10, checkpoint=ck)
     _rewrite_meta(ck, version=1)
-    with pytest.raises(CheckpointError, match=f"checkpoint {ck} has format version 1, written "
-                       "by an older fastgrad .* cannot be resumed as the same run; delete it"):
+    with pytest.raises(
+        CheckpointError,
+        match=f"checkpoint {ck} has format version 1, written "
+        "by an older fastgrad .* cannot be resumed as the same run; delete it",
+    ):
         run(problem, iters=20, checkpoint=ck, resume=True)
     _rewrite_meta(ck, version=3)
     with pytest.raises(CheckpointError, match="unsupported checkpoint version 3"):
@@ -623,8 +670,10 @@ def test_checkpoint_of_the_old_format_is_refused(problem, tmp_path):
 def test_resume_with_fewer_iterations_than_done_is_refused(problem, tmp_path):
     ck = tmp_path / "ck.npz"
     run(problem, iters=20, checkpoint=ck)
-    with pytest.raises(CheckpointError, match="has 20 iterations done but this run asks for "
-                       "iters=10; .* pass iters >= 20") as info:
+    with pytest.raises(
+        CheckpointError,
+        match="has 20 iterations done but this run asks for iters=10; .* pass iters >= 20",
+    ) as info:
         run(problem, iters=10, checkpoint=ck, resume=True)
     assert (info.value.field, info.value.old, info.value.new) == ("iters", 20, 10)
 
@@ -756,8 +805,11 @@ if __name__ == "__main__":
 
 #: The kill moments: a seed draws the delay after the first checkpoint. Replay a failure with
 #: FASTGRAD_KILL_SEED=<seed> (named in the assertion message).
-KILL_SEEDS = ([int(os.environ["FASTGRAD_KILL_SEED"])] if os.environ.get("FASTGRAD_KILL_SEED")
-              else [20240501, 7])
+KILL_SEEDS = (
+    [int(os.environ["FASTGRAD_KILL_SEED"])]
+    if os.environ.get("FASTGRAD_KILL_SEED")
+    else [20240501, 7]
+)
 
 
 @pytest.mark.parametrize("kill_seed", KILL_SEEDS)
@@ -767,8 +819,11 @@ def test_sigkill_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path, k
     ck = tmp_path / "ck.npz"
     delay = random.Random(kill_seed).uniform(0.0, 1.0)
     replay = f"kill seed {kill_seed} (replay: FASTGRAD_KILL_SEED={kill_seed}), delay {delay:.3f} s"
-    proc = subprocess.Popen([sys.executable, str(script), str(ck), "0.005"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ck), "0.005"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while not ck.exists():
@@ -788,8 +843,9 @@ def test_sigkill_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path, k
     replay += f", killed at iteration {killed_at}"
     assert 0 < killed_at < KILL_ITERS, replay
 
-    done = subprocess.run([sys.executable, str(script), str(ck), "0"], capture_output=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), str(ck), "0"], capture_output=True, timeout=300
+    )
     assert done.returncode == 0, f"{replay}: {done.stderr.decode()}"
     resumed = load_checkpoint(ck)
     assert resumed.iteration == KILL_ITERS, replay
@@ -800,7 +856,8 @@ def test_sigkill_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path, k
     for f in dataclasses.fields(History):
         if f.name not in TIMINGS:
             assert getattr(resumed.history, f.name) == getattr(history, f.name), (
-                f"{f.name}; {replay}")
+                f"{f.name}; {replay}"
+            )
 
 
 @contextlib.contextmanager
@@ -867,7 +924,11 @@ def test_fastgrad_never_touches_the_umask(tmp_path):
     importing fastgrad nor writing a checkpoint may do it."""
     script = tmp_path / "spy.py"
     script.write_text(UMASK_SPY)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "ck.npz")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "ck.npz")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "ck.npz").exists()
