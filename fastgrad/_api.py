@@ -27,6 +27,7 @@ from ._validation import (
     check_positive_int,
     check_step,
 )
+from .reference.nets import PARAM_NAMES
 
 __all__ = [
     "BACKENDS",
@@ -44,7 +45,6 @@ Backend = Literal["numpy", "numba"]
 #: Backend name -> the module of twins that implements it.
 BACKENDS: dict[str, Any] = {"numpy": reference, "numba": kernels}
 
-PARAM_NAMES = reference.nets.PARAM_NAMES
 
 
 def resolve_backend(backend: str) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 from numba import prange
 
 from .._config import jit, jit_parallel
+from ..reference.functions import CROSS_ENTROPY_DELTA
 
 __all__ = [
     "identity_function",
@@ -29,7 +30,6 @@ __all__ = [
     "softmax_loss",
 ]
 
-CROSS_ENTROPY_DELTA = 1e-7
 
 
 @jit

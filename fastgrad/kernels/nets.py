@@ -40,12 +40,12 @@ import numpy as np
 from numba import prange
 
 from .._config import PARALLEL_LOCK, jit, jit_parallel
+from ..reference.nets import PARAM_NAMES
 from .functions import CROSS_ENTROPY_DELTA, _softmax_rows
 from .functions import _labels as _target_labels
 
 __all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "ORDER", "SERIES_RATIO_MAX"]
 
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 #: Taylor order of the per-row loss series: the odd terms 1, 3, 5, 7 survive the central
 #: difference (``_odd_poly`` is written out for this order).
