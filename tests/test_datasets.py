@@ -33,10 +33,10 @@ import platformdirs
 import pytest
 from numpy.testing import assert_array_equal
 
+from fastgrad import _files
 from fastgrad.datasets import (
     MNISTError,
     MNISTFormatError,
-    _files,
     load_mnist,
     load_mnist_sample,
     mnist,

@@ -116,8 +116,8 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from fastgrad import _files
 from fastgrad._version import __version__
-from fastgrad.datasets import _files
 
 __all__ = [
     "DEFAULT_MIRRORS",

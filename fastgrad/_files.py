@@ -1,9 +1,11 @@
-"""Atomic file writes for the data sets, honouring the user's umask.
+"""Atomic file writes, honouring the user's umask: the one way fastgrad writes a file.
 
-Nothing here knows about MNIST. A file written through :func:`write_atomically` only ever
-appears under its final name complete: it is written to a hidden temporary file in the same
-folder (``.<name>.<random>.part``), flushed to disk, and moved into place with ``os.replace``,
-which is atomic on POSIX and Windows. If the write fails or is interrupted, the temporary file
+Used for the MNIST cache, training checkpoints and outputs, and the published benchmark
+results. A file written through :func:`write_atomically` only ever appears under its final
+name complete: it is written to a hidden temporary file in the same folder
+(``.<name>.<random>.part``), flushed to disk, and moved into place with ``os.replace``, which
+is atomic on POSIX and Windows; the folder is then fsynced (where the platform allows) so
+that the rename itself survives a crash. If the write fails or is interrupted, the temporary file
 is removed; a process killed outright (SIGKILL, power loss) can leave one behind, which is never
 read as data and which a later write of the same file removes (once it is an hour old: a
 younger one may be another process's write in progress).
@@ -11,7 +13,6 @@ younger one may be another process's write in progress).
 Files are created with mode ``0o666`` filtered by the process umask, as ``open(path, "w")``
 would create them; the umask itself is never read or changed.
 
-(Downloads are pooch's job: see :mod:`fastgrad.datasets.mnist`.)
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ def write_atomically(dest: str | os.PathLike[str], write: Callable[[BinaryIO], N
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(part, dest)
+    _fsync_folder(dest.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable, where the platform supports it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def create_new(path: str | os.PathLike[str]) -> BinaryIO:
