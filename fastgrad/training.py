@@ -8,6 +8,17 @@ training and test sets. On top of the book's loop it keeps a :class:`History` wi
 shows a progress bar, calls user callbacks (which may stop training early) and writes
 checkpoints from which an interrupted run resumes to exactly the same parameters, bit for bit.
 
+How it is built
+---------------
+:func:`train` is a few steps, each a function or class of this module: the arguments are
+checked once into a ``_TrainSettings`` (whose ``config`` is what a checkpoint records);
+``_restore`` resumes from a checkpoint; ``_sgd`` is the loop, to be read side by side with the
+book's ``train_neuralnet.py``. After each iteration the loop calls one hook, ``_Hook``, as
+``hook(iteration, history, net)``: the users' callbacks first, which decide whether training
+stops, then the built-in ones, the checkpointer (``_Checkpointer``) and the progress bar
+(``_ProgressBar``), called the same way and told whether training stops. At the end come the
+closing evaluation (below) and the last checkpoint.
+
 Checkpoints
 -----------
 A checkpoint is one ``.npz`` file (no pickles) with the parameters ``W1, b1, W2, b2`` as
@@ -72,7 +83,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import numbers
 import os
 import secrets
@@ -81,12 +91,13 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import as_batch, as_labels
+from ._validation import as_batch, as_labels, check_int, check_positive_float
+from .reference.nets import PARAM_NAMES
 
 __all__ = [
     "GRAD_METHODS",
@@ -103,8 +114,6 @@ Grad = Literal["numerical", "backprop"]
 #: The gradient methods :func:`train` accepts: the network's ``numerical_gradient`` (the
 #: book's chapter 4) or its ``gradient`` (backprop, chapter 5).
 GRAD_METHODS: tuple[str, ...] = ("numerical", "backprop")
-
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 #: Rows per accuracy call when evaluating on a whole data set: bounds the float64 copy the
 #: numba front door makes (60,000 x 784 float64 would be 376 MB at once).
@@ -310,24 +319,7 @@ class Checkpoint:
     config: dict[str, Any]
 
 
-# -- argument checks ------------------------------------------------------------------------
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_lr(lr: Any) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"lr must be a positive float, got {lr!r}")
-    lr = float(lr)
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
-    return lr
+# -- train()'s arguments, checked once ------------------------------------------------------
 
 
 def _net_shape(net: Any) -> tuple[int, int, int]:
@@ -341,6 +333,10 @@ def _net_shape(net: Any) -> tuple[int, int, int]:
     if len(W1) != 2 or len(W2) != 2 or W1[1] != W2[0]:
         raise ValueError(f"net.params W1 {W1} and W2 {W2} do not make a two-layer network")
     return int(W1[0]), int(W1[1]), int(W2[1])
+
+
+def _shape_str(shape: Iterable[int]) -> str:
+    return "-".join(str(s) for s in shape)
 
 
 def _check_data(
@@ -359,8 +355,44 @@ def _check_data(
     return x, as_labels(t, x.shape[0], shape[2], tname)
 
 
-def _shape_str(shape: Iterable[int]) -> str:
-    return "-".join(str(s) for s in shape)
+class _Data(NamedTuple):
+    """The training and test sets, checked against the network: the images as given, the
+    targets as integer labels."""
+
+    x_train: NDArray
+    t_train: NDArray
+    x_test: NDArray
+    t_test: NDArray
+
+    @classmethod
+    def check(
+        cls, shape: tuple[int, int, int], x_train: Any, t_train: Any, x_test: Any, t_test: Any
+    ) -> _Data:
+        return cls(
+            *_check_data(x_train, t_train, shape, "x_train", "t_train"),
+            *_check_data(x_test, t_test, shape, "x_test", "t_test"),
+        )
+
+    @property
+    def n_train(self) -> int:
+        return self.x_train.shape[0]
+
+    def fingerprint(self) -> str:
+        """The SHA-256 that tells this data from any other (module docstring); the labels as
+        int64, so that one-hot rows and labels, which train alike, match."""
+        return _data_fingerprint(
+            [
+                ("x_train", self.x_train),
+                ("t_train", self.t_train.astype(np.int64, copy=False)),
+                ("x_test", self.x_test),
+                ("t_test", self.t_test.astype(np.int64, copy=False)),
+            ]
+        )
+
+
+def _iters_per_epoch(n_train: int, batch_size: int) -> int:
+    """The book's ``iter_per_epoch = max(train_size / batch_size, 1)``, in whole iterations."""
+    return max(n_train // batch_size, 1)
 
 
 def _as_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
@@ -371,6 +403,136 @@ def _as_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
         if not callable(cb):
             raise TypeError(f"callbacks must be callables, got {type(cb).__name__}")
     return callbacks
+
+
+@dataclass(frozen=True)
+class _TrainSettings:
+    """:func:`train`'s keyword arguments, checked and with their defaults filled in.
+
+    ``seed`` is kept as given (``numpy.random.default_rng`` takes it); ``checkpoint_every`` is
+    None exactly when ``checkpoint`` is.
+    """
+
+    iters: int
+    batch_size: int
+    lr: float
+    grad: Grad
+    seed: Any
+    eval_every: int
+    progress: bool
+    callbacks: tuple[Callable[..., Any], ...]
+    checkpoint: Path | None
+    checkpoint_every: int | None
+    resume: bool
+
+    @classmethod
+    def check(
+        cls,
+        n_train: int,
+        *,
+        iters: Any,
+        batch_size: Any,
+        lr: Any,
+        grad: Any,
+        seed: Any,
+        eval_every: Any,
+        progress: Any,
+        callbacks: Any,
+        checkpoint: Any,
+        checkpoint_every: Any,
+        resume: Any,
+    ) -> _TrainSettings:
+        """Check the arguments in the order of :func:`train`'s signature; the first bad one
+        raises the ``TypeError`` or ``ValueError`` that :func:`train` documents."""
+        iters = check_int(iters, "iters", 0)
+        batch_size = check_int(batch_size, "batch_size", 1)
+        lr = check_positive_float(lr, "lr")
+        if grad not in GRAD_METHODS:
+            raise ValueError(
+                f"grad must be one of {', '.join(map(repr, GRAD_METHODS))}, not {grad!r}"
+            )
+        if eval_every is None:
+            eval_every = _iters_per_epoch(n_train, batch_size)
+        eval_every = check_int(eval_every, "eval_every", 1)
+        callbacks = _as_callbacks(callbacks)
+        if checkpoint is None:
+            if checkpoint_every is not None:
+                raise ValueError("checkpoint_every needs checkpoint= (the file to write)")
+            if resume:
+                raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+        else:
+            checkpoint = Path(checkpoint)
+            if checkpoint_every is None:
+                checkpoint_every = eval_every
+            checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
+        return cls(
+            iters=iters,
+            batch_size=batch_size,
+            lr=lr,
+            grad=grad,
+            seed=seed,
+            eval_every=eval_every,
+            progress=progress,
+            callbacks=callbacks,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+        )
+
+    def config(self, net: Any, data: _Data) -> dict[str, Any]:
+        """What a checkpoint records (its ``config``): all that decides the run's numbers
+        (module docstring), and ``iters``."""
+        return {
+            "backend": _backend_name(net),
+            "grad": self.grad,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "eval_every": self.eval_every,
+            "seed": int(self.seed) if isinstance(self.seed, numbers.Integral) else None,
+            "n_train": data.n_train,
+            "n_test": int(data.x_test.shape[0]),
+            "data_sha256": data.fingerprint(),
+            **_versions(),
+            "iters": self.iters,
+        }
+
+
+def _backend_name(net: Any) -> str:
+    backend = getattr(net, "backend", None)
+    if isinstance(backend, str):
+        return backend
+    cls = type(net)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _data_fingerprint(arrays: Iterable[tuple[str, NDArray]]) -> str:
+    """SHA-256 of the named arrays: each one's name, dtype, shape and bytes (in row chunks, so
+    that a non-contiguous array is not copied whole)."""
+    h = hashlib.sha256()
+    for name, a in arrays:
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        rows = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1)
+        step = max(1, (1 << 24) // max(rows[:1].nbytes, 1))  # ~16 MB a chunk
+        for start in range(0, rows.shape[0], step):
+            h.update(memoryview(np.ascontiguousarray(rows[start : start + step])).cast("B"))
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str | None]:
+    """The versions of the code that computes the numbers."""
+    from . import __version__
+
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency
+        numba_version = None
+    else:
+        numba_version = numba.__version__
+    return {
+        "fastgrad_version": __version__,
+        "numpy_version": np.__version__,
+        "numba_version": numba_version,
+    }
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -459,6 +621,11 @@ def _generator_from_state(state: dict[str, Any]) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
+def _param_arrays(params: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
+    """``W1, b1, W2, b2`` as float64 arrays, ready for :func:`numpy.savez`."""
+    return {k: np.asarray(params[k], dtype=np.float64) for k in PARAM_NAMES}
+
+
 def _write_checkpoint(
     path: Path,
     params: dict[str, NDArray],
@@ -477,7 +644,7 @@ def _write_checkpoint(
         "history": history.to_dict(),
     }
     blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    arrays = {k: np.asarray(params[k], dtype=np.float64) for k in PARAM_NAMES}
+    arrays = _param_arrays(params)
     _atomic_write(path, lambda f: np.savez(f, meta=blob, **arrays))
 
 
@@ -598,42 +765,190 @@ def _check_resumable(ck: Checkpoint, shape: tuple[int, int, int], config: dict[s
         )
 
 
-def _data_fingerprint(arrays: Iterable[tuple[str, NDArray]]) -> str:
-    """SHA-256 of the named arrays: each one's name, dtype, shape and bytes (in row chunks, so
-    that a non-contiguous array is not copied whole)."""
-    h = hashlib.sha256()
-    for name, a in arrays:
-        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
-        rows = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1)
-        step = max(1, (1 << 24) // max(rows[:1].nbytes, 1))  # ~16 MB a chunk
-        for start in range(0, rows.shape[0], step):
-            h.update(memoryview(np.ascontiguousarray(rows[start : start + step])).cast("B"))
-    return h.hexdigest()
+def _restore(
+    net: Any, shape: tuple[int, int, int], settings: _TrainSettings, config: dict[str, Any]
+) -> tuple[History, np.random.Generator]:
+    """Resume from ``settings.checkpoint``: refuse it unless it holds this very run, then put
+    its parameters into ``net`` and return its history and random generator, with which the
+    run continues exactly.
 
-
-def _versions() -> dict[str, str | None]:
-    """The versions of the code that computes the numbers."""
-    from . import __version__
-
+    When the run goes on past the checkpoint, the history loses the closing evaluation of the
+    session that wrote it (module docstring)."""
+    path = settings.checkpoint
+    ck = load_checkpoint(path)
+    _check_resumable(ck, shape, config)
+    for key in PARAM_NAMES:
+        net.params[key] = ck.params[key]
+    history = ck.history
+    if ck.iteration < settings.iters:
+        _drop_closing_evaluation(history, settings.eval_every)
     try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a dependency
-        numba_version = None
-    else:
-        numba_version = numba.__version__
-    return {
-        "fastgrad_version": __version__,
-        "numpy_version": np.__version__,
-        "numba_version": numba_version,
-    }
+        rng = _generator_from_state(ck.rng_state)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint {path} has a bad random state: {exc}") from exc
+    return history, rng
 
 
-def _backend_name(net: Any) -> str:
-    backend = getattr(net, "backend", None)
-    if isinstance(backend, str):
-        return backend
-    cls = type(net)
-    return f"{cls.__module__}.{cls.__qualname__}"
+# -- callbacks: the users', then the checkpointer and the progress bar ------------------------
+
+
+class _Clock:
+    """Seconds spent in :func:`train`, summed over the sessions of a run."""
+
+    def __init__(self, before: float) -> None:
+        self.before = before
+        self.start = time.perf_counter()
+
+    def __call__(self) -> float:
+        return self.before + (time.perf_counter() - self.start)
+
+
+class _Callback:
+    """A built-in callback. It is called like the users' callbacks, as ``callback(iteration,
+    history, net)``, right after them, and told whether they stop training after this
+    iteration (``stopping``). :meth:`close` runs however the loop ends; :meth:`on_end` only
+    when it ended normally or by a callback's stop, after the closing evaluation."""
+
+    def __call__(
+        self, iteration: int, history: History, net: Any, *, stopping: bool = False
+    ) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def on_end(self, history: History, net: Any) -> None:
+        pass
+
+
+class _Checkpointer(_Callback):
+    """Writes the checkpoint after every ``checkpoint_every``-th iteration except the last
+    one asked for, and once more at the end."""
+
+    def __init__(
+        self,
+        settings: _TrainSettings,
+        rng: np.random.Generator,
+        shape: tuple[int, int, int],
+        config: dict[str, Any],
+        clock: _Clock,
+    ) -> None:
+        self.path = settings.checkpoint
+        self.every = settings.checkpoint_every
+        self.iters = settings.iters
+        self.rng = rng
+        self.shape = shape
+        self.config = config
+        self.clock = clock
+
+    def __call__(
+        self, iteration: int, history: History, net: Any, *, stopping: bool = False
+    ) -> None:
+        done = iteration + 1
+        if done % self.every == 0 and done < self.iters:
+            self.save(history, net)
+
+    def on_end(self, history: History, net: Any) -> None:
+        self.save(history, net)
+
+    def save(self, history: History, net: Any) -> None:
+        history.total_time = self.clock()
+        _write_checkpoint(self.path, net.params, history, self.rng, self.shape, self.config)
+
+
+class _ProgressBar(_Callback):
+    """A tqdm bar on stderr: a step per iteration, with the loss and the last accuracies after
+    every 10th iteration, each evaluation and the iteration a callback stops after."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    @classmethod
+    def open(cls, total: int, initial: int) -> _ProgressBar | None:
+        """A bar at ``initial`` of ``total`` iterations, or None (and a warning) without tqdm."""
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover - tqdm is in the train and test extras
+            # stacklevel: open, _Hook.build, train, and the line that called train
+            warnings.warn("tqdm is not installed: no progress bar", stacklevel=4)
+            return None
+        bar = tqdm(
+            total=total,
+            initial=initial,
+            desc="train",
+            unit="it",
+            dynamic_ncols=True,
+            mininterval=0.25,
+            smoothing=0.05,
+        )
+        return cls(bar)
+
+    def __call__(
+        self, iteration: int, history: History, net: Any, *, stopping: bool = False
+    ) -> None:
+        if iteration % 10 == 0 or stopping or history.epoch_iters[-1:] == [iteration]:
+            acc = (
+                f" train={history.train_acc[-1]:.4f} test={history.test_acc[-1]:.4f}"
+                if history.train_acc
+                else ""
+            )
+            self.bar.set_postfix_str(f"loss={history.loss[-1]:.4f}{acc}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _Hook:
+    """What the loop calls after each iteration, as ``hook(iteration, history, net)``: the
+    users' callbacks, which decide whether training stops (a true value or
+    :class:`StopTraining` from any of them; all of them run), then the built-in ones."""
+
+    def __init__(
+        self, callbacks: tuple[Callable[..., Any], ...], builtins: list[_Callback]
+    ) -> None:
+        self.callbacks = callbacks
+        self.builtins = builtins
+
+    def __call__(self, iteration: int, history: History, net: Any) -> bool:
+        stop = False
+        for cb in self.callbacks:
+            try:
+                stop = bool(cb(iteration, history, net)) or stop
+            except StopTraining:
+                stop = True
+        for builtin in self.builtins:
+            builtin(iteration, history, net, stopping=stop)
+        return stop
+
+    @classmethod
+    def build(
+        cls,
+        settings: _TrainSettings,
+        history: History,
+        rng: np.random.Generator,
+        shape: tuple[int, int, int],
+        config: dict[str, Any],
+        clock: _Clock,
+    ) -> _Hook:
+        """The users' callbacks, then the checkpointer and the progress bar that ``settings``
+        ask for, in that order: a checkpoint is written before the bar moves."""
+        builtins: list[_Callback] = []
+        if settings.checkpoint is not None:
+            builtins.append(_Checkpointer(settings, rng, shape, config, clock))
+        if settings.progress:
+            bar = _ProgressBar.open(settings.iters, min(history.iterations, settings.iters))
+            if bar is not None:
+                builtins.append(bar)
+        return cls(settings.callbacks, builtins)
+
+    def close(self) -> None:
+        for builtin in self.builtins:
+            builtin.close()
+
+    def on_end(self, history: History, net: Any) -> None:
+        for builtin in self.builtins:
+            builtin.on_end(history, net)
 
 
 # -- the loop ---------------------------------------------------------------------------------
@@ -650,23 +965,74 @@ def _accuracy(net: Any, x: NDArray, t: NDArray) -> float:
     return correct / float(n)
 
 
-def _progress_bar(progress: bool, total: int, initial: int) -> Any:
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is in the train and test extras
-        warnings.warn("tqdm is not installed: no progress bar", stacklevel=3)
-        return None
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc="train",
-        unit="it",
-        dynamic_ncols=True,
-        mininterval=0.25,
-        smoothing=0.05,
-    )
+def _evaluate(net: Any, data: _Data, history: History, iteration: int) -> None:
+    """Record the accuracy on the whole training and test sets after ``iteration``."""
+    history.train_acc.append(_accuracy(net, data.x_train, data.t_train))
+    history.test_acc.append(_accuracy(net, data.x_test, data.t_test))
+    history.epoch_iters.append(iteration)
+
+
+def _add_closing_evaluation(net: Any, data: _Data, history: History) -> None:
+    """Evaluate the last iteration done unless the schedule did, so that the history
+    describes the parameters :func:`train` returns (module docstring)."""
+    last = history.iterations - 1
+    if last >= 0 and history.epoch_iters[-1:] != [last]:
+        _evaluate(net, data, history, last)
+
+
+def _drop_closing_evaluation(history: History, eval_every: int) -> None:
+    """Undo :func:`_add_closing_evaluation` in a resumed history that goes on: an evaluation
+    of the last iteration done that is off the ``eval_every`` schedule can only be the
+    closing one."""
+    last = history.iterations - 1
+    if history.epoch_iters[-1:] == [last] and last % eval_every:
+        del history.train_acc[-1], history.test_acc[-1], history.epoch_iters[-1]
+
+
+def _gradient_method(net: Any, grad: Grad) -> Callable[[Any, Any], dict[str, NDArray]]:
+    """``net.numerical_gradient`` (the book's chapter 4) or ``net.gradient`` (backprop,
+    chapter 5)."""
+    return net.numerical_gradient if grad == "numerical" else net.gradient
+
+
+def _own_float64_params(net: Any) -> None:
+    """The in-place update needs float64 arrays of the net's own: copy any other parameter."""
+    for key in PARAM_NAMES:
+        p = net.params[key]
+        if not (isinstance(p, np.ndarray) and p.dtype == np.float64 and p.flags.writeable):
+            net.params[key] = np.array(p, dtype=np.float64)
+
+
+def _sgd(
+    net: Any,
+    gradient: Callable[[Any, Any], dict[str, NDArray]],
+    data: _Data,
+    settings: _TrainSettings,
+    rng: np.random.Generator,
+    history: History,
+    hook: _Hook,
+) -> None:
+    """The book's ``train_neuralnet.py``, from the iteration after ``history``'s last up to
+    ``settings.iters``, with timings; after each iteration ``hook`` may stop it."""
+    for i in range(history.iterations, settings.iters):
+        t0 = time.perf_counter()
+        batch_mask = rng.choice(data.n_train, settings.batch_size)
+        x_batch = data.x_train[batch_mask]
+        t_batch = data.t_train[batch_mask]
+        t1 = time.perf_counter()
+        grad = gradient(x_batch, t_batch)
+        t2 = time.perf_counter()
+        for key in PARAM_NAMES:
+            net.params[key] -= settings.lr * grad[key]
+        loss = float(net.loss(x_batch, t_batch))
+        history.iter_time.append(time.perf_counter() - t0)
+        history.grad_time.append(t2 - t1)
+        history.loss.append(loss)
+
+        if i % settings.eval_every == 0:
+            _evaluate(net, data, history, i)
+        if hook(i, history, net):
+            break
 
 
 def train(
@@ -788,133 +1154,36 @@ def train(
     True
     """
     shape = _net_shape(net)
-    x_train, t_train = _check_data(x_train, t_train, shape, "x_train", "t_train")
-    x_test, t_test = _check_data(x_test, t_test, shape, "x_test", "t_test")
-    n_train = x_train.shape[0]
-    iters = _check_int(iters, "iters", 0)
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    lr = _check_lr(lr)
-    if grad not in GRAD_METHODS:
-        raise ValueError(f"grad must be one of {', '.join(map(repr, GRAD_METHODS))}, not {grad!r}")
-    if eval_every is None:
-        eval_every = max(n_train // batch_size, 1)
-    eval_every = _check_int(eval_every, "eval_every", 1)
-    callbacks = _as_callbacks(callbacks)
-    if checkpoint is None:
-        if checkpoint_every is not None:
-            raise ValueError("checkpoint_every needs checkpoint= (the file to write)")
-        if resume:
-            raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-    else:
-        checkpoint = Path(checkpoint)
-        checkpoint_every = _check_int(
-            eval_every if checkpoint_every is None else checkpoint_every, "checkpoint_every", 1
-        )
-
-    rng = np.random.default_rng(seed)
+    data = _Data.check(shape, x_train, t_train, x_test, t_test)
+    settings = _TrainSettings.check(
+        data.n_train,
+        iters=iters,
+        batch_size=batch_size,
+        lr=lr,
+        grad=grad,
+        seed=seed,
+        eval_every=eval_every,
+        progress=progress,
+        callbacks=callbacks,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+    rng = np.random.default_rng(settings.seed)
     history = History()
-    config: dict[str, Any] = {}
-    if checkpoint is not None:  # what decides the numbers (module docstring), for the file
-        config = {
-            "backend": _backend_name(net),
-            "grad": grad,
-            "lr": lr,
-            "batch_size": batch_size,
-            "eval_every": eval_every,
-            "seed": int(seed) if isinstance(seed, numbers.Integral) else None,
-            "n_train": n_train,
-            "n_test": int(x_test.shape[0]),
-            "data_sha256": _data_fingerprint(
-                [
-                    ("x_train", x_train),
-                    ("t_train", t_train.astype(np.int64, copy=False)),
-                    ("x_test", x_test),
-                    ("t_test", t_test.astype(np.int64, copy=False)),
-                ]
-            ),
-            **_versions(),
-            "iters": iters,
-        }
-    if resume and checkpoint is not None and checkpoint.exists():
-        ck = load_checkpoint(checkpoint)
-        _check_resumable(ck, shape, config)
-        for key in PARAM_NAMES:
-            net.params[key] = ck.params[key]
-        history = ck.history
-        last = ck.iteration - 1
-        if ck.iteration < iters and history.epoch_iters[-1:] == [last] and last % eval_every:
-            # The closing evaluation of the session that wrote it: no longer the last
-            # iteration, and not one an uninterrupted run evaluates (module docstring).
-            del history.train_acc[-1], history.test_acc[-1], history.epoch_iters[-1]
-        try:
-            rng = _generator_from_state(ck.rng_state)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"checkpoint {checkpoint} has a bad random state: {exc}") from exc
-    for key in PARAM_NAMES:  # the in-place update needs float64 arrays of the net's own
-        p = net.params[key]
-        if not (isinstance(p, np.ndarray) and p.dtype == np.float64 and p.flags.writeable):
-            net.params[key] = np.array(p, dtype=np.float64)
+    config = settings.config(net, data) if settings.checkpoint is not None else {}
+    if settings.resume and settings.checkpoint is not None and settings.checkpoint.exists():
+        history, rng = _restore(net, shape, settings, config)
+    _own_float64_params(net)
+    gradient = _gradient_method(net, settings.grad)
 
-    gradient = net.numerical_gradient if grad == "numerical" else net.gradient
-    start = history.iterations
-    time_before = history.total_time
-    t_begin = time.perf_counter()
-
-    def evaluate(i: int) -> None:
-        history.train_acc.append(_accuracy(net, x_train, t_train))
-        history.test_acc.append(_accuracy(net, x_test, t_test))
-        history.epoch_iters.append(i)
-
-    def save() -> None:
-        history.total_time = time_before + (time.perf_counter() - t_begin)
-        _write_checkpoint(checkpoint, net.params, history, rng, shape, config)
-
-    bar = _progress_bar(progress, iters, min(start, iters))
+    clock = _Clock(history.total_time)
+    hook = _Hook.build(settings, history, rng, shape, config, clock)
     try:
-        for i in range(start, iters):
-            t0 = time.perf_counter()
-            batch_mask = rng.choice(n_train, batch_size)
-            x_batch = x_train[batch_mask]
-            t_batch = t_train[batch_mask]
-            t1 = time.perf_counter()
-            g = gradient(x_batch, t_batch)
-            t2 = time.perf_counter()
-            for key in PARAM_NAMES:
-                net.params[key] -= lr * g[key]
-            loss = float(net.loss(x_batch, t_batch))
-            history.iter_time.append(time.perf_counter() - t0)
-            history.grad_time.append(t2 - t1)
-            history.loss.append(loss)
-
-            if i % eval_every == 0:
-                evaluate(i)
-            stop = False
-            for cb in callbacks:
-                try:
-                    stop = bool(cb(i, history, net)) or stop
-                except StopTraining:
-                    stop = True
-            done = i + 1
-            if checkpoint is not None and done % checkpoint_every == 0 and done < iters:
-                save()
-            if bar is not None:
-                if i % 10 == 0 or stop or history.epoch_iters[-1:] == [i]:
-                    acc = (
-                        f" train={history.train_acc[-1]:.4f} test={history.test_acc[-1]:.4f}"
-                        if history.train_acc
-                        else ""
-                    )
-                    bar.set_postfix_str(f"loss={loss:.4f}{acc}", refresh=False)
-                bar.update(1)
-            if stop:
-                break
-        last = history.iterations - 1
-        if last >= 0 and history.epoch_iters[-1:] != [last]:
-            evaluate(last)
+        _sgd(net, gradient, data, settings, rng, history, hook)
+        _add_closing_evaluation(net, data, history)
     finally:
-        if bar is not None:
-            bar.close()
-    if checkpoint is not None:
-        save()
-    history.total_time = time_before + (time.perf_counter() - t_begin)
+        hook.close()
+    hook.on_end(history, net)
+    history.total_time = clock()
     return history
