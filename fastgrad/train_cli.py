@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 import tempfile
@@ -47,7 +46,21 @@ from typing import Any
 
 import numpy as np
 
-from .training import GRAD_METHODS, CheckpointError, History, _atomic_write, train
+from . import TwoLayerNet, __version__
+from . import threads as kernel_threads
+from ._validation import check_int, check_positive_float
+from .training import (
+    GRAD_METHODS,
+    CheckpointError,
+    History,
+    _atomic_write,
+    _gradient_method,
+    _iters_per_epoch,
+    _net_shape,
+    _param_arrays,
+    _shape_str,
+    train,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -227,8 +240,11 @@ def _checkpoint_message(exc: CheckpointError, checkpoint: Path | None) -> str:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise _Failure(f"--lr must be a finite number > 0, got {args.lr}")
+    """Refuse the values argparse lets through, before anything is loaded or written."""
+    try:
+        check_positive_float(args.lr, "--lr")
+    except ValueError as exc:
+        raise _Failure(f"--lr must be a finite number > 0, got {args.lr}") from exc
     for flag, value, minimum in (
         ("--hidden", args.hidden, 1),
         ("--iters", args.iters, 0),
@@ -236,11 +252,13 @@ def _check_args(args: argparse.Namespace) -> None:
         ("--eval-every", args.eval_every, 1),
         ("--threads", args.threads, 1),
         ("--checkpoint-every", args.checkpoint_every, 1),
+        ("--seed", args.seed, 0),
     ):
-        if value is not None and value < minimum:
-            raise _Failure(f"{flag} must be an integer >= {minimum}, got {value}")
-    if args.seed < 0:
-        raise _Failure(f"--seed must be >= 0, got {args.seed}")
+        if value is not None:
+            try:
+                check_int(value, flag, minimum)
+            except ValueError as exc:
+                raise _Failure(str(exc)) from exc
 
 
 def _prepare_folder(folder: Path, what: str) -> bool:
@@ -259,7 +277,8 @@ def _prepare_folder(folder: Path, what: str) -> bool:
     return created
 
 
-def _load_data(args: argparse.Namespace, say: Any) -> tuple[Any, ...]:
+def _load_data(args: argparse.Namespace, say: Any) -> tuple[Any, tuple[np.ndarray, ...]]:
+    """The MNIST source and ``(x_train, t_train, x_test, t_test)``, normalised, one-hot."""
     from .datasets import MNISTError, load_mnist, resolve_mnist_source
 
     try:
@@ -279,90 +298,16 @@ def _load_data(args: argparse.Namespace, say: Any) -> tuple[Any, ...]:
         raise _Failure(f"cannot load MNIST: {exc}") from exc
     except ImportError as exc:
         raise _Failure(f"cannot load the MNIST sample: {exc}") from exc
-    return source, x_train, t_train, x_test, t_test
-
-
-def _warm_up(net: Any, args: argparse.Namespace, x: np.ndarray, t: np.ndarray) -> float | None:
-    """Time the first gradient call (JIT compilation, or loading the compiled code from the
-    cache) and compile the loss and accuracy kernels, so that none of it lands in the
-    per-iteration figures. The numpy backend has nothing to compile."""
-    if net.backend != "numba":
-        return None
-    xb, tb = x[: args.batch_size], t[: args.batch_size]
-    t0 = time.perf_counter()
-    if args.grad == "numerical":
-        net.numerical_gradient(xb, tb)
-    else:
-        net.gradient(xb, tb)
-    elapsed = time.perf_counter() - t0
-    net.loss(xb, tb)
-    net.accuracy(xb, tb)
-    return elapsed
-
-
-def _plot_loss(history: History, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.add_subplot()
-    loss = np.asarray(history.loss)
-    ax.plot(np.arange(loss.size), loss, lw=0.6, label="mini-batch loss")
-    if loss.size >= 100:
-        window = max(loss.size // 100, 10)
-        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax.plot(np.arange(window - 1, loss.size), smooth, lw=1.5, label=f"mean of {window}")
-        ax.legend(loc="upper right")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    ax.set_title("Training loss (book figure 4-11)")
-    ax.grid(alpha=0.3)
-    _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-
-
-def _plot_accuracy(history: History, iters_per_epoch: int, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.add_subplot()
-    epochs = np.asarray(history.epoch_iters, dtype=float) / iters_per_epoch
-    ax.plot(epochs, history.train_acc, marker="o", ms=2, label="train acc")
-    ax.plot(epochs, history.test_acc, marker="s", ms=2, ls="--", label="test acc")
-    ax.set_xlabel("epochs")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1.0)
-    ax.set_title("Accuracy (book figure 4-12)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-
-
-def _write_outputs(
-    out: Path,
-    history: History,
-    run: dict[str, Any],
-    params: dict[str, np.ndarray],
-    iters_per_epoch: int,
-) -> list[Path]:
-    paths = [out / "history.json", out / "loss.png", out / "accuracy.png", out / "params.npz"]
-    doc = {"run": run, "history": history.to_dict()}
-    text = json.dumps(doc, indent=1).encode("utf-8")
-    _atomic_write(paths[0], lambda f: f.write(text))
-    _plot_loss(history, paths[1])
-    _plot_accuracy(history, iters_per_epoch, paths[2])
-    arrays = {k: np.asarray(params[k], dtype=np.float64) for k in ("W1", "b1", "W2", "b2")}
-    _atomic_write(paths[3], lambda f: np.savez(f, **arrays))
-    return paths
+    return source, (x_train, t_train, x_test, t_test)
 
 
 def _run(args: argparse.Namespace) -> int:
-    import fastgrad
-
     _check_args(args)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     out = Path(args.out).expanduser()
     checkpoint = Path(args.checkpoint).expanduser() if args.checkpoint else None
 
-    source, x_train, t_train, x_test, t_test = _load_data(args, say)
+    source, data = _load_data(args, say)
     made: list[Path] = []  # folders this run creates: removed again if it fails while empty
     try:
         for folder, what in ((out, "outputs"), (checkpoint and checkpoint.parent, "checkpoint")):
@@ -370,22 +315,10 @@ def _run(args: argparse.Namespace) -> int:
                 made.append(folder)
         with contextlib.ExitStack() as stack:
             try:
-                threads = stack.enter_context(fastgrad.threads(args.threads))
+                threads = stack.enter_context(kernel_threads(args.threads))
             except ValueError as exc:
                 raise _Failure(str(exc)) from exc
-            return _train_and_report(
-                args,
-                source,
-                x_train,
-                t_train,
-                x_test,
-                t_test,
-                out,
-                checkpoint,
-                threads,
-                say,
-                fastgrad,
-            )
+            return _train_and_report(args, source, data, out, checkpoint, threads, say)
     except BaseException:
         for folder in reversed(made):
             with contextlib.suppress(OSError):
@@ -396,28 +329,52 @@ def _run(args: argparse.Namespace) -> int:
 def _train_and_report(
     args: argparse.Namespace,
     source: Any,
-    x_train: np.ndarray,
-    t_train: np.ndarray,
-    x_test: np.ndarray,
-    t_test: np.ndarray,
+    data: tuple[np.ndarray, ...],
     out: Path,
     checkpoint: Path | None,
     threads: int,
     say: Any,
-    fastgrad: Any,
 ) -> int:
-    n_in, n_out = x_train.shape[1], t_train.shape[1]
-    shape = f"{n_in}-{args.hidden}-{n_out}"
-    init_rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(1)[0])
-    net = fastgrad.TwoLayerNet(n_in, args.hidden, n_out, backend=args.backend, rng=init_rng)
-    n_params = sum(p.size for p in net.params.values())
-    iters_per_epoch = max(x_train.shape[0] // args.batch_size, 1)
+    """Build the network, warm it up, train it, then write and print what came of it."""
+    x_train, t_train, x_test, _ = data
+    net = _build_net(args, x_train.shape[1], t_train.shape[1])
+    iters_per_epoch = _iters_per_epoch(x_train.shape[0], args.batch_size)
     eval_every = args.eval_every or iters_per_epoch
     checkpoint_every = args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
+    _say_plan(say, args, net, threads, iters_per_epoch, eval_every, checkpoint, checkpoint_every)
+    jit = _warm_up(net, args, x_train, t_train, say)
 
+    history, ran, wall = _train(args, net, data, eval_every, checkpoint, checkpoint_every)
+    summary = _summary(history, ran, wall, jit)
+    run = _run_record(args, source, net, threads, eval_every, checkpoint, summary)
+    paths = _write_outputs(out, history, run, net.params, iters_per_epoch)
+    _print_report(run, x_test.shape[0], paths)
+    return 0
+
+
+def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
+    """The network of ``--hidden`` units on ``--backend``. Its initial weights come from the
+    first child of ``--seed``'s seed sequence; the mini-batches from ``--seed`` itself."""
+    init_rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(1)[0])
+    return TwoLayerNet(n_in, args.hidden, n_out, backend=args.backend, rng=init_rng)
+
+
+def _say_plan(
+    say: Any,
+    args: argparse.Namespace,
+    net: Any,
+    threads: int,
+    iters_per_epoch: int,
+    eval_every: int,
+    checkpoint: Path | None,
+    checkpoint_every: int,
+) -> None:
+    """The preamble: the network, the training settings and the checkpoint."""
+    n_params = sum(p.size for p in net.params.values())
     say(
-        f"network: TwoLayerNet {shape} ({n_params:,} parameters), backend {args.backend}, "
-        f"{args.grad} gradients, {threads} thread{'s' if threads != 1 else ''}"
+        f"network: TwoLayerNet {_shape_str(_net_shape(net))} ({n_params:,} parameters), "
+        f"backend {args.backend}, {args.grad} gradients, "
+        f"{threads} thread{'s' if threads != 1 else ''}"
     )
     say(
         f"training: {args.iters:,} iterations, batch {args.batch_size}, lr {args.lr}, "
@@ -428,24 +385,47 @@ def _train_and_report(
             f"checkpoint: {checkpoint} every {checkpoint_every} iterations"
             + (", resuming from it if it exists" if args.resume else "")
         )
-    jit = _warm_up(net, args, x_train, t_train)
-    if jit is None:
-        say("compile: none (numpy backend)")
-    else:
-        say(
-            f"compile: first {args.grad} gradient call {jit:.2f} s (JIT compilation or cache "
-            "load; excluded from the timings below)"
-        )
 
-    ran: list[int] = []  # the iterations this session runs (a resumed run skips some)
+
+def _warm_up(
+    net: Any, args: argparse.Namespace, x: np.ndarray, t: np.ndarray, say: Any
+) -> float | None:
+    """Time the first gradient call (JIT compilation, or loading the compiled code from the
+    cache) and compile the loss and accuracy kernels, so that none of it lands in the
+    per-iteration figures, and say so. The numpy backend has nothing to compile: None."""
+    if net.backend != "numba":
+        say("compile: none (numpy backend)")
+        return None
+    xb, tb = x[: args.batch_size], t[: args.batch_size]
+    gradient = _gradient_method(net, args.grad)
+    t0 = time.perf_counter()
+    gradient(xb, tb)
+    elapsed = time.perf_counter() - t0
+    net.loss(xb, tb)
+    net.accuracy(xb, tb)
+    say(
+        f"compile: first {args.grad} gradient call {elapsed:.2f} s (JIT compilation or cache "
+        "load; excluded from the timings below)"
+    )
+    return elapsed
+
+
+def _train(
+    args: argparse.Namespace,
+    net: Any,
+    data: tuple[np.ndarray, ...],
+    eval_every: int,
+    checkpoint: Path | None,
+    checkpoint_every: int,
+) -> tuple[History, int, float]:
+    """Train; return the history, the iterations this session ran (a resumed run skips those
+    done) and the wall time. A checkpoint that is refused or cannot be written fails."""
+    ran: list[int] = []
     t0 = time.perf_counter()
     try:
         history = train(
             net,
-            x_train,
-            t_train,
-            x_test,
-            t_test,
+            *data,
             iters=args.iters,
             batch_size=args.batch_size,
             lr=args.lr,
@@ -462,28 +442,42 @@ def _train_and_report(
         raise _Failure(_checkpoint_message(exc, checkpoint)) from exc
     except OSError as exc:
         raise _Failure(f"cannot write the checkpoint {checkpoint}: {exc}") from exc
-    wall = time.perf_counter() - t0
+    return history, len(ran), time.perf_counter() - t0
 
-    run_iters = len(ran)
-    start = history.iterations - run_iters
-    mean_grad = float(np.mean(history.grad_time[start:])) if run_iters else float("nan")
-    mean_iter = float(np.mean(history.iter_time[start:])) if run_iters else float("nan")
-    summary = {
+
+def _summary(history: History, ran: int, wall: float, jit: float | None) -> dict[str, Any]:
+    """The ``"summary"`` of ``history.json``; the timings are this session's ``ran``
+    iterations (None without any)."""
+    session = slice(history.iterations - ran, None)
+    return {
         "iterations": history.iterations,
-        "iterations_this_session": run_iters,
+        "iterations_this_session": ran,
         "final_train_acc": history.train_acc[-1] if history.train_acc else None,
         "final_test_acc": history.test_acc[-1] if history.test_acc else None,
         "wall_time_s": wall,
-        "iterations_per_s": run_iters / wall if wall > 0 and run_iters else None,
-        "mean_iteration_s": mean_iter if run_iters else None,
-        "mean_gradient_s": mean_grad if run_iters else None,
+        "iterations_per_s": ran / wall if wall > 0 and ran else None,
+        "mean_iteration_s": float(np.mean(history.iter_time[session])) if ran else None,
+        "mean_gradient_s": float(np.mean(history.grad_time[session])) if ran else None,
         "first_gradient_call_s": jit,
     }
-    run = {
-        "fastgrad": fastgrad.__version__,
+
+
+def _run_record(
+    args: argparse.Namespace,
+    source: Any,
+    net: Any,
+    threads: int,
+    eval_every: int,
+    checkpoint: Path | None,
+    summary: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``"run"`` of ``history.json``: the settings, the data, the network and the
+    summary."""
+    return {
+        "fastgrad": __version__,
         "data": str(source),
         "data_kind": source.kind,
-        "network": shape,
+        "network": _shape_str(_net_shape(net)),
         "backend": args.backend,
         "grad": args.grad,
         "threads": threads,
@@ -495,26 +489,87 @@ def _train_and_report(
         "checkpoint": str(checkpoint) if checkpoint else None,
         "summary": summary,
     }
+
+
+def _axes() -> Any:
+    """The axes of a new figure, the size of both plots."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(6.4, 4.0), layout="constrained").add_subplot()
+
+
+def _save_plot(ax: Any, path: Path, title: str, xlabel: str, ylabel: str) -> None:
+    """Label the axes, title and grid them, and write their figure to ``path`` as a PNG."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _atomic_write(path, lambda f: ax.figure.savefig(f, format="png", dpi=100))
+
+
+def _plot_loss(history: History, path: Path) -> None:
+    ax = _axes()
+    loss = np.asarray(history.loss)
+    ax.plot(np.arange(loss.size), loss, lw=0.6, label="mini-batch loss")
+    if loss.size >= 100:
+        window = max(loss.size // 100, 10)
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window - 1, loss.size), smooth, lw=1.5, label=f"mean of {window}")
+        ax.legend(loc="upper right")
+    _save_plot(ax, path, "Training loss (book figure 4-11)", "iteration", "loss")
+
+
+def _plot_accuracy(history: History, iters_per_epoch: int, path: Path) -> None:
+    ax = _axes()
+    epochs = np.asarray(history.epoch_iters, dtype=float) / iters_per_epoch
+    ax.plot(epochs, history.train_acc, marker="o", ms=2, label="train acc")
+    ax.plot(epochs, history.test_acc, marker="s", ms=2, ls="--", label="test acc")
+    ax.set_ylim(0, 1.0)
+    ax.legend(loc="lower right")
+    _save_plot(ax, path, "Accuracy (book figure 4-12)", "epochs", "accuracy")
+
+
+def _write_outputs(
+    out: Path,
+    history: History,
+    run: dict[str, Any],
+    params: dict[str, np.ndarray],
+    iters_per_epoch: int,
+) -> list[Path]:
+    """Write ``history.json``, ``loss.png``, ``accuracy.png`` and ``params.npz`` to ``out``;
+    return their paths."""
+    paths = [out / "history.json", out / "loss.png", out / "accuracy.png", out / "params.npz"]
+    doc = {"run": run, "history": history.to_dict()}
+    text = json.dumps(doc, indent=1).encode("utf-8")
+    arrays = _param_arrays(params)
     try:
-        paths = _write_outputs(out, history, run, net.params, iters_per_epoch)
+        _atomic_write(paths[0], lambda f: f.write(text))
+        _plot_loss(history, paths[1])
+        _plot_accuracy(history, iters_per_epoch, paths[2])
+        _atomic_write(paths[3], lambda f: np.savez(f, **arrays))
     except OSError as exc:
         raise _Failure(f"cannot write the outputs to {out}: {exc}") from exc
+    return paths
 
-    if history.train_acc:
+
+def _print_report(run: dict[str, Any], n_test: int, paths: list[Path]) -> None:
+    """The closing lines on stdout, from the record written to ``history.json``."""
+    summary = run["summary"]
+    if summary["final_train_acc"] is not None:
         print(
-            f"final accuracy: train {history.train_acc[-1]:.4f}, "
-            f"test {history.test_acc[-1]:.4f} ({source.kind} data, "
-            f"{x_test.shape[0]:,} test images)"
+            f"final accuracy: train {summary['final_train_acc']:.4f}, "
+            f"test {summary['final_test_acc']:.4f} ({run['data_kind']} data, "
+            f"{n_test:,} test images)"
         )
-    if run_iters:
+    ran, jit = summary["iterations_this_session"], summary["first_gradient_call_s"]
+    if ran:
         print(
-            f"time: {run_iters:,} iterations in {wall:.1f} s wall "
-            f"({run_iters / wall:.1f} it/s, evaluations included); "
-            f"{mean_iter * 1e3:.2f} ms per iteration, {mean_grad * 1e3:.2f} ms per "
-            f"{args.grad} gradient"
+            f"time: {ran:,} iterations in {summary['wall_time_s']:.1f} s wall "
+            f"({summary['iterations_per_s']:.1f} it/s, evaluations included); "
+            f"{summary['mean_iteration_s'] * 1e3:.2f} ms per iteration, "
+            f"{summary['mean_gradient_s'] * 1e3:.2f} ms per {run['grad']} gradient"
             + ("" if jit is None else f"; first call (JIT) {jit:.2f} s, not included")
         )
     else:
-        print(f"time: no iterations to run ({history.iterations:,} already done)")
+        print(f"time: no iterations to run ({summary['iterations']:,} already done)")
     print(f"wrote: {', '.join(str(p) for p in paths)}")
-    return 0
