@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from fastgrad.bench import compile_probe
+from fastgrad.bench.probes import compile_probe
 
 CHEAP = ["functions", "generic"]
 ALL = ["functions", "generic", "twolayer", "analytic"]

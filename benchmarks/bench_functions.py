@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastgrad import kernels, reference
-from fastgrad.bench import TOL_FUNCTIONS
+from fastgrad.bench.checks import TOL_FUNCTIONS
 
 BACKENDS = {"numpy": reference, "numba": kernels}
 BATCHES = [1, 100, 10_000]

@@ -7,7 +7,8 @@
   benchmarks/README.md quotes the measured time) and runs only with ``--bench-large``.
 - 1 against 2 threads on a 10,000-parameter Rosenbrock function.
 - the kernel's overhead per evaluation beyond ``f`` itself: the same 2n evaluations in a
-  serial compiled loop (``fastgrad.bench.f_alone``) against the kernel on one thread.
+  serial compiled loop (``fastgrad.bench.workloads.f_alone``) against the kernel on one
+  thread.
 """
 
 from __future__ import annotations
@@ -18,20 +19,12 @@ import numpy as np
 import pytest
 
 from fastgrad import kernels, reference
-from fastgrad.bench import (
-    GENERIC_FUNCTIONS,
-    TOL_GENERIC,
-    H,
-    f_alone,
-    generic_case,
-    reference_subset,
-)
+from fastgrad.bench.checks import TOL_GENERIC
+from fastgrad.bench.settings import H
+from fastgrad.bench.subset import reference_subset
+from fastgrad.bench.workloads import GENERIC_FUNCTIONS, call_with_args, f_alone, generic_case
 
 SUBSET = 50
-
-
-def _call(f, args, x):
-    return f(x, *args)
 
 
 def _sizes():
@@ -47,7 +40,7 @@ def test_generic(benchmark, blas1, extrapolate, request, backend, fname, n):
         pytest.skip("generic kernel at 100,000 parameters: seconds a call; pass --bench-large")
     f, x, args = generic_case(fname, n)
     benchmark.group = f"generic: {fname}, {x.size:,} params"
-    fpy = functools.partial(_call, f, args)
+    fpy = functools.partial(call_with_args, f, args)
     fpy(x.copy())  # compile f
     if n > 1_000:  # the reference on a subset, the kernel checked on that subset
         xr = x.copy()
@@ -99,7 +92,8 @@ def test_generic_overhead(benchmark, blas1, threads, what):
     benchmark.group = "generic: quadratic 1,000 params, overhead beyond f"
     f, x, args = generic_case("quadratic", 1_000)
     threads(1)
-    expected = reference.numerical_gradient(functools.partial(_call, f, args), x.copy(), H)
+    expected = reference.numerical_gradient(functools.partial(call_with_args, f, args), x.copy(),
+                                            H)
     assert np.array_equal(kernels.numerical_gradient(f, x, args, H), expected)
     if what == "f-alone-2n-serial":
         xa = x.copy()

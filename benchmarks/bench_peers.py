@@ -1,9 +1,11 @@
 """Peer libraries on the same TwoLayerNet loss (784-50-10, batch 100, dense inputs).
 
-Each peer differentiates the loss as a function of a flat parameter vector. A full gradient
-would take tens of seconds per call, so every peer (and the reference) is timed on the same random
-subset of parameters and extrapolated to all 39,760 (see the notes and ``extra_info``).
-Missing peers are skipped with a message; PyTorch is optional and never installed for this.
+Each peer differentiates the loss as a function of a flat parameter vector, through the
+adapters of :mod:`fastgrad.bench.peers` (the ones ``fastgrad bench`` uses). A full gradient
+would take tens of seconds per call, so every peer (and the reference) is timed on the same
+random subset of parameters and extrapolated to all 39,760 (see the notes and
+``extra_info``). Missing peers are skipped with a message; PyTorch is optional and never
+installed for this.
 """
 
 from __future__ import annotations
@@ -13,17 +15,13 @@ import functools
 import numpy as np
 import pytest
 
-from fastgrad.bench import (
-    TOL_CENTRAL_PEER,
-    TOL_FORWARD_PEER,
-    TOL_KERNEL,
-    FlatLoss,
-    H,
-    reference_subset,
-    two_layer_case,
-)
+from fastgrad.bench.checks import TOL_KERNEL, max_abs_diff
+from fastgrad.bench.peers import PEERS
+from fastgrad.bench.subset import reference_subset
+from fastgrad.bench.workloads import FlatLoss, two_layer_case
 
 K = 20
+GROUP = f"peers: TwoLayerNet 784-50-10 b100 loss, {K}-parameter subset"
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,71 +34,31 @@ def _setup():
     return case, flat, sub.values
 
 
-def _peer(name):
-    case, flat, expected = _setup()
-    v0 = flat.theta0[flat.picks].copy()
-    if name == "scipy-approx_fprime":
-        from scipy.optimize import approx_fprime
-
-        return (lambda: approx_fprime(v0, flat.sub, H)), TOL_FORWARD_PEER
-    if name == "scipy-approx_derivative-3point":
-        from scipy.optimize._numdiff import approx_derivative
-
-        return (lambda: approx_derivative(flat.sub, v0, method="3-point", abs_step=H),
-                TOL_CENTRAL_PEER)
-    if name == "numdifftools-Gradient-central":
-        import numdifftools as nd
-
-        grad = nd.Gradient(flat.sub, step=H, method="central")
-        return (lambda: grad(v0)), TOL_CENTRAL_PEER
-    raise ValueError(name)
-
-
-PEERS = {
-    "scipy-approx_fprime": "scipy",
-    "scipy-approx_derivative-3point": "scipy",
-    "numdifftools-Gradient-central": "numdifftools",
+#: The suites' names for the peers (those of earlier saved runs, for --benchmark-compare).
+IDS = {
+    "scipy approx_fprime (forward)": "scipy-approx_fprime",
+    "scipy approx_derivative 3-point": "scipy-approx_derivative-3point",
+    "numdifftools Gradient central": "numdifftools-Gradient-central",
+    "torch gradcheck numerical Jacobian": "torch-gradcheck",
 }
 
 
-@pytest.mark.parametrize("peer", list(PEERS))
+@pytest.mark.parametrize("peer", PEERS, ids=[IDS.get(p.name, p.name) for p in PEERS])
 def test_peer(benchmark, extrapolate, peer):
-    pytest.importorskip(PEERS[peer], reason=f"{PEERS[peer]} not installed")
-    benchmark.group = f"peers: TwoLayerNet 784-50-10 b100 loss, {K}-parameter subset"
-    case, _, expected = _setup()
-    fn, tol = _peer(peer)
-    assert np.max(np.abs(np.ravel(fn()) - expected)) <= tol
-    benchmark.pedantic(fn, rounds=3)
-    extrapolate(benchmark, case.n_params / K, f"peer {peer}")
-
-
-def test_peer_torch_gradcheck(benchmark, extrapolate):
-    torch = pytest.importorskip("torch", reason="torch not installed")
-    try:
-        from torch.autograd.gradcheck import get_numerical_jacobian as jac
-    except ImportError:
-        from torch.autograd.gradcheck import _get_numerical_jacobian as jac
-    benchmark.group = f"peers: TwoLayerNet 784-50-10 b100 loss, {K}-parameter subset"
+    pytest.importorskip(peer.module, reason=f"{peer.module} not installed")
+    benchmark.group = GROUP
     case, flat, expected = _setup()
-    vt = torch.tensor(flat.theta0[flat.picks], dtype=torch.float64)
-
-    def fn(v):
-        return torch.tensor(flat.sub(v.detach().numpy()), dtype=torch.float64)
-
-    def run():
-        return jac(fn, (vt,), eps=H)[0].numpy()
-
-    assert np.max(np.abs(np.ravel(run()) - expected)) <= TOL_CENTRAL_PEER
-    benchmark.pedantic(run, rounds=3)
-    extrapolate(benchmark, case.n_params / K, "peer torch gradcheck numerical Jacobian")
+    fn = peer.make(flat.sub, flat.theta0[flat.picks].copy())
+    assert max_abs_diff(np.ravel(fn()), expected) <= peer.tol
+    benchmark.pedantic(fn, rounds=3)
+    extrapolate(benchmark, case.n_params / K, f"peer {peer.name}")
 
 
 def test_numba_kernel_same_loss(benchmark):
     """The yardstick in the same group: the kernel's full gradient of the same loss."""
-    benchmark.group = f"peers: TwoLayerNet 784-50-10 b100 loss, {K}-parameter subset"
+    benchmark.group = GROUP
     case, flat, expected = _setup()
     net = case.net("numba")
-    g = net.numerical_gradient(case.x, case.t)
-    theta = np.concatenate([g[k].ravel() for k in ("W1", "b1", "W2", "b2")])
-    assert np.max(np.abs(theta[flat.picks] - expected)) <= TOL_KERNEL
+    theta = FlatLoss.flatten(net.numerical_gradient(case.x, case.t))
+    assert max_abs_diff(theta[flat.picks], expected) <= TOL_KERNEL
     benchmark(net.numerical_gradient, case.x, case.t)

@@ -7,11 +7,10 @@ import pytest
 
 import fastgrad
 from fastgrad import kernels, reference
-from fastgrad.bench import TOL_KERNEL
+from fastgrad.bench.checks import TOL_KERNEL
+from fastgrad.bench.workloads import simplenet_example
 
-W = np.array([[0.47355232, 0.9977393, 0.84668094], [0.85557411, 0.03563661, 0.69422093]])
-X = np.array([0.6, 0.9])
-T = np.array([0, 0, 1])
+W, X, T = simplenet_example()
 
 IMPLS = {
     "numpy-reference": lambda: reference.SimpleNet(W.copy()),

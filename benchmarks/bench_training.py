@@ -11,13 +11,8 @@ import numpy as np
 import pytest
 
 import fastgrad
-from fastgrad.bench import (
-    TOL_ANALYTIC,
-    TOL_KERNEL,
-    TwoLayerCase,
-    mnist_train_data,
-    two_layer_reference_subset,
-)
+from fastgrad.bench.checks import TOL_ANALYTIC, TOL_KERNEL
+from fastgrad.bench.workloads import TwoLayerCase, training_data, two_layer_reference_subset
 from fastgrad.reference.nets import PARAM_NAMES
 
 MODES = {
@@ -28,13 +23,8 @@ MODES = {
 
 
 def _data():
-    data = mnist_train_data()
-    if data is not None:
-        return data
-    rng = np.random.default_rng(0)
-    x = rng.random((4000, 784), dtype=np.float32)
-    x[rng.random(x.shape) < 0.8] = 0.0
-    return x, rng.integers(0, 10, 4000)
+    x_train, t_train, _ = training_data(np.random.default_rng(0))
+    return x_train, t_train
 
 
 @pytest.mark.parametrize("mode", list(MODES))

@@ -17,14 +17,10 @@ import functools
 import numpy as np
 import pytest
 
-from fastgrad.bench import (
-    TOL_ANALYTIC,
-    TOL_KERNEL,
-    peak_memory_probe,
-    reference_subset,
-    two_layer_case,
-    two_layer_reference_subset,
-)
+from fastgrad.bench.checks import TOL_ANALYTIC, TOL_KERNEL
+from fastgrad.bench.probes import peak_memory_probe
+from fastgrad.bench.subset import reference_subset
+from fastgrad.bench.workloads import two_layer_case, two_layer_reference_subset
 
 SUBSET = 40
 METHODS = ["numpy-numgrad-subset", "numba-numgrad", "numpy-analytic", "numba-analytic"]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fastgrad import bench, cli, reference
+from fastgrad.cli import bench as bench_cli
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def quick_twolayer(tmp_path_factory):
     json_path, png_path = out / "out.json", out / "plot.png"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = bench.main(["--quick", "--groups", "twolayer", "--json", str(json_path),
+        code = bench_cli.main(["--quick", "--groups", "twolayer", "--json", str(json_path),
                            "--plot", str(png_path)])
     return code, buf.getvalue(), json.loads(json_path.read_text()), png_path
 
@@ -81,12 +82,12 @@ def test_plot_is_a_png(quick_twolayer):
      ["--threads", "many"], ["--bogus"], ["--blas-threads", "-1"]],
 )
 def test_bad_options_exit_2(argv, capsys):
-    assert bench.main(argv) == 2
+    assert bench_cli.main(argv) == 2
     assert "usage: fastgrad bench" in capsys.readouterr().err
 
 
 def test_help_exits_0(capsys):
-    assert bench.main(["--help"]) == 0
+    assert bench_cli.main(["--help"]) == 0
     assert "--groups" in capsys.readouterr().out
 
 
@@ -100,7 +101,7 @@ def test_cli_routes_bench_and_exits_2_on_bad_options():
 
 def test_missing_peer_is_a_skip_line(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "numdifftools", None)  # import numdifftools -> ImportError
-    assert bench.main(["--quick", "--groups", "peers"]) == 0
+    assert bench_cli.main(["--quick", "--groups", "peers"]) == 0
     out = capsys.readouterr().out
     assert "skipped: numdifftools not installed" in out.splitlines()
     assert "numdifftools Gradient" not in out
@@ -144,7 +145,7 @@ def test_measure_reports_consistent_quartiles():
 
 def test_blas_threads_help_says_which_rows_hold_blas(capsys):
     """The headline network rows run under BLAS's own setting; only some rows hold it at 1."""
-    assert bench.main(["--help"]) == 0
+    assert bench_cli.main(["--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "always" not in out
     assert "only the functions and generic kernel calls and the 'BLAS held at 1' rows" in out

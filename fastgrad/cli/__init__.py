@@ -1,7 +1,8 @@
 """``fastgrad`` command line: ``fastgrad train ...`` and ``fastgrad bench ...``.
 
-Each subcommand lives in its own module (:mod:`fastgrad.train_cli`, :mod:`fastgrad.bench`)
-with a ``main(argv) -> int``; this dispatcher only routes, so ``fastgrad --help`` stays fast.
+The command-line front ends live together, above the library they call: each subcommand has
+its own module (:mod:`fastgrad.cli.bench`; :mod:`fastgrad.train_cli`, for now) with a
+``main(argv) -> int``; this dispatcher only routes, so ``fastgrad --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 _COMMANDS = {
     "train": ("fastgrad.train_cli", "train a TwoLayerNet on MNIST with numerical gradients"),
-    "bench": ("fastgrad.bench", "compare the reference and accelerated backends side by side"),
+    "bench": ("fastgrad.cli.bench", "compare the reference and accelerated backends side by side"),
 }
 
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
-        from ._version import __version__
+        from .._version import __version__
 
         print(f"fastgrad {__version__}")
         return 0

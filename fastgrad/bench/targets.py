@@ -1,0 +1,227 @@
+"""The targets: what the bench measures against a goal, declared in one table.
+
+Each :class:`Target` names a figure, states its goal, and says how the figure is read from
+a finished run (``measure``: the value and how it is shown, or ``None`` when the run did not
+measure it) and when it meets the goal (``met``). :func:`evaluate` reads every target of
+:data:`TARGETS` from a run, in the table's order; the text report prints the result and the
+JSON carries it under ``"targets"``, from which ``fastgrad.bench.readme`` renders the
+README's table. Targets are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .fmt import fmt_diff, fmt_ratio, fmt_time
+from .groups import GROUPS
+from .groups.generic import F_ALONE, KERNEL_1, OVERHEAD_WORK, per_evaluation
+from .groups.simplenet import WORK as SIMPLENET
+from .groups.twolayer import ANALYTIC, KERNEL, REFERENCE
+from .recorder import Recorder
+
+__all__ = ["Run", "Target", "TARGETS", "FIRST_GRADIENT", "QUICK_WALL", "evaluate"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run, as the targets read it."""
+
+    rec: Recorder
+    quick: bool
+    groups: Sequence[str]
+    wall: float
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal: ``name``, the ``goal`` in words, ``measure(run) -> (value, shown) | None``,
+    and ``met(value)``."""
+
+    name: str
+    goal: str
+    measure: Callable[[Run], tuple[float, str] | None]
+    met: Callable[[float], bool]
+
+    def evaluate(self, run: Run) -> dict[str, Any] | None:
+        figure = self.measure(run)
+        if figure is None:
+            return None
+        value, shown = figure
+        return {
+            "target": self.name,
+            "value": value,
+            "goal": self.goal,
+            "met": self.met(value),
+            "shown": shown,
+            "command": "",
+        }
+
+
+def _at_least(limit: float) -> Callable[[float], bool]:
+    return lambda v: v >= limit
+
+
+def _at_most(limit: float) -> Callable[[float], bool]:
+    return lambda v: v <= limit
+
+
+def _below(limit: float) -> Callable[[float], bool]:
+    return lambda v: v < limit
+
+
+# -- how each figure is read from a run ----------------------------------------------------------
+
+
+def _generic_two_threads(run: Run) -> tuple[float, str] | None:
+    two = [p for p in run.rec.scaling if p["work"].startswith("generic") and p["threads"] == 2]
+    if not two:
+        return None
+    return two[0]["speedup"], (
+        f"{two[0]['speedup']:.2f}x on medians, {two[0]['speedup_best']:.2f}x on best-of"
+    )
+
+
+def _generic_overhead(run: Run) -> tuple[float, str] | None:
+    work = OVERHEAD_WORK.format(1_000)
+    alone, kernel = run.rec.find("generic", work, F_ALONE), run.rec.find("generic", work, KERNEL_1)
+    if alone is None or kernel is None or alone.timing is None or kernel.timing is None:
+        return None
+    per_eval = per_evaluation(kernel.timing.median, alone.timing.median, 1_000)
+    per_eval_best = per_evaluation(kernel.timing.best, alone.timing.best, 1_000)
+    return per_eval * 1e9, (
+        f"{per_eval * 1e9:.1f} ns on medians, {per_eval_best * 1e9:.1f} ns on best-of"
+    )
+
+
+def _simplenet(run: Run) -> tuple[float, str] | None:
+    front = run.rec.find("simplenet", SIMPLENET, "numba (front door)")
+    twin = run.rec.find("simplenet", SIMPLENET, "numba (kernel twin)")
+    if not (front and front.timing and twin and twin.timing):
+        return None
+    return front.timing.median, (
+        f"front door {fmt_time(front.timing.median)}, kernel twin {fmt_time(twin.timing.median)}"
+    )
+
+
+def _twolayer(inputs: str, figure: str) -> Callable[[Run], tuple[float, str] | None]:
+    """One of the twolayer group's figures on ``inputs``: "ratio" (numba numgrad / reference
+    analytic), "speedup" (over the reference numgrad) or "diff" (from the reference)."""
+
+    def measure(run: Run) -> tuple[float, str] | None:
+        work = f"784-50-10 b100 {inputs}"
+        nb, an = run.rec.find("twolayer", work, KERNEL), run.rec.find("twolayer", work, ANALYTIC)
+        ref = run.rec.find("twolayer", work, REFERENCE)
+        if nb is None or an is None or ref is None or nb.timing is None or an.timing is None:
+            return None
+        if figure == "ratio":
+            best = nb.timing.best / an.timing.best
+            return nb.ratio_to_analytic, (
+                f"{fmt_ratio(nb.ratio_to_analytic)} on medians, {fmt_ratio(best)} on best-of"
+            )
+        if figure == "speedup":
+            best = ref.timing.best / nb.timing.best
+            return nb.speedup_vs_reference, (
+                f"{fmt_ratio(nb.speedup_vs_reference)} on medians, {fmt_ratio(best)} on "
+                f"best-of ({ref.note.split(';')[0]})"
+            )
+        return nb.max_abs_diff, fmt_diff(nb.max_abs_diff)
+
+    return measure
+
+
+def _fastest_peer(run: Run) -> tuple[float, str] | None:
+    work = "784-50-10 b100 dense"
+    kernel = run.rec.find("peers", work, KERNEL)
+    timed = [
+        r
+        for r in run.rec.rows
+        if r.group == "peers" and r.timing is not None and r.backend not in (REFERENCE, KERNEL)
+    ]
+    if not timed or kernel is None or kernel.timing is None:
+        return None
+    fastest = min(timed, key=lambda r: r.timing.median)
+    slower = fastest.timing.median / kernel.timing.median
+    slower_best = fastest.timing.best / kernel.timing.best
+    return slower, (
+        f"{fastest.backend}: {fmt_ratio(slower)} slower on medians, "
+        f"{fmt_ratio(slower_best)} on best-of"
+    )
+
+
+def _first_gradient(run: Run) -> tuple[float, str] | None:
+    warm = run.rec.first_gradient.get("warm")
+    if warm is None:
+        return None
+    return warm["total_s"], (
+        f"{fmt_time(warm['total_s'])} (import {fmt_time(warm['import_s'])}"
+        f", first call {fmt_time(warm['first_call_s'])})"
+    )
+
+
+def _quick_wall(run: Run) -> tuple[float, str] | None:
+    if not (run.quick and set(run.groups) == set(GROUPS)):
+        return None
+    return run.wall, f"{run.wall:.1f} s"
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+FIRST_GRADIENT = Target(
+    "first TwoLayerNet numerical gradient in a fresh process, warm cache, import fastgrad included",
+    "< 0.5 s",
+    _first_gradient,
+    _below(0.5),
+)
+QUICK_WALL = Target("fastgrad bench --quick, total wall time", "< 60 s", _quick_wall, _below(60))
+
+#: Every target, in the order of the groups that measure them.
+TARGETS: tuple[Target, ...] = (
+    Target(
+        "generic kernel: 2 threads vs 1 on 10,000 params",
+        ">= 1.8x",
+        _generic_two_threads,
+        _at_least(1.8),
+    ),
+    Target(
+        "generic kernel overhead beyond f (1 thread, quadratic 1,000)",
+        "< 50 ns per evaluation",
+        _generic_overhead,
+        _below(50),
+    ),
+    Target("SimpleNet numerical gradient (numba)", "< 10 us per call", _simplenet, _below(10e-6)),
+    *(
+        target
+        for inputs, goal in (("dense", 10), ("mnist", 5))
+        for target in (
+            Target(
+                f"TwoLayerNet 784-50-10 b100 {inputs}: numba numgrad / reference analytic",
+                f"<= {goal}x",
+                _twolayer(inputs, "ratio"),
+                _at_most(goal),
+            ),
+            Target(
+                f"TwoLayerNet 784-50-10 b100 {inputs}: speedup vs reference numgrad",
+                ">= 3,000x",
+                _twolayer(inputs, "speedup"),
+                _at_least(3000),
+            ),
+            Target(
+                f"TwoLayerNet 784-50-10 b100 {inputs}: max abs diff vs reference",
+                "<= 1e-10",
+                _twolayer(inputs, "diff"),
+                _at_most(1e-10),
+            ),
+        )
+    ),
+    Target("fastest peer vs the numba kernel", ">= 1,000x slower", _fastest_peer, _at_least(1000)),
+    FIRST_GRADIENT,
+    QUICK_WALL,
+)
+
+
+def evaluate(run: Run) -> list[dict[str, Any]]:
+    """Every target that ``run`` measured: ``{"target", "value", "goal", "met", "shown",
+    "command"}`` each, in the order of :data:`TARGETS`."""
+    return [r for r in (t.evaluate(run) for t in TARGETS) if r is not None]
