@@ -2,9 +2,9 @@
 
 Nothing here runs a benchmark or times anything: the blocks of ``README.md`` and
 ``benchmarks/README.md`` are rendered from ``benchmarks/results/*.json`` with
-:func:`fastgrad.publish.render` and compared with the committed text. When a test here fails,
-either the READMEs were edited by hand (run ``python -m fastgrad.publish --render``) or the
-figures are stale (run ``python -m fastgrad.publish``, alone on an idle machine).
+:func:`fastgrad.bench.figures.render` and compared with the committed text. When a test here fails,
+either the READMEs were edited by hand (run ``python -m fastgrad.bench.publish --render``) or the
+figures are stale (run ``python -m fastgrad.bench.publish``, alone on an idle machine).
 """
 
 from __future__ import annotations
@@ -17,24 +17,25 @@ from pathlib import Path
 
 import pytest
 
-from fastgrad import publish
+from fastgrad.bench import publish
+from fastgrad.bench import readme as figures
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / publish.RESULTS_DIR
+RESULTS = ROOT / figures.RESULTS_DIR
 
 
 @pytest.fixture(scope="module")
 def results():
-    return publish.load_results(RESULTS)
+    return figures.load_results(RESULTS)
 
 
 @pytest.fixture
 def repo_copy(tmp_path):
     """The READMEs and the committed results, copied: free to edit."""
-    for path in publish.BLOCKS:
+    for path in figures.BLOCKS:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / path, tmp_path / path)
-    shutil.copytree(RESULTS, tmp_path / publish.RESULTS_DIR)
+    shutil.copytree(RESULTS, tmp_path / figures.RESULTS_DIR)
     return tmp_path
 
 
@@ -49,16 +50,16 @@ def _edit(path: Path, pattern: str, replace) -> None:
 
 
 def test_every_result_file_is_committed(results):
-    for kind, name in publish.RESULT_FILES.items():
-        assert results[kind] is not None, f"{publish.RESULTS_DIR}/{name} is missing"
+    for kind, name in figures.RESULT_FILES.items():
+        assert results[kind] is not None, f"{figures.RESULTS_DIR}/{name} is missing"
     for name in ("fastgrad-bench.txt", "fastgrad-bench-quick.txt", "scaling.png"):
         assert (RESULTS / name).is_file(), name
 
 
 def test_readmes_agree_with_the_committed_json():
-    problems = publish.check(ROOT)
+    problems = figures.check(ROOT)
     assert not problems, (
-        "the READMEs disagree with benchmarks/results/*.json (python -m fastgrad.publish "
+        "the READMEs disagree with benchmarks/results/*.json (python -m fastgrad.bench.publish "
         "--render rewrites them from the JSON):\n" + "\n".join(problems))
 
 
@@ -66,14 +67,14 @@ def test_readmes_agree_with_the_committed_json():
 
 
 def test_copy_agrees_before_any_edit(repo_copy):
-    assert publish.check(repo_copy) == []
+    assert figures.check(repo_copy) == []
 
 
 def test_an_edited_readme_table_fails(repo_copy):
     readme = repo_copy / "README.md"
     _edit(readme, r"^(\| \*\*fastgrad numba numerical gradient\*\* \| \*\*)([^*]+)",
           r"\g<1>0.01 ms")
-    problems = publish.check(repo_copy)
+    problems = figures.check(repo_copy)
     assert len(problems) == 1
     assert "README.md [summary]" in problems[0]
     assert "-| **fastgrad numba numerical gradient** | **0.01 ms" in problems[0]
@@ -82,39 +83,39 @@ def test_an_edited_readme_table_fails(repo_copy):
 def test_an_edited_benchmarks_table_fails(repo_copy):
     _edit(repo_copy / "benchmarks/README.md", r"^(\| reference analytic gradient \(numpy\) \| )",
           r"\g<1>1 ns (1 ns) | ")
-    problems = publish.check(repo_copy)
+    problems = figures.check(repo_copy)
     assert len(problems) == 1 and "benchmarks/README.md [details]" in problems[0]
 
 
 def test_an_edited_target_verdict_fails(repo_copy):
     _edit(repo_copy / "benchmarks/README.md", r"\| \*\*no\*\* \|$|\| yes \|$",
           lambda m: "| yes |" if "no" in m[0] else "| **no** |")
-    assert publish.check(repo_copy)
+    assert figures.check(repo_copy)
 
 
 def test_changed_json_fails(repo_copy):
-    path = repo_copy / publish.RESULTS_DIR / publish.RESULT_FILES["bench"]
+    path = repo_copy / figures.RESULTS_DIR / figures.RESULT_FILES["bench"]
     doc = json.loads(path.read_text())
     row = next(r for r in doc["rows"]
                if r["group"] == "twolayer" and r["backend"] == "numba numgrad")
     row["timing"]["median"] *= 3
     path.write_text(json.dumps(doc))
-    problems = publish.check(repo_copy)
+    problems = figures.check(repo_copy)
     assert any("README.md [summary]" in p for p in problems)
 
 
 def test_changed_training_json_fails(repo_copy):
-    path = repo_copy / publish.RESULTS_DIR / publish.RESULT_FILES["train"]
+    path = repo_copy / figures.RESULTS_DIR / figures.RESULT_FILES["train"]
     doc = json.loads(path.read_text())
     doc["runs"]["numerical"]["run"]["summary"]["final_test_acc"] = 0.123
     path.write_text(json.dumps(doc))
-    problems = publish.check(repo_copy)
+    problems = figures.check(repo_copy)
     assert any("test accuracy 0.123" in p for p in problems)
 
 
 def test_a_missing_block_fails(repo_copy):
     _edit(repo_copy / "README.md", r"^<!-- fastgrad:results quickstart end -->\n", "")
-    problems = publish.check(repo_copy)
+    problems = figures.check(repo_copy)
     assert any("no 'quickstart' block" in p for p in problems)
 
 
@@ -133,16 +134,16 @@ def test_render_rewrites_an_edited_block(repo_copy):
 
 def test_render_is_pure(results):
     before = copy.deepcopy(results)
-    first = publish.render(results)
-    assert publish.render(results) == first
+    first = figures.render(results)
+    assert figures.render(results) == first
     assert results == before
-    assert set(first) == set(publish.BLOCKS)
-    for path, names in publish.BLOCKS.items():
+    assert set(first) == set(figures.BLOCKS)
+    for path, names in figures.BLOCKS.items():
         assert set(first[path]) == set(names)
 
 
 def test_render_without_results_says_so():
-    blocks = publish.render(publish.example_results())
+    blocks = figures.render(figures.example_results())
     assert "No benchmark results yet" in blocks["README.md"]["summary"]
     assert "compiles the kernels" in blocks["README.md"]["quickstart"]
 
@@ -151,13 +152,13 @@ def test_replace_blocks_keeps_the_rest_and_refuses_missing_markers():
     text = ("intro\n<!-- fastgrad:results a begin -->\nold a\n<!-- fastgrad:results a end -->\n"
             "middle\n<!-- fastgrad:results b begin -->\nold b\n<!-- fastgrad:results b end -->\n"
             "outro\n")
-    new = publish.replace_blocks(text, {"a": "new a"})
+    new = figures.replace_blocks(text, {"a": "new a"})
     assert new.startswith("intro\n") and new.endswith("outro\n")
-    assert publish.extract_blocks(new) == {"a": "\nnew a\n\n", "b": "old b\n"}
+    assert figures.extract_blocks(new) == {"a": "\nnew a\n\n", "b": "old b\n"}
     with pytest.raises(ValueError, match="no 'c' block"):
-        publish.replace_blocks(text, {"c": "x"})
+        figures.replace_blocks(text, {"c": "x"})
     with pytest.raises(ValueError, match="twice"):
-        publish.extract_blocks(text + text)
+        figures.extract_blocks(text + text)
 
 
 # -- the committed results are from runs that passed, and say what they are -----------------------
@@ -168,7 +169,7 @@ def test_committed_bench_runs_passed_every_check(results, kind):
     doc = results[kind]
     assert doc["failures"] == []
     assert all(r["check_passed"] in (True, None) for r in doc["rows"])
-    stem = Path(publish.RESULT_FILES[kind]).stem
+    stem = Path(figures.RESULT_FILES[kind]).stem
     text = (RESULTS / f"{stem}.txt").read_text()
     assert "FAILED" not in text and "CRASHED" not in text
     # the text output comes from the same run as the JSON next to it
@@ -192,7 +193,7 @@ def test_committed_publication_steps_succeeded(results):
 def test_training_figures_are_the_default_job(results):
     runs = results["train"]["runs"]
     num, bp = runs["numerical"]["run"], runs["backprop"]["run"]
-    iters = publish.DEV_TRAIN_ITERS if results["publish"]["dev"] else 10_000
+    iters = figures.DEV_TRAIN_ITERS if results["publish"]["dev"] else 10_000
     for run, grad in ((num, "numerical"), (bp, "backprop")):
         assert run["grad"] == grad and run["data_kind"] == "sample"
         assert run["iters"] == run["summary"]["iterations"] == iters
@@ -213,7 +214,7 @@ def test_first_call_figure_includes_the_import(results):
 
 def test_published_run_is_the_full_one_or_says_it_is_not(results):
     if results["publish"]["dev"]:
-        for names in publish.render(results).values():
+        for names in figures.render(results).values():
             for markdown in names.values():
                 assert "Development figures, not the published results" in markdown
         return
@@ -223,6 +224,6 @@ def test_published_run_is_the_full_one_or_says_it_is_not(results):
          "compile"))
     assert {"cold", "warm"} <= set(bench["first_gradient"])
     assert bench["memory"] is not None
-    quickstart = publish.render(results)["README.md"]["quickstart"]
+    quickstart = figures.render(results)["README.md"]["quickstart"]
     cold = bench["first_gradient"]["cold"]
-    assert publish._t(cold["total_s"] + cold["loss_accuracy_s"]) in quickstart
+    assert figures._t(cold["total_s"] + cold["loss_accuracy_s"]) in quickstart
