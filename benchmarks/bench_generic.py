@@ -63,8 +63,10 @@ def test_generic(benchmark, blas1, extrapolate, request, backend, fname, n):
     elif n > 1_000:
         xr = x.copy()
         benchmark.pedantic(
-            reference_subset, args=(functools.partial(fpy, xr), {"x": xr}, SUBSET,
-                                    np.random.default_rng(0)), rounds=3)
+            reference_subset,
+            args=(functools.partial(fpy, xr), {"x": xr}, SUBSET, np.random.default_rng(0)),
+            rounds=3,
+        )
         extrapolate(benchmark, x.size / SUBSET, f"generic {fname} {x.size:,}: numpy reference")
     else:
         xr = x.copy()
@@ -92,8 +94,7 @@ def test_generic_overhead(benchmark, blas1, threads, what):
     benchmark.group = "generic: quadratic 1,000 params, overhead beyond f"
     f, x, args = generic_case("quadratic", 1_000)
     threads(1)
-    expected = reference.numerical_gradient(functools.partial(call_with_args, f, args), x.copy(),
-                                            H)
+    expected = reference.numerical_gradient(functools.partial(call_with_args, f, args), x.copy(), H)
     assert np.array_equal(kernels.numerical_gradient(f, x, args, H), expected)
     if what == "f-alone-2n-serial":
         xa = x.copy()

@@ -35,8 +35,14 @@ def test_training_iteration(benchmark, mode):
     net = fastgrad.TwoLayerNet(784, 50, 10, backend=backend, rng=0)
     rng = np.random.default_rng(0)
     mask = rng.choice(x_train.shape[0], 100)
-    case = TwoLayerCase((784, 50, 10), x_train[mask], t_train[mask],
-                        {k: v.copy() for k, v in net.params.items()}, "mnist", "")
+    case = TwoLayerCase(
+        (784, 50, 10),
+        x_train[mask],
+        t_train[mask],
+        {k: v.copy() for k, v in net.params.items()},
+        "mnist",
+        "",
+    )
     sub = two_layer_reference_subset(case, 20, np.random.default_rng(1))
     assert sub.max_abs_diff(getattr(net, method)(case.x, case.t)) <= tol
 

@@ -33,8 +33,9 @@ def _case(n_in=784, n_hidden=50, batch=100, inputs="dense"):
 
 @functools.cache
 def _reference(n_in=784, n_hidden=50, batch=100, inputs="dense", k=SUBSET):
-    return two_layer_reference_subset(_case(n_in, n_hidden, batch, inputs), k,
-                                      np.random.default_rng(1))
+    return two_layer_reference_subset(
+        _case(n_in, n_hidden, batch, inputs), k, np.random.default_rng(1)
+    )
 
 
 def _run(benchmark, extrapolate, case, sub, method):
@@ -42,8 +43,9 @@ def _run(benchmark, extrapolate, case, sub, method):
     if method == "numpy-numgrad-subset":
         ref = case.reference()
         loss = functools.partial(ref.loss, x, t)
-        benchmark.pedantic(reference_subset, args=(loss, ref.params, sub.k,
-                                                   np.random.default_rng(1)), rounds=3)
+        benchmark.pedantic(
+            reference_subset, args=(loss, ref.params, sub.k, np.random.default_rng(1)), rounds=3
+        )
         extrapolate(benchmark, case.n_params / sub.k, f"{case.label}: numpy reference numgrad")
         return
     if method.startswith("numpy"):
@@ -83,6 +85,8 @@ def test_two_layer_sweep(benchmark, extrapolate, n_in, n_hidden, batch, method):
 def test_peak_memory_hidden1000_batch1000(note):
     m = peak_memory_probe(1000, 1000)
     bound = "" if m["exact"] else " (upper bound)"
-    note(f"peak extra memory, TwoLayerNet kernel 784-1000-10 batch 1000: {m['extra_mib']:.1f} "
-         f"MiB{bound}, of which {m['result_mib']:.1f} MiB is the gradient; {m['method']}")
+    note(
+        f"peak extra memory, TwoLayerNet kernel 784-1000-10 batch 1000: {m['extra_mib']:.1f} "
+        f"MiB{bound}, of which {m['result_mib']:.1f} MiB is the gradient; {m['method']}"
+    )
     assert m["extra_mib"] < 4096

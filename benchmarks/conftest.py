@@ -37,16 +37,16 @@ def pytest_configure(config: pytest.Config) -> None:
     import fastgrad
 
     fastgrad.get_num_threads()
-    config.addinivalue_line(
-        "markers", "large: slow benchmark, run only with --bench-large"
-    )
+    config.addinivalue_line("markers", "large: slow benchmark, run only with --bench-large")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--bench-large", action="store_true", default=False,
+        "--bench-large",
+        action="store_true",
+        default=False,
         help="fastgrad: also run the slow benchmarks (generic kernel at 100,000 parameters, "
-             "cold compilation of the TwoLayerNet kernels)",
+        "cold compilation of the TwoLayerNet kernels)",
     )
 
 
@@ -110,7 +110,9 @@ def extrapolate(note):
             return
         median = stats.stats.median * factor
         benchmark.extra_info["extrapolated_median_s"] = median
-        note(f"{what}: {median:.4g} s for the full gradient (extrapolated: median of the "
-             f"subset x {factor:,.1f})")
+        note(
+            f"{what}: {median:.4g} s for the full gradient (extrapolated: median of the "
+            f"subset x {factor:,.1f})"
+        )
 
     return record

@@ -22,8 +22,9 @@ def quick_twolayer(tmp_path_factory):
     json_path, png_path = out / "out.json", out / "plot.png"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = bench_cli.main(["--quick", "--groups", "twolayer", "--json", str(json_path),
-                           "--plot", str(png_path)])
+        code = bench_cli.main(
+            ["--quick", "--groups", "twolayer", "--json", str(json_path), "--plot", str(png_path)]
+        )
     return code, buf.getvalue(), json.loads(json_path.read_text()), png_path
 
 
@@ -42,8 +43,16 @@ def test_quick_twolayer_exits_zero_and_prints_the_table(quick_twolayer):
 def test_json_has_the_machine_description(quick_twolayer):
     _, _, doc, _ = quick_twolayer
     m = doc["machine"]
-    for key in ("cpu_model", "cores", "numba", "numba_threading_layer", "numpy", "blas",
-                "blas_threads", "kernel_threads"):
+    for key in (
+        "cpu_model",
+        "cores",
+        "numba",
+        "numba_threading_layer",
+        "numpy",
+        "blas",
+        "blas_threads",
+        "kernel_threads",
+    ):
         assert key in m, key
     assert m["cores"] >= 1
     assert isinstance(m["blas"], list)
@@ -78,8 +87,14 @@ def test_plot_is_a_png(quick_twolayer):
 
 @pytest.mark.parametrize(
     "argv",
-    [["--groups", "nope"], ["--groups", "twolayer,bogus"], ["--threads", "0"],
-     ["--threads", "many"], ["--bogus"], ["--blas-threads", "-1"]],
+    [
+        ["--groups", "nope"],
+        ["--groups", "twolayer,bogus"],
+        ["--threads", "0"],
+        ["--threads", "many"],
+        ["--bogus"],
+        ["--blas-threads", "-1"],
+    ],
 )
 def test_bad_options_exit_2(argv, capsys):
     assert bench_cli.main(argv) == 2
@@ -93,8 +108,12 @@ def test_help_exits_0(capsys):
 
 def test_cli_routes_bench_and_exits_2_on_bad_options():
     assert cli.main(["bench", "--groups", "nope"]) == 2
-    proc = subprocess.run([sys.executable, "-m", "fastgrad", "bench", "--bogus"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastgrad", "bench", "--bogus"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "usage: fastgrad bench" in proc.stderr
 

@@ -60,7 +60,8 @@ def test_readmes_agree_with_the_committed_json():
     problems = figures.check(ROOT)
     assert not problems, (
         "the READMEs disagree with benchmarks/results/*.json (python -m fastgrad.bench.publish "
-        "--render rewrites them from the JSON):\n" + "\n".join(problems))
+        "--render rewrites them from the JSON):\n" + "\n".join(problems)
+    )
 
 
 # -- the check can fail ---------------------------------------------------------------------------
@@ -72,8 +73,9 @@ def test_copy_agrees_before_any_edit(repo_copy):
 
 def test_an_edited_readme_table_fails(repo_copy):
     readme = repo_copy / "README.md"
-    _edit(readme, r"^(\| \*\*fastgrad numba numerical gradient\*\* \| \*\*)([^*]+)",
-          r"\g<1>0.01 ms")
+    _edit(
+        readme, r"^(\| \*\*fastgrad numba numerical gradient\*\* \| \*\*)([^*]+)", r"\g<1>0.01 ms"
+    )
     problems = figures.check(repo_copy)
     assert len(problems) == 1
     assert "README.md [summary]" in problems[0]
@@ -81,23 +83,30 @@ def test_an_edited_readme_table_fails(repo_copy):
 
 
 def test_an_edited_benchmarks_table_fails(repo_copy):
-    _edit(repo_copy / "benchmarks/README.md", r"^(\| reference analytic gradient \(numpy\) \| )",
-          r"\g<1>1 ns (1 ns) | ")
+    _edit(
+        repo_copy / "benchmarks/README.md",
+        r"^(\| reference analytic gradient \(numpy\) \| )",
+        r"\g<1>1 ns (1 ns) | ",
+    )
     problems = figures.check(repo_copy)
     assert len(problems) == 1 and "benchmarks/README.md [details]" in problems[0]
 
 
 def test_an_edited_target_verdict_fails(repo_copy):
-    _edit(repo_copy / "benchmarks/README.md", r"\| \*\*no\*\* \|$|\| yes \|$",
-          lambda m: "| yes |" if "no" in m[0] else "| **no** |")
+    _edit(
+        repo_copy / "benchmarks/README.md",
+        r"\| \*\*no\*\* \|$|\| yes \|$",
+        lambda m: "| yes |" if "no" in m[0] else "| **no** |",
+    )
     assert figures.check(repo_copy)
 
 
 def test_changed_json_fails(repo_copy):
     path = repo_copy / figures.RESULTS_DIR / figures.RESULT_FILES["bench"]
     doc = json.loads(path.read_text())
-    row = next(r for r in doc["rows"]
-               if r["group"] == "twolayer" and r["backend"] == "numba numgrad")
+    row = next(
+        r for r in doc["rows"] if r["group"] == "twolayer" and r["backend"] == "numba numgrad"
+    )
     row["timing"]["median"] *= 3
     path.write_text(json.dumps(doc))
     problems = figures.check(repo_copy)
@@ -149,9 +158,11 @@ def test_render_without_results_says_so():
 
 
 def test_replace_blocks_keeps_the_rest_and_refuses_missing_markers():
-    text = ("intro\n<!-- fastgrad:results a begin -->\nold a\n<!-- fastgrad:results a end -->\n"
-            "middle\n<!-- fastgrad:results b begin -->\nold b\n<!-- fastgrad:results b end -->\n"
-            "outro\n")
+    text = (
+        "intro\n<!-- fastgrad:results a begin -->\nold a\n<!-- fastgrad:results a end -->\n"
+        "middle\n<!-- fastgrad:results b begin -->\nold b\n<!-- fastgrad:results b end -->\n"
+        "outro\n"
+    )
     new = figures.replace_blocks(text, {"a": "new a"})
     assert new.startswith("intro\n") and new.endswith("outro\n")
     assert figures.extract_blocks(new) == {"a": "\nnew a\n\n", "b": "old b\n"}
@@ -179,8 +190,13 @@ def test_committed_bench_runs_passed_every_check(results, kind):
 
 def test_committed_publication_steps_succeeded(results):
     pub = results["publish"]
-    assert set(pub["steps"]) == {"bench", "bench_quick", "train_numerical", "train_backprop",
-                                 "smoke"}
+    assert set(pub["steps"]) == {
+        "bench",
+        "bench_quick",
+        "train_numerical",
+        "train_backprop",
+        "smoke",
+    }
     assert all(step["exit"] == 0 for step in pub["steps"].values())
     assert pub["steps"]["bench"]["command"] == results["bench"]["command"]
     assert pub["steps"]["bench_quick"]["command"] == results["bench_quick"]["command"]
@@ -198,15 +214,22 @@ def test_training_figures_are_the_default_job(results):
         assert run["grad"] == grad and run["data_kind"] == "sample"
         assert run["iters"] == run["summary"]["iterations"] == iters
         assert (run["network"], run["batch_size"], run["lr"], run["seed"]) == (
-            "784-50-10", 100, 0.1, 0)
+            "784-50-10",
+            100,
+            0.1,
+            0,
+        )
     assert runs["numerical"]["peak_rss_mib"] > 0
 
 
 def test_first_call_figure_includes_the_import(results):
     warm = results["bench"]["first_gradient"]["warm"]
     assert warm["total_s"] >= warm["import_s"] + warm["first_call_s"]
-    target = next(t for t in results["bench"]["targets"]
-                  if t["target"].startswith("first TwoLayerNet numerical gradient"))
+    target = next(
+        t
+        for t in results["bench"]["targets"]
+        if t["target"].startswith("first TwoLayerNet numerical gradient")
+    )
     assert "import fastgrad included" in target["target"]
     assert target["value"] == warm["total_s"]
     assert target["met"] is (warm["total_s"] < 0.5)
@@ -220,8 +243,8 @@ def test_published_run_is_the_full_one_or_says_it_is_not(results):
         return
     bench = results["bench"]
     assert bench["quick"] is False and set(bench["groups"]) == set(
-        ("functions", "generic", "simplenet", "twolayer", "sweep", "training", "peers",
-         "compile"))
+        ("functions", "generic", "simplenet", "twolayer", "sweep", "training", "peers", "compile")
+    )
     assert {"cold", "warm"} <= set(bench["first_gradient"])
     assert bench["memory"] is not None
     quickstart = figures.render(results)["README.md"]["quickstart"]
