@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fastgrad import bench, cli, reference
+from fastgrad.bench import checks
 from fastgrad.cli import bench as bench_cli
 
 
@@ -71,7 +72,7 @@ def test_json_rows_are_checked_against_the_reference(quick_twolayer):
     assert len(kernel) == 2
     for r in kernel:
         assert r["check_passed"] is True
-        assert 0 <= r["max_abs_diff"] <= bench.TOL_KERNEL
+        assert 0 <= r["max_abs_diff"] <= checks.TOL_KERNEL
         assert r["timing"]["median"] > 0 and r["timing"]["extrapolated"] is False
         assert r["speedup_vs_reference"] > 0 and r["ratio_to_analytic"] > 0
     ref = [r for r in rows if r["backend"] == "numpy numgrad (reference)"]

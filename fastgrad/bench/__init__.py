@@ -26,14 +26,6 @@ check is reported as failed, is not timed, and makes ``fastgrad bench`` exit wit
 The command line is :mod:`fastgrad.cli.bench`.
 """
 
-from .checks import (
-    TOL_ANALYTIC,
-    TOL_CENTRAL_PEER,
-    TOL_FORWARD_PEER,
-    TOL_FUNCTIONS,
-    TOL_GENERIC,
-    TOL_KERNEL,
-)
 from .groups import GROUPS
 from .machine import machine_info
 from .probes import compile_probe, first_gradient_probe, peak_memory_probe
@@ -78,10 +70,4 @@ __all__ = [
     "first_gradient_probe",
     "peak_memory_probe",
     "machine_info",
-    "TOL_KERNEL",
-    "TOL_GENERIC",
-    "TOL_FUNCTIONS",
-    "TOL_ANALYTIC",
-    "TOL_CENTRAL_PEER",
-    "TOL_FORWARD_PEER",
 ]
