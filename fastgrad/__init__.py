@@ -2,8 +2,10 @@
 
 - :mod:`fastgrad.reference`: the book's code in pure NumPy, the oracle;
 - :mod:`fastgrad.kernels`: the Numba twins, on all cores, exploiting the network's structure;
-- the front door here: :func:`numerical_gradient`, :class:`SimpleNet`, :class:`TwoLayerNet`
-  with ``backend="numpy"`` or ``"numba"``, input validated once.
+- the front door here: :func:`numerical_gradient` (the book's central difference and five
+  more methods), :func:`jacobian`, :func:`hessian`, :func:`check_gradient`,
+  :class:`SimpleNet`, :class:`TwoLayerNet`, with ``backend="numpy"`` or ``"numba"``, input
+  validated once.
 """
 
 from . import (
@@ -16,9 +18,16 @@ from ._api import (
     SimpleNet,
     TwoLayerNet,
     get_num_threads,
-    numerical_gradient,
     set_num_threads,
     threads,
+)
+from ._differentiate import (
+    DerivativeInfo,
+    GradientCheck,
+    check_gradient,
+    hessian,
+    jacobian,
+    numerical_gradient,
 )
 from ._version import __version__
 
@@ -28,6 +37,11 @@ __all__ = [
     "kernels",
     "BACKENDS",
     "numerical_gradient",
+    "jacobian",
+    "hessian",
+    "check_gradient",
+    "DerivativeInfo",
+    "GradientCheck",
     "SimpleNet",
     "TwoLayerNet",
     "threads",

@@ -1,19 +1,21 @@
-"""The front door: validate once, pick the backend twin, hand it plain arrays.
+"""The front door of the networks: validate once, pick the backend twin, hand it plain arrays.
 
 ``backend="numpy"`` is :mod:`fastgrad.reference` (the book, the oracle); ``backend="numba"``
-is :mod:`fastgrad.kernels`. More backends plug into :data:`BACKENDS` later.
+is :mod:`fastgrad.kernels`. More backends plug into :data:`BACKENDS` later. The backend
+registry and the thread controls live here too; the differentiation of arbitrary functions
+(``fastgrad.numerical_gradient``, ``jacobian``, ``hessian``, ``check_gradient``) is
+:mod:`fastgrad._differentiate`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numba
 import numpy as np
-from numba.extending import is_jitted
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import ThreadpoolController
 
@@ -32,7 +34,6 @@ from .reference.nets import PARAM_NAMES
 __all__ = [
     "BACKENDS",
     "Backend",
-    "numerical_gradient",
     "SimpleNet",
     "TwoLayerNet",
     "threads",
@@ -44,7 +45,6 @@ Backend = Literal["numpy", "numba"]
 
 #: Backend name -> the module of twins that implements it.
 BACKENDS: dict[str, Any] = {"numpy": reference, "numba": kernels}
-
 
 
 def resolve_backend(backend: str) -> str:
@@ -113,174 +113,9 @@ def threads(n: int | None) -> Iterator[int]:
         numba.set_num_threads(before)
 
 
-# -- numerical_gradient -----------------------------------------------------------------------
-
-
-def _checked_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.floating]:
-    """``x`` as an array (no copy), checked: a real float dtype, not empty, finite."""
-    arr = np.asarray(x)
-    if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
-        raise TypeError(
-            f"{name} has integer dtype {arr.dtype}: nudges of h would be truncated to 0 "
-            f"(the book's silent trap); pass a float array, e.g. {name}.astype(float)"
-        )
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name} must be a real float array, got dtype {arr.dtype}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty; there is nothing to differentiate")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
-
-
 def _max_abs(arr: NDArray) -> float:
+    """``max |arr|``, the scale of the parameters a step is checked against."""
     return float(max(np.max(arr), -np.min(arr)))
-
-
-def _check_scalar(value: Any) -> float:
-    if np.ndim(value) != 0 or not np.isrealobj(value) or isinstance(value, (str, bytes)):
-        raise TypeError(
-            f"f must return a real scalar, got {type(value).__name__}"
-            + (f" of shape {np.shape(value)}" if np.ndim(value) else "")
-        )
-    return float(value)
-
-
-def _private_args(args: tuple) -> tuple:
-    """``args`` with every array copied, as each chunk of the kernel gets them."""
-    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
-
-
-def _nudged_in_place(x: ArrayLike) -> bool:
-    """Whether the reference can perturb the caller's own array, as the book does: a
-    writable float64 ndarray (any memory layout)."""
-    return isinstance(x, np.ndarray) and x.dtype == np.float64 and x.flags.writeable
-
-
-def _why_copied(x: Any) -> str:
-    if not isinstance(x, np.ndarray):
-        return f"x is a {type(x).__name__}, not an array"
-    if not x.flags.writeable:
-        return "x is read-only"
-    return f"x has dtype {x.dtype}, not float64"
-
-
-def _reject_ignored_argument(f: Callable[[NDArray], float], v: NDArray, x: Any) -> None:
-    """Raise when ``f`` ignores its argument: the book's idiom ``lambda w: net.loss(x, t)``
-    reads the array being nudged instead, and on a private copy it would see no nudge."""
-    base = f(v)
-    try:
-        moved = f(v + np.where(v == 0.0, 1.0, v))  # every element doubled (or 0 -> 1)
-    except Exception:  # f cannot even be evaluated there: it does use its argument
-        return
-    if moved == base:
-        raise ValueError(
-            "f did not change when its argument changed, so every difference is 0. "
-            f"{_why_copied(x)}, so fastgrad nudged a private float64 copy, and f does not read "
-            "it: it seems to "
-            "read another array, as the book's idiom f = lambda w: net.loss(x, t) reads the "
-            "array being nudged. Pass that array itself as a writable float64 array (it is "
-            "nudged in place and restored bit for bit), e.g. numerical_gradient(f, net.W), or "
-            "make f use its argument."
-        )
-
-
-def numerical_gradient(
-    f: Callable[..., float],
-    x: ArrayLike,
-    *,
-    h: float = 1e-4,
-    args: tuple = (),
-    backend: Literal["auto", "numpy", "numba"] = "auto",
-) -> NDArray[np.float64]:
-    """Central-difference gradient of a scalar function, ``(f(x+h) - f(x-h)) / 2h`` per element.
-
-    Parameters
-    ----------
-    f : callable
-        ``f(x, *args) -> float``. For ``backend="numba"`` it must be compiled with
-        ``numba.njit``.
-    x : ndarray of float, any shape
-        The parameters. With the numpy backend a writable float64 array is nudged in place
-        and restored bit for bit (also when ``f`` raises or the call is interrupted), as in
-        the book, so that ``f = lambda w: net.loss(x, t)``, which reads ``net.W`` rather than
-        its argument, sees every nudge. Any other ``x`` (float32, read-only, a list) is
-        copied to float64; an ``f`` that then ignores its argument is an error, not a zero
-        gradient. With the numba backend every thread nudges its own copy.
-    h : float, default 1e-4
-        The book's absolute step, within ``[100 eps, 0.1] * max(1, max|x|)`` (smaller steps
-        are lost to rounding, larger ones measure a secant).
-    args : tuple
-        Extra arguments passed to ``f``. On the numba backend each chunk of parameters gets
-        its own copies of the arrays in ``args``, so ``f`` may use
-        them as scratch; ``f`` must not rely on what an earlier call left in them. Arrays
-        inside other containers are shared, not copied.
-    backend : {"auto", "numpy", "numba"}
-        ``"auto"``: the parallel kernel when ``f`` is a Numba-compiled function, the
-        reference otherwise.
-
-    Returns
-    -------
-    ndarray of float64, shaped like ``x``
-
-    Notes
-    -----
-    Section 4.4 of the book. The numba backend perturbs the parameters concurrently on all
-    cores, each thread on its own copy of ``x``; the result does not depend on the number of
-    threads and equals the reference bit for bit for the same compiled ``f``.
-
-    Examples
-    --------
-    >>> numerical_gradient(lambda x: (x**2).sum(), np.array([3.0, 4.0]))
-    array([6., 8.])
-
-    The book's idiom (section 4.4.2): ``f`` ignores its argument and reads ``net.W``.
-
-    >>> net = SimpleNet(W=[[0.47355232, 0.9977393, 0.84668094],
-    ...                    [0.85557411, 0.03563661, 0.69422093]], backend="numpy")
-    >>> f = lambda w: net.loss(np.array([0.6, 0.9]), np.array([0, 0, 1]))
-    >>> numerical_gradient(f, net.W).round(6)  # the book prints the same to 6 digits
-    array([[ 0.219248,  0.143562, -0.36281 ],
-           [ 0.328871,  0.215344, -0.544215]])
-    """
-    h = check_h(h)
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
-    if not isinstance(args, tuple):
-        raise TypeError(f"args must be a tuple, got {type(args).__name__}")
-    if backend == "auto":
-        backend = "numba" if is_jitted(f) else "numpy"
-    backend = resolve_backend(backend)
-    arr = _checked_float_array(x)
-    h = check_step(h, _max_abs(arr))
-
-    if backend == "numba":
-        if not is_jitted(f):
-            raise TypeError(
-                "backend='numba' needs f compiled with numba.njit (e.g. f = numba.njit(f)); "
-                "for a plain Python function use backend='numpy'"
-            )
-        if any(isinstance(a, np.ndarray) and np.shares_memory(a, arr) for a in args):
-            raise ValueError(
-                "an array in args shares memory with x: the numba backend nudges private "
-                "copies of x (one per thread) and gives f private copies of args, so f would "
-                "never see the nudge through args; pass the array only as x"
-            )
-        xc = np.array(arr, dtype=np.float64, order="C")  # private: never the caller's
-        _check_scalar(f(xc.copy(), *_private_args(args)))
-        with _kernel_region():
-            return kernels.numerical_gradient(f, xc, args, h)
-
-    def f_checked(v: NDArray) -> float:
-        return _check_scalar(f(v, *args))
-
-    if _nudged_in_place(x):
-        return reference.numerical_gradient(f_checked, x, h)
-    v = np.array(arr, dtype=np.float64)
-    grad = reference.numerical_gradient(f_checked, v, h)
-    if isinstance(x, np.ndarray) and not grad.any():
-        _reject_ignored_argument(f_checked, v, x)
-    return grad
 
 
 # -- networks -------------------------------------------------------------------------------

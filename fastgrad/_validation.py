@@ -48,7 +48,7 @@ STEP_MIN_FACTOR = 100 * float(np.finfo(np.float64).eps)
 STEP_MAX_FACTOR = 0.1
 
 
-def check_step(h: float, scale: float) -> float:
+def check_step(h: float, scale: float, eps: float = float(np.finfo(np.float64).eps)) -> float:
     """Check the step ``h`` against the magnitude of the parameters it nudges.
 
     Parameters
@@ -57,6 +57,8 @@ def check_step(h: float, scale: float) -> float:
         The step, already a positive finite float (:func:`check_h`).
     scale : float
         ``max |x|`` over the parameters that are nudged.
+    eps : float, optional
+        The working precision's machine epsilon (float64's by default).
 
     Returns
     -------
@@ -70,11 +72,11 @@ def check_step(h: float, scale: float) -> float:
         the range that works.
     """
     unit = max(1.0, float(scale))
-    lo, hi = STEP_MIN_FACTOR * unit, STEP_MAX_FACTOR * unit
+    lo, hi = STEP_MIN_FACTOR * (eps / np.finfo(np.float64).eps) * unit, STEP_MAX_FACTOR * unit
     if h < lo:
         raise ValueError(
             f"h={h!r} is too small for parameters as large as {scale:.3g}: the nudge x + h is "
-            f"lost to float64 rounding (the book's section 4.3.1), so the difference would be "
+            f"lost to rounding (the book's section 4.3.1), so the difference would be "
             f"rounding noise; use h in [{lo:.3g}, {hi:.3g}] (the book's 1e-4 is a good default)"
         )
     if h > hi:

@@ -225,7 +225,7 @@ def read_only(a):
 
 @pytest.mark.parametrize(
     ("make", "why"),
-    [(lambda W: W.astype(np.float32), "dtype float32"), (read_only, "read-only")],
+    [(lambda W: W.astype(np.float16), "dtype float16"), (read_only, "read-only")],
 )
 def test_book_idiom_on_an_array_that_cannot_be_nudged_is_an_error(make, why):
     x, t = np.array([0.6, 0.9]), np.array([0, 0, 1])

@@ -131,8 +131,10 @@ def test_numerical_diff_and_gradient_descent_twins():
 
 
 def test_auto_backend_choice(monkeypatch, rng):
+    from fastgrad.kernels import differentiate as KD
+
     calls = []
-    monkeypatch.setattr(K, "numerical_gradient", lambda *a: calls.append(a) or np.zeros(2))
+    monkeypatch.setattr(KD, "stencil_values", lambda *a: calls.append(a) or a[-1])
     fastgrad.numerical_gradient(sum_squares, np.ones(2))
     assert len(calls) == 1
     fastgrad.numerical_gradient(lambda v: float(np.sum(v)), np.ones(2))

@@ -1,0 +1,711 @@
+"""The front door of numerical differentiation: gradients, Jacobians, Hessians, checks.
+
+``fastgrad.numerical_gradient`` (the book's central difference and five more methods),
+``fastgrad.jacobian``, ``fastgrad.hessian`` and ``fastgrad.check_gradient`` validate their
+input once, choose the steps, evaluate the stencil on the chosen backend (the NumPy
+reference, :mod:`fastgrad.reference.differentiate`, or its Numba twin,
+:mod:`fastgrad.kernels.differentiate`) and combine the values. The methods, their steps and
+their error estimates are described in :mod:`fastgrad.reference.differentiate`.
+
+The book's idiom is honoured on the numpy backend: a writable ``x`` of the working dtype
+(float64, or float32 for float32 input) is nudged in place and restored bit for bit, so that
+``f = lambda w: net.loss(x, t)``, which reads ``net.W`` instead of its argument, sees every
+nudge (``docs/design.md``, "The public contract").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numba.extending import is_jitted
+from numpy.typing import ArrayLike, NDArray
+
+from ._api import _kernel_region, _max_abs, resolve_backend
+from ._validation import check_int, check_positive_float, check_step
+from .kernels import differentiate as kd
+from .reference import differentiate as rd
+
+__all__ = [
+    "METHODS",
+    "DerivativeInfo",
+    "GradientCheck",
+    "numerical_gradient",
+    "jacobian",
+    "hessian",
+    "check_gradient",
+]
+
+Method = Literal["central", "forward", "backward", "central4", "complex", "richardson"]
+
+#: The methods of :func:`numerical_gradient` and :func:`jacobian`.
+METHODS: tuple[str, ...] = tuple(rd.STENCILS)
+
+#: Memory for one batch of stacked points of ``vectorized=True`` (bytes).
+VECTORIZED_BUDGET = 32 * 2**20
+
+
+@dataclass(frozen=True)
+class DerivativeInfo:
+    """What ``full_output=True`` returns beside the derivative.
+
+    Attributes
+    ----------
+    error : ndarray of float64
+        Per-element error estimate, shaped like the result (module docstring of
+        :mod:`fastgrad.reference.differentiate`: two steps, or the Richardson table, plus the
+        rounding bound).
+    nfev : int
+        Evaluations of ``f``, the error estimate's included.
+    h : ndarray of float64
+        The step of each element of ``x``.
+    method : str
+    """
+
+    error: NDArray[np.float64]
+    nfev: int
+    h: NDArray[np.float64]
+    method: str
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+def _checked_float_array(x: ArrayLike, name: str = "x") -> NDArray[np.floating]:
+    """``x`` as an array (no copy), checked: a real float dtype, not empty, finite."""
+    arr = np.asarray(x)
+    if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
+        raise TypeError(
+            f"{name} has integer dtype {arr.dtype}: nudges of h would be truncated to 0 "
+            f"(the book's silent trap); pass a float array, e.g. {name}.astype(float)"
+        )
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(f"{name} must be a real float array, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; there is nothing to differentiate")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _check_scalar(value: Any, complex_ok: bool = False) -> Any:
+    if (
+        np.ndim(value) != 0
+        or isinstance(value, (str, bytes))
+        or not (complex_ok or np.isrealobj(value))
+        or not np.issubdtype(np.asarray(value).dtype, np.number)
+    ):
+        raise TypeError(
+            f"f must return a real scalar, got {type(value).__name__}"
+            + (
+                f" of shape {np.shape(value)}; for a vector-valued f use fastgrad.jacobian"
+                if np.ndim(value)
+                else ""
+            )
+        )
+    return value if complex_ok else float(value)
+
+
+def _check_vector(value: Any, m: int | None = None) -> NDArray:
+    arr = np.asarray(value)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(
+            "f must return a 1-D array for jacobian, got "
+            + (
+                "a scalar; for a scalar f use fastgrad.numerical_gradient"
+                if arr.ndim == 0
+                else f"shape {arr.shape}"
+            )
+        )
+    if m is not None and arr.shape[0] != m:
+        raise ValueError(f"f returned {arr.shape[0]} values after {m} at the first call")
+    return arr
+
+
+def _check_method(method: Any) -> str:
+    if method not in rd.STENCILS:
+        choices = ", ".join(repr(m) for m in METHODS)
+        raise ValueError(f"unknown method {method!r}; choose one of {choices}")
+    return method
+
+
+def _check_common(f: Any, args: Any, backend: Any, vectorized: bool) -> str:
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    if not isinstance(args, tuple):
+        raise TypeError(f"args must be a tuple, got {type(args).__name__}")
+    if backend == "auto":
+        backend = "numba" if is_jitted(f) and not vectorized else "numpy"
+    backend = resolve_backend(backend)
+    if backend == "numba" and not is_jitted(f):
+        raise TypeError(
+            "backend='numba' needs f compiled with numba.njit (e.g. f = numba.njit(f)); "
+            "for a plain Python function use backend='numpy'"
+        )
+    if vectorized and backend != "numpy":
+        raise ValueError(
+            "vectorized=True evaluates a NumPy f on stacks of points: it needs backend='numpy'"
+        )
+    return backend
+
+
+def _working_dtype(arr: NDArray) -> np.dtype:
+    """float32 input is differentiated in float32 arithmetic; everything else in float64."""
+    return np.dtype(np.float32) if arr.dtype == np.float32 else np.dtype(np.float64)
+
+
+def _steps(h: Any, method: str, arr: NDArray, dtype: np.dtype, power: float | None = None):
+    if isinstance(h, str):
+        if h != "auto":
+            raise TypeError(f"h must be a positive float or 'auto', got {h!r}")
+        return rd.auto_step(method, arr, dtype, power).reshape(-1)
+    h = check_positive_float(h, "h")
+    check_step(h, _max_abs(arr), float(np.finfo(dtype).eps))
+    return np.full(arr.size, h, dtype=dtype)
+
+
+def _private_args(args: tuple) -> tuple:
+    """``args`` with every array copied, as each chunk of the kernel gets them."""
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+
+def _nudged_in_place(x: ArrayLike, dtype: np.dtype) -> bool:
+    """Whether the reference can perturb the caller's own array, as the book does: a
+    writable ndarray of the working dtype (any memory layout)."""
+    return isinstance(x, np.ndarray) and x.dtype == dtype and x.flags.writeable
+
+
+def _why_copied(x: Any) -> str:
+    if not isinstance(x, np.ndarray):
+        return f"x is a {type(x).__name__}, not an array"
+    if not x.flags.writeable:
+        return "x is read-only"
+    return f"x has dtype {x.dtype}; only float64 and float32 arrays are nudged in place"
+
+
+def _reject_ignored_argument(f: Callable[[NDArray], Any], v: NDArray, x: Any) -> None:
+    """Raise when ``f`` ignores its argument: the book's idiom ``lambda w: net.loss(x, t)``
+    reads the array being nudged instead, and on a private copy it would see no nudge."""
+    base = np.asarray(f(v))
+    try:
+        moved = np.asarray(f(v + np.where(v == 0, 1, v)))  # every element doubled (or 0 -> 1)
+    except Exception:  # f cannot even be evaluated there: it does use its argument
+        return
+    if np.array_equal(moved, base):
+        raise ValueError(
+            "f did not change when its argument changed, so every difference is 0. "
+            f"{_why_copied(x)}, so fastgrad nudged a private copy, and f does not read it: "
+            "it seems to read another array, as the book's idiom f = lambda w: net.loss(x, t) "
+            "reads the array being nudged. Pass that array itself as a writable float64 array "
+            "(it is nudged in place and restored bit for bit), e.g. "
+            "numerical_gradient(f, net.W), or make f use its argument."
+        )
+
+
+# -- evaluation --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Problem:
+    """One differentiation: the function, the point, the backend, and the evaluations."""
+
+    f: Callable[..., Any]
+    x: Any  # what the caller passed
+    arr: NDArray  # x as an array, checked
+    args: tuple
+    backend: str
+    dtype: np.dtype
+    vector: bool  # f returns a 1-D array (jacobian)
+    vectorized: bool = False
+    nfev: int = 0
+    _m: int | None = field(default=None)
+    _f0: Any = field(default=None)
+
+    def __post_init__(self) -> None:
+        # the calls made from Python get one private copy of the arrays in args (the kernels
+        # make their own per chunk): f may use them as scratch, the caller's stay untouched
+        self.private_args = _private_args(self.args)
+
+    def call(self, v: NDArray) -> Any:
+        self.nfev += 1
+        out = self.f(v, *self.private_args)
+        if self.vector:
+            arr = _check_vector(out, self._m)
+            self._m = arr.shape[0]
+            return arr
+        return _check_scalar(out, complex_ok=np.iscomplexobj(v))
+
+    def working_array(self, complex_step: bool) -> tuple[NDArray, bool]:
+        """The array to nudge, and whether it is the caller's own (the book's idiom)."""
+        dtype = np.result_type(self.dtype, np.complex64) if complex_step else self.dtype
+        if not complex_step and self.backend == "numpy" and _nudged_in_place(self.x, dtype):
+            return self.x, True
+        return np.array(self.arr, dtype=dtype, order="C"), False
+
+    def one(self, v: NDArray) -> Any:
+        """``f`` at one point, whether or not ``f`` is vectorized."""
+        return self._stacked(v[None], 1)[0] if self.vectorized else self.call(v)
+
+    def base(self) -> Any:
+        """``f(x)``, evaluated once (it also checks what ``f`` returns before any loop)."""
+        if self._f0 is None:
+            v, _ = self.working_array(False)
+            self._f0 = self.one(v)
+        return self._f0
+
+    def _stacked(self, X: NDArray, rows: int) -> NDArray:
+        """``f`` on a stack of ``rows`` points, its result's shape checked."""
+        out = np.asarray(self.f(X, *self.private_args))
+        self.nfev += rows
+        ok = out.ndim == (2 if self.vector else 1) and out.shape[0] == rows
+        if ok and self.vector and self._m is not None:
+            ok = out.shape[1] == self._m
+        if not ok:
+            want = f"({rows}, m)" if self.vector else f"({rows},)"
+            raise ValueError(
+                f"vectorized f must map a stack of {rows} points, shape ({rows}, *x.shape), "
+                f"to shape {want}; it returned shape {out.shape}"
+            )
+        if self.vector:
+            self._m = out.shape[1]
+        return out
+
+    def values(self, method: str, h: NDArray) -> tuple[NDArray, Any, bool]:
+        """Stencil values of ``method`` with steps ``h``, ``f(x)`` if it uses it, and whether
+        the caller's array was nudged in place."""
+        st = rd.STENCILS[method]
+        f0 = self.base()
+        v, in_place = self.working_array(method == "complex")
+        f0 = f0 if st.uses_f0 else None
+        if self.vectorized:
+            return self._values_vectorized(v, st.offsets, h), f0, in_place
+        if self.backend == "numpy":
+            values = rd.stencil_values(self.call, v, st.offsets, h.reshape(v.shape))
+            return values, f0, in_place
+        offsets = np.array(st.offsets, dtype=v.dtype)
+        shape = (v.size, len(st.offsets)) + ((self._m,) if self.vector else ())
+        values = np.empty(shape, dtype=np.complex128 if method == "complex" else np.float64)
+        with _kernel_region():
+            kd.stencil_values(self.f, v, offsets, h, self.args, values)
+        self.nfev += v.size * len(st.offsets)
+        return values, f0, in_place
+
+    def _values_vectorized(self, v: NDArray, offsets: tuple, h: NDArray) -> NDArray:
+        n, K = v.size, len(offsets)
+        flat = v.reshape(-1)
+        per_point = max(1, v.nbytes)
+        chunk = max(1, VECTORIZED_BUDGET // (per_point * K))
+        parts = []
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            rows = (stop - start) * K
+            X = np.broadcast_to(flat, (rows, n)).copy()
+            p = np.repeat(np.arange(start, stop), K)
+            o = np.tile(np.array(offsets, dtype=v.dtype), stop - start)
+            X[np.arange(rows), p] = flat[p] + o * h[p]
+            out = self._stacked(X.reshape((rows, *v.shape)), rows)
+            parts.append(out.reshape((stop - start, K) + out.shape[1:]))
+        return np.concatenate(parts)
+
+    def derivative(self, method: str, h: NDArray) -> tuple[NDArray, NDArray | None, NDArray]:
+        """The derivatives, the Richardson extrapolation error, the rounding bound."""
+        values, f0, in_place = self.values(method, h)
+        if method == "complex":
+            self._check_complex(values, h)
+        d, extrapolation = rd.combine(method, values, h, f0)
+        if not in_place and self.backend == "numpy" and isinstance(self.x, np.ndarray):
+            if not np.any(d):
+                v = np.array(self.arr, dtype=self.dtype)
+                _reject_ignored_argument(self.one, v, self.x)
+        eps = float(np.finfo(self.dtype).eps)
+        return d, extrapolation, rd.rounding_bound(method, values, h, f0, eps)
+
+    def _check_complex(self, values: NDArray, h: NDArray) -> None:
+        if np.any(np.imag(values)):
+            return
+        # every imaginary part is 0: either f is flat, or it drops the imaginary part
+        p = int(np.argmax(np.abs(self.arr.reshape(-1))))
+        probe = rd.STENCILS["central"].offsets
+        v = np.array(self.arr, dtype=self.dtype).reshape(-1)
+        step = rd.auto_step("central", v[p : p + 1], self.dtype)[0]
+        real = []
+        for o in probe:
+            w = v.copy()
+            w[p] += o * step
+            real.append(np.asarray(self.one(w.reshape(self.arr.shape))))
+        if not np.array_equal(real[0], real[1]):
+            raise ValueError(
+                "method='complex' needs an f that carries the imaginary part through: "
+                "Im f(x + ih) was 0 for every element while f changes along real steps, so f "
+                "drops it (abs, .real, np.maximum, a cast to float, comparisons...); use "
+                "method='central4' or 'richardson' for such an f"
+            )
+
+
+def _prepare(f, x, args, backend, vectorized, vector):
+    backend = _check_common(f, args, backend, vectorized)
+    arr = _checked_float_array(x)
+    dtype = _working_dtype(arr)
+    if backend == "numba":
+        if any(isinstance(a, np.ndarray) and np.shares_memory(a, arr) for a in args):
+            raise ValueError(
+                "an array in args shares memory with x: the numba backend nudges private "
+                "copies of x (one per thread) and gives f private copies of args, so f would "
+                "never see the nudge through args; pass the array only as x"
+            )
+    return _Problem(f, x, arr, args, backend, dtype, vector, vectorized)
+
+
+def _differentiate(problem: _Problem, method: str, h: Any, full_output: bool):
+    steps = _steps(h, method, problem.arr, problem.dtype)
+    if method == "complex":
+        probe, _ = problem.working_array(complex_step=True)
+        try:
+            problem.one(probe)
+        except Exception as exc:
+            raise TypeError(
+                f"method='complex' needs an f that accepts complex input, and this one "
+                f"raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                "use method='central4' or 'richardson' for an f of real input only"
+            ) from exc
+    d, extrapolation, rounding = problem.derivative(method, steps)
+    if not full_output:
+        return d, None
+    if extrapolation is None:
+        d2, _, rounding2 = problem.derivative(method, 2 * steps)
+        error = np.abs(d - d2) + rounding
+    else:
+        error = extrapolation + rounding
+    info = DerivativeInfo(error, problem.nfev, steps.astype(np.float64), method)
+    return d, info
+
+
+def numerical_gradient(
+    f: Callable[..., float],
+    x: ArrayLike,
+    *,
+    h: float | Literal["auto"] = 1e-4,
+    method: Method = "central",
+    args: tuple = (),
+    backend: Literal["auto", "numpy", "numba"] = "auto",
+    full_output: bool = False,
+    vectorized: bool = False,
+) -> NDArray[np.float64] | tuple[NDArray[np.float64], DerivativeInfo]:
+    """Numerical gradient of a scalar function; by default the book's central difference.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *args) -> float``. For ``backend="numba"`` it must be compiled with
+        ``numba.njit``; for ``method="complex"`` it must accept complex input.
+    x : ndarray of float, any shape
+        The parameters. With the numpy backend a writable array of the working dtype
+        (float64, or float32) is nudged in place and restored bit for bit (also when ``f``
+        raises or the call is interrupted), as in the book, so that
+        ``f = lambda w: net.loss(x, t)``, which reads ``net.W`` rather than its argument,
+        sees every nudge. Any other ``x`` (read-only, another dtype, a list) is copied, and
+        an ``f`` that then ignores its argument is an error, not a zero gradient. With the
+        numba backend every thread nudges its own copy.
+    h : float or "auto", default 1e-4
+        The book's absolute step, within ``[100 eps, 0.1] * max(1, max|x|)`` (smaller steps
+        are lost to rounding, larger ones measure a secant); or ``"auto"``: per element, the
+        method's power of the working precision's ``eps`` times ``max(1, |x_p|)``, made
+        exactly representable (:mod:`fastgrad.reference.differentiate`).
+    method : {"central", "forward", "backward", "central4", "complex", "richardson"}
+    args : tuple
+        Extra arguments passed to ``f``. On the numba backend each chunk of parameters gets
+        its own copies of the arrays in ``args``, so ``f`` may use them as scratch; ``f``
+        must not rely on what an earlier call left in them. Arrays inside other containers
+        are shared, not copied.
+    backend : {"auto", "numpy", "numba"}
+        ``"auto"``: the parallel kernel when ``f`` is a Numba-compiled function, the
+        reference otherwise.
+    full_output : bool, default False
+        Also return a :class:`DerivativeInfo` (per-element error estimate, evaluations).
+    vectorized : bool, default False
+        NumPy backend: ``f`` takes a stack of points, shape ``(k, *x.shape)``, and returns
+        ``(k,)``; many perturbations are evaluated per call, in batches of at most
+        :data:`VECTORIZED_BUDGET` bytes.
+
+    Returns
+    -------
+    ndarray of float64, shaped like ``x`` (and a :class:`DerivativeInfo` if ``full_output``)
+
+    Notes
+    -----
+    Section 4.4 of the book. The numba backend perturbs the parameters concurrently on all
+    cores; the result does not depend on the number of threads and equals the reference bit
+    for bit for the same compiled ``f``. float32 ``x`` is differentiated in float32
+    arithmetic, with steps chosen for float32; the result is float64.
+
+    Examples
+    --------
+    >>> numerical_gradient(lambda x: (x**2).sum(), np.array([3.0, 4.0]))
+    array([6., 8.])
+    >>> g, info = numerical_gradient(np.exp, np.array(1.0), method="richardson", h="auto",
+    ...                              full_output=True)
+    >>> bool(abs(g - np.e) < 1e-12), bool(info.error >= abs(g - np.e)), info.nfev
+    (True, True, 6)
+
+    The book's idiom (section 4.4.2): ``f`` ignores its argument and reads ``net.W``.
+
+    >>> from fastgrad import SimpleNet
+    >>> net = SimpleNet(W=[[0.47355232, 0.9977393, 0.84668094],
+    ...                    [0.85557411, 0.03563661, 0.69422093]], backend="numpy")
+    >>> f = lambda w: net.loss(np.array([0.6, 0.9]), np.array([0, 0, 1]))
+    >>> numerical_gradient(f, net.W).round(6)  # the book prints the same to 6 digits
+    array([[ 0.219248,  0.143562, -0.36281 ],
+           [ 0.328871,  0.215344, -0.544215]])
+    """
+    method = _check_method(method)
+    problem = _prepare(f, x, args, backend, vectorized, vector=False)
+    d, info = _differentiate(problem, method, h, full_output)
+    grad = np.asarray(d, dtype=np.float64).reshape(problem.arr.shape)
+    if info is None:
+        return grad
+    return grad, DerivativeInfo(
+        info.error.reshape(problem.arr.shape),
+        info.nfev,
+        info.h.reshape(problem.arr.shape),
+        method,
+    )
+
+
+def jacobian(
+    f: Callable[..., ArrayLike],
+    x: ArrayLike,
+    *,
+    h: float | Literal["auto"] = 1e-4,
+    method: Method = "central",
+    args: tuple = (),
+    backend: Literal["auto", "numpy", "numba"] = "auto",
+    full_output: bool = False,
+    vectorized: bool = False,
+) -> NDArray[np.float64] | tuple[NDArray[np.float64], DerivativeInfo]:
+    """Numerical Jacobian of ``f: R^n -> R^m``, shape ``(m, *x.shape)``.
+
+    The same parameters as :func:`numerical_gradient`; ``f(x, *args)`` returns a 1-D array of
+    ``m`` values (with ``vectorized=True``: ``(k, m)`` for a stack of ``k`` points).
+
+    Examples
+    --------
+    >>> J = jacobian(lambda v: np.array([v[0] * v[1], v[0] + v[1] ** 2]), np.array([2.0, 3.0]),
+    ...              h="auto", method="central4")
+    >>> J.round(8)
+    array([[3., 2.],
+           [1., 6.]])
+    """
+    method = _check_method(method)
+    problem = _prepare(f, x, args, backend, vectorized, vector=True)
+    d, info = _differentiate(problem, method, h, full_output)  # (n, m)
+    shape = (d.shape[1], *problem.arr.shape)
+    J = np.ascontiguousarray(np.asarray(d, dtype=np.float64).T).reshape(shape)
+    if info is None:
+        return J
+    error = np.ascontiguousarray(info.error.T).reshape(shape)
+    return J, DerivativeInfo(error, info.nfev, info.h.reshape(problem.arr.shape), method)
+
+
+def hessian(
+    f: Callable[..., float],
+    x: ArrayLike,
+    *,
+    h: float | Literal["auto"] = "auto",
+    method: Literal["central"] = "central",
+    args: tuple = (),
+    backend: Literal["auto", "numpy", "numba"] = "auto",
+    full_output: bool = False,
+) -> NDArray[np.float64] | tuple[NDArray[np.float64], DerivativeInfo]:
+    """Numerical Hessian of a scalar ``f``, shape ``(n, n)`` for ``n = x.size``, symmetric.
+
+    Second central differences, ``(f(+i+j) - f(+i-j) - f(-i+j) + f(-i-j)) / (4 h_i h_j)``
+    (on the diagonal, steps of ``2 h_i``): ``1 + 2n + 2n(n-1)`` evaluations; the parallel
+    kernel fills each pair ``i <= j`` once. ``h="auto"`` is ``eps^(1/4) max(1, |x_p|)``.
+
+    Examples
+    --------
+    >>> hessian(lambda v: v[0] ** 2 * v[1], np.array([1.0, 2.0])).round(6)
+    array([[4., 2.],
+           [2., 0.]])
+    """
+    if method != "central":
+        raise ValueError(f"hessian supports method='central' (second differences), got {method!r}")
+    problem = _prepare(f, x, args, backend, vectorized=False, vector=False)
+    steps = (
+        rd.auto_step("central", problem.arr, problem.dtype, rd.HESSIAN_POWER).reshape(-1)
+        if isinstance(h, str) and h == "auto"
+        else _steps(h, "central", problem.arr, problem.dtype)
+    )
+
+    def second_differences(hs: NDArray) -> tuple[NDArray, NDArray]:
+        if problem.backend == "numpy":
+            v, _ = problem.working_array(False)
+            v = v if v.flags.c_contiguous else v.copy()
+            values = rd.hessian_values(problem.call, v, hs, problem.base())
+        else:
+            v = np.array(problem.arr, dtype=problem.dtype, order="C")
+            f0 = float(problem.base())
+            with _kernel_region():
+                values = kd.hessian_values(problem.f, v, hs, problem.args, f0)
+            n = v.size
+            problem.nfev += 2 * n + 2 * n * (n - 1)
+        return rd.combine_hessian(values, hs), values
+
+    H, values = second_differences(steps)
+    if not full_output:
+        return H
+    H2, _ = second_differences(2 * steps)
+    eps = float(np.finfo(problem.dtype).eps)
+    mag = float(np.max(np.abs(values)))
+    hs = steps.astype(np.float64)
+    error = np.abs(H - H2) + 4 * eps * mag / np.outer(hs, hs)
+    return H, DerivativeInfo(error, problem.nfev, hs.reshape(problem.arr.shape), method)
+
+
+# -- gradient checks ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """The result of :func:`check_gradient`: truthy when every element passes.
+
+    Attributes
+    ----------
+    ok : bool
+        ``|g - n| <= atol + rtol |n|`` for every element (or direction).
+    max_abs_error, max_rel_error : float
+        Largest ``|g - n|`` and ``|g - n| / max(|n|, tiny)``.
+    worst : tuple of int
+        Index (into ``x``, or ``(direction,)``) of the largest ``|g - n| - rtol |n|``.
+    analytic, numerical : ndarray
+        The compared values: the gradient elements, or the directional derivatives.
+    rtol, atol : float
+    directions : int or None
+    """
+
+    ok: bool
+    max_abs_error: float
+    max_rel_error: float
+    worst: tuple[int, ...]
+    analytic: NDArray[np.float64]
+    numerical: NDArray[np.float64]
+    rtol: float
+    atol: float
+    directions: int | None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        what = f"{self.directions} random directions" if self.directions else "every element"
+        lines = [
+            f"gradient check ({what}, |g - n| <= {self.atol:g} + {self.rtol:g} |n|): "
+            + ("passed" if self.ok else "FAILED"),
+            f"max abs error {self.max_abs_error:.3e}, max rel error {self.max_rel_error:.3e}",
+            f"{'index':>16} {'analytic':>14} {'numerical':>14} {'abs error':>10}",
+        ]
+        err = np.abs(self.analytic - self.numerical)
+        order = np.argsort(-err, axis=None)[:5]
+        for flat in order:
+            idx = np.unravel_index(flat, err.shape)
+            lines.append(
+                f"{str(tuple(int(i) for i in idx)):>16} {self.analytic[idx]:>14.6e} "
+                f"{self.numerical[idx]:>14.6e} {err[idx]:>10.2e}"
+            )
+        return "\n".join(lines)
+
+
+def check_gradient(
+    f: Callable[..., float],
+    grad: Callable[..., ArrayLike],
+    x: ArrayLike,
+    *,
+    args: tuple = (),
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+    method: Method = "central",
+    h: float | Literal["auto"] = "auto",
+    directions: int | None = None,
+    backend: Literal["auto", "numpy", "numba"] = "auto",
+    seed: int = 0,
+) -> GradientCheck:
+    """Compare a gradient function with the numerical gradient, element by element or along
+    ``directions`` random directions (two evaluations each, PyTorch's fast mode).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *args) -> float``.
+    grad : callable
+        ``grad(x, *args) -> ndarray`` shaped like ``x``: the gradient to check.
+    x : ndarray of float
+    rtol, atol : float
+        An element passes when ``|g - n| <= atol + rtol |n|``.
+    method, h, backend, args
+        As for :func:`numerical_gradient` (``h`` defaults to ``"auto"`` here).
+    directions : int, optional
+        Check ``directions`` directional derivatives ``g . u`` along random unit vectors
+        ``u`` (seeded by ``seed``) instead of every element.
+
+    Returns
+    -------
+    GradientCheck
+        Truthy when every element (or direction) passes; ``str()`` is a small table.
+
+    Examples
+    --------
+    >>> x = np.array([1.0, 2.0])
+    >>> bool(check_gradient(lambda v: np.sum(v**3), lambda v: 3 * v**2, x))
+    True
+    >>> bool(check_gradient(lambda v: np.sum(v**3), lambda v: 3 * v, x))
+    False
+    """
+    rtol = float(rtol)
+    atol = float(atol)
+    if not (np.isfinite(rtol) and rtol >= 0 and np.isfinite(atol) and atol >= 0):
+        raise ValueError(f"rtol and atol must be finite and >= 0, got {rtol!r}, {atol!r}")
+    if not callable(grad):
+        raise TypeError(f"grad must be callable, got {type(grad).__name__}")
+    arr = _checked_float_array(x)
+    g = np.asarray(grad(np.array(arr, dtype=np.float64), *args), dtype=np.float64)
+    if g.shape != arr.shape:
+        raise ValueError(f"grad returned shape {g.shape}, but x has shape {arr.shape}")
+    if directions is None:
+        n = numerical_gradient(f, x, h=h, method=method, args=args, backend=backend)
+        analytic, numerical = g, n
+    else:
+        k = check_int(directions, "directions", 1)
+        _check_method(method)
+        backend = _check_common(f, args, backend, False)
+        rng = np.random.default_rng(seed)
+        u = rng.standard_normal((k, arr.size))
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        base = np.array(arr, dtype=np.float64).reshape(-1)
+        numerical = np.empty(k)
+        for d in range(k):
+            # the directional derivative is the derivative of s -> f(x + s u) at s = 0
+            def along(s, d=d):
+                return f((base + s[0] * u[d]).reshape(arr.shape), *args)
+
+            numerical[d] = numerical_gradient(
+                along, np.zeros(1), h=h, method=method, backend="numpy"
+            )[0]
+        analytic = u @ g.reshape(-1)
+    err = np.abs(analytic - numerical)
+    excess = err - (atol + rtol * np.abs(numerical))
+    worst_flat = int(np.argmax(excess))
+    worst = tuple(int(i) for i in np.unravel_index(worst_flat, np.shape(numerical)))
+    rel = err / np.maximum(np.abs(numerical), np.finfo(np.float64).tiny)
+    return GradientCheck(
+        ok=bool(np.all(excess <= 0)),
+        max_abs_error=float(err.max()),
+        max_rel_error=float(rel.max()),
+        worst=worst,
+        analytic=np.asarray(analytic, dtype=np.float64),
+        numerical=np.asarray(numerical, dtype=np.float64),
+        rtol=rtol,
+        atol=atol,
+        directions=None if directions is None else int(directions),
+    )

@@ -1,0 +1,139 @@
+"""Numba twins of :mod:`fastgrad.reference.differentiate`: the stencils on all cores.
+
+Only the evaluation is compiled: :func:`stencil_values` and :func:`hessian_values` call a
+Numba-compiled ``f`` at every stencil point, in parallel over chunks of parameters (or of
+pairs), each chunk on private copies of ``x`` and of the arrays in ``args``, as
+:func:`fastgrad.kernels.numerical_gradient` does (and for the same reasons: the caller's
+arrays are never touched, an ``f`` may use ``args`` as scratch, and every value is computed by
+exactly one iteration from ``x`` with only its own elements changed, so the result does not
+depend on the thread count). The combination of the values is the reference's own
+(:func:`fastgrad.reference.differentiate.combine`): it is cheap array arithmetic, and sharing
+it keeps the twins equal bit for bit for the same compiled ``f``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from .._config import jit_generic, jit_generic_parallel
+from .gradient import _n_chunks, _private
+
+__all__ = ["stencil_values", "hessian_values"]
+
+
+@jit_generic_parallel
+def _stencil_scalar(f, x, offsets, h, args, values, n_chunks):
+    size = x.size
+    chunk = (size + n_chunks - 1) // n_chunks
+    # each chunk owns private copies of x and of the arrays in args, and writes only
+    # values[start:stop]
+    for c in prange(n_chunks):
+        start = c * chunk
+        stop = min(start + chunk, size)
+        if start < stop:
+            xp = x.copy()
+            ap = _private(args)
+            flat = xp.reshape(size)
+            for p in range(start, stop):
+                tmp_val = flat[p]
+                for k in range(offsets.shape[0]):
+                    flat[p] = tmp_val + offsets[k] * h[p]
+                    values[p, k] = f(xp, *ap)
+                flat[p] = tmp_val
+
+
+@jit_generic_parallel
+def _stencil_vector(f, x, offsets, h, args, values, n_chunks):
+    size = x.size
+    chunk = (size + n_chunks - 1) // n_chunks
+    # as _stencil_scalar, for an f that returns a 1-D array: writes only values[start:stop]
+    for c in prange(n_chunks):
+        start = c * chunk
+        stop = min(start + chunk, size)
+        if start < stop:
+            xp = x.copy()
+            ap = _private(args)
+            flat = xp.reshape(size)
+            for p in range(start, stop):
+                tmp_val = flat[p]
+                for k in range(offsets.shape[0]):
+                    flat[p] = tmp_val + offsets[k] * h[p]
+                    values[p, k, :] = f(xp, *ap)
+                flat[p] = tmp_val
+
+
+@jit_generic
+def stencil_values(f, x, offsets, h, args, values):
+    """Fill ``values[p, k]`` (or ``values[p, k, :]`` for a vector ``f``) with
+    ``f(x + offsets[k] h[p] e_p, *args)``, in parallel; twin of
+    :func:`fastgrad.reference.differentiate.stencil_values`.
+
+    ``x``: a C-contiguous array (float64, float32 or complex), copied, never modified;
+    ``offsets``: array of multiples of the step, of ``x``'s kind; ``h``: flat steps;
+    ``values``: the output, preallocated by the caller with ``f``'s result type.
+    """
+    if values.ndim == 2:
+        _stencil_scalar(f, x, offsets, h, args, values, _n_chunks(x.size))
+    else:
+        _stencil_vector(f, x, offsets, h, args, values, _n_chunks(x.size))
+    return values
+
+
+@jit_generic_parallel
+def _hessian_pairs(f, x, h, args, f0, pi, pj, values, n_chunks):
+    size = x.size
+    n_pairs = pi.shape[0]
+    chunk = (n_pairs + n_chunks - 1) // n_chunks
+    # each chunk owns private copies of x and args and writes only the pairs it owns
+    for c in prange(n_chunks):
+        start = c * chunk
+        stop = min(start + chunk, n_pairs)
+        if start < stop:
+            xp = x.copy()
+            ap = _private(args)
+            flat = xp.reshape(size)
+            for r in range(start, stop):
+                i = pi[r]
+                j = pj[r]
+                xi = flat[i]
+                if i == j:
+                    flat[i] = xi + 2 * h[i]
+                    values[i, i, 0] = f(xp, *ap)
+                    flat[i] = xi - 2 * h[i]
+                    values[i, i, 3] = f(xp, *ap)
+                    values[i, i, 1] = f0
+                    values[i, i, 2] = f0
+                else:
+                    xj = flat[j]
+                    flat[i] = xi + h[i]
+                    flat[j] = xj + h[j]
+                    values[i, j, 0] = f(xp, *ap)
+                    flat[j] = xj - h[j]
+                    values[i, j, 1] = f(xp, *ap)
+                    flat[i] = xi - h[i]
+                    flat[j] = xj + h[j]
+                    values[i, j, 2] = f(xp, *ap)
+                    flat[j] = xj - h[j]
+                    values[i, j, 3] = f(xp, *ap)
+                    flat[j] = xj
+                flat[i] = xi
+
+
+@jit_generic
+def hessian_values(f, x, h, args, f0):
+    """The second-difference values of every pair ``i <= j``, each pair filled once, in
+    parallel; twin of :func:`fastgrad.reference.differentiate.hessian_values`."""
+    n = x.size
+    n_pairs = n * (n + 1) // 2
+    pi = np.empty(n_pairs, dtype=np.int64)
+    pj = np.empty(n_pairs, dtype=np.int64)
+    r = 0
+    for i in range(n):
+        for j in range(i, n):
+            pi[r] = i
+            pj[r] = j
+            r += 1
+    values = np.zeros((n, n, 4))
+    _hessian_pairs(f, x, h, args, f0, pi, pj, values, _n_chunks(n_pairs))
+    return values
