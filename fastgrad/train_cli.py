@@ -48,12 +48,12 @@ import numpy as np
 
 from . import TwoLayerNet, __version__
 from . import threads as kernel_threads
+from ._files import write_atomically
 from ._validation import check_int, check_positive_float
 from .training import (
     GRAD_METHODS,
     CheckpointError,
     History,
-    _atomic_write,
     _gradient_method,
     _iters_per_epoch,
     _net_shape,
@@ -504,7 +504,7 @@ def _save_plot(ax: Any, path: Path, title: str, xlabel: str, ylabel: str) -> Non
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    _atomic_write(path, lambda f: ax.figure.savefig(f, format="png", dpi=100))
+    write_atomically(path, lambda f: ax.figure.savefig(f, format="png", dpi=100))
 
 
 def _plot_loss(history: History, path: Path) -> None:
@@ -543,10 +543,10 @@ def _write_outputs(
     text = json.dumps(doc, indent=1).encode("utf-8")
     arrays = _param_arrays(params)
     try:
-        _atomic_write(paths[0], lambda f: f.write(text))
+        write_atomically(paths[0], lambda f: f.write(text))
         _plot_loss(history, paths[1])
         _plot_accuracy(history, iters_per_epoch, paths[2])
-        _atomic_write(paths[3], lambda f: np.savez(f, **arrays))
+        write_atomically(paths[3], lambda f: np.savez(f, **arrays))
     except OSError as exc:
         raise _Failure(f"cannot write the outputs to {out}: {exc}") from exc
     return paths

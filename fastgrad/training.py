@@ -79,23 +79,22 @@ flag: an evaluation of the last iteration done that is not on the ``eval_every``
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import numbers
 import os
-import secrets
 import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._files import write_atomically
 from ._validation import as_batch, as_labels, check_int, check_positive_float
 from .reference.nets import PARAM_NAMES
 
@@ -538,60 +537,6 @@ def _versions() -> dict[str, str | None]:
 # -- files ------------------------------------------------------------------------------------
 
 
-_TMP_FLAGS = (
-    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-)
-
-
-def _create_temporary(folder: str, name: str) -> tuple[int, str]:
-    """Create a new, empty file under a random name next to ``name`` in ``folder``.
-
-    Mode ``0o666``: the kernel applies the umask, as for any file the user creates (unlike
-    :func:`tempfile.mkstemp`'s ``0o600``), so the umask is honoured without being read: reading
-    it means setting it (:func:`os.umask`), process-wide state that is not ours to touch.
-    ``O_EXCL`` makes the name ours alone."""
-    for _ in range(100):
-        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
-        try:
-            return os.open(tmp, _TMP_FLAGS, 0o666), tmp
-        except FileExistsError:  # pragma: no cover - 64 random bits
-            continue
-    raise FileExistsError(  # pragma: no cover
-        f"cannot create a temporary file for {name} in {folder}"
-    )
-
-
-def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file so that it is either complete or not there: ``write(f)`` fills a
-    temporary file in the same folder, which is fsynced and then renamed over ``path``.
-    On any error (or interrupt) the temporary file is removed and ``path`` is untouched.
-    The file gets the mode of any new file (``0o666`` less the umask)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = _create_temporary(folder, os.path.basename(path))
-    try:
-        try:
-            f = os.fdopen(fd, "wb")
-        except BaseException:
-            os.close(fd)
-            raise
-        with f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable, where supported
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def _to_json(value: Any) -> Any:
     """``bit_generator.state`` to JSON: MT19937 and Philox hold arrays; PCG64 only ints."""
     if isinstance(value, dict):
@@ -645,7 +590,7 @@ def _write_checkpoint(
     }
     blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     arrays = _param_arrays(params)
-    _atomic_write(path, lambda f: np.savez(f, meta=blob, **arrays))
+    write_atomically(path, lambda f: np.savez(f, meta=blob, **arrays))
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:

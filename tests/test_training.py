@@ -26,6 +26,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import fastgrad
 from fastgrad import training
+from fastgrad._files import write_atomically
 from fastgrad.training import (
     CheckpointError,
     History,
@@ -714,9 +715,9 @@ def test_an_interrupted_write_leaves_no_temporary_file(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        training._atomic_write(target, interrupted)
+        write_atomically(target, interrupted)
     assert os.listdir(tmp_path) == []
-    training._atomic_write(target, lambda f: f.write(b"done"))
+    write_atomically(target, lambda f: f.write(b"done"))
     assert target.read_bytes() == b"done" and os.listdir(tmp_path) == ["f.bin"]
 
 
@@ -883,7 +884,7 @@ def test_files_get_the_mode_of_the_umask_at_the_time(tmp_path, mask):
     """The umask of the moment of writing, not one read at import."""
     target = tmp_path / "f.bin"
     with umask(mask):
-        training._atomic_write(target, lambda f: f.write(b"x"))
+        write_atomically(target, lambda f: f.write(b"x"))
         run(make_problem(), iters=2, checkpoint=tmp_path / "ck.npz")
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
     assert (tmp_path / "ck.npz").stat().st_mode & 0o777 == 0o666 & ~mask
