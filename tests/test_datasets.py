@@ -779,7 +779,7 @@ def test_cache_member_claiming_a_huge_array_is_refused_without_allocating(fake, 
 def test_cli_says_in_one_line_why_a_corrupt_cache_cannot_be_used(
     fake, tmp_path, capsys, monkeypatch
 ):
-    from fastgrad import train_cli
+    from fastgrad.cli import train as train_cli
 
     folder = tmp_path / "data"
     cache = cache_made_from(fake, folder)

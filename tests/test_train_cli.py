@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from fastgrad import cli, train_cli
+from fastgrad import cli
+from fastgrad.cli import train as train_cli
 from fastgrad.training import History, load_checkpoint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -907,7 +907,7 @@ def spy(mask):
 
 
 os.umask = spy
-import fastgrad.train_cli
+import fastgrad.cli.train
 import fastgrad.training
 import numpy as np
 

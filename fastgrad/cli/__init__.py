@@ -1,7 +1,7 @@
 """``fastgrad`` command line: ``fastgrad train ...`` and ``fastgrad bench ...``.
 
 The command-line front ends live together, above the library they call: each subcommand has
-its own module (:mod:`fastgrad.cli.bench`; :mod:`fastgrad.train_cli`, for now) with a
+its own module (:mod:`fastgrad.cli.train`, :mod:`fastgrad.cli.bench`) with a
 ``main(argv) -> int``; this dispatcher only routes, so ``fastgrad --help`` stays fast.
 """
 
@@ -11,7 +11,7 @@ import importlib
 import sys
 
 _COMMANDS = {
-    "train": ("fastgrad.train_cli", "train a TwoLayerNet on MNIST with numerical gradients"),
+    "train": ("fastgrad.cli.train", "train a TwoLayerNet on MNIST with numerical gradients"),
     "bench": ("fastgrad.cli.bench", "compare the reference and accelerated backends side by side"),
 }
 

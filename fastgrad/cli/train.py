@@ -46,11 +46,11 @@ from typing import Any
 
 import numpy as np
 
-from . import TwoLayerNet, __version__
-from . import threads as kernel_threads
-from ._files import write_atomically
-from ._validation import check_int, check_positive_float
-from .training import (
+from .. import TwoLayerNet, __version__
+from .. import threads as kernel_threads
+from .._files import write_atomically
+from .._validation import check_int, check_positive_float
+from ..training import (
     GRAD_METHODS,
     CheckpointError,
     History,
@@ -279,7 +279,7 @@ def _prepare_folder(folder: Path, what: str) -> bool:
 
 def _load_data(args: argparse.Namespace, say: Any) -> tuple[Any, tuple[np.ndarray, ...]]:
     """The MNIST source and ``(x_train, t_train, x_test, t_test)``, normalised, one-hot."""
-    from .datasets import MNISTError, load_mnist, resolve_mnist_source
+    from ..datasets import MNISTError, load_mnist, resolve_mnist_source
 
     try:
         source = resolve_mnist_source(args.data, args.data_dir)
