@@ -13,6 +13,8 @@ import numbers
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._labels import LABELS_COUNT, LABELS_OK, LABELS_RANGE, label_status
+
 #: dtype kinds accepted as real numbers: float, signed and unsigned integer (not bool).
 _REAL_KINDS = "fiu"
 
@@ -129,16 +131,13 @@ def as_batch(x: ArrayLike, n_inputs: int, name: str = "x") -> NDArray:
 def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") -> NDArray:
     """Check targets and return them as integer labels, shape ``(batch,)``.
 
-    The rule is the one every backend uses, :func:`fastgrad.kernels.functions._label_status`
+    The rule is the one every backend uses, :func:`fastgrad._labels.label_status`
     (the book's: as many entries as the output means one-hot rows, turned into labels with
     ``argmax``; else one integer label per row). Here it gets the front door's errors, and
     one-hot targets must also have the output's shape ``(batch, n_classes)`` (or
     ``(n_classes,)`` for a single sample) so that a transposed array is not misread. ``batch``
     is ``None`` for a 1-D input (one sample).
     """
-    # imported here: the reference (which uses this module's other checks) stays free of Numba
-    from .kernels.functions import LABELS_COUNT, LABELS_OK, LABELS_RANGE, _label_status
-
     t = np.asarray(t)
     rows = 1 if batch is None else batch
     if t.dtype.kind not in _REAL_KINDS:
@@ -150,7 +149,7 @@ def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") 
             f"{name} has one-hot shape {t.shape} but the network expects "
             f"({rows}, {n_classes}): {rows} rows of {n_classes} classes"
         )
-    labels, status, index = _label_status(t, rows, n_classes)
+    labels, status, index = label_status(t, rows, n_classes)
     if status == LABELS_COUNT:
         raise ValueError(
             f"{name} has shape {t.shape}; expected {rows} integer labels or one-hot rows "

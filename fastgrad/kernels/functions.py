@@ -15,6 +15,7 @@ import numpy as np
 from numba import prange
 
 from .._config import jit, jit_parallel
+from .._labels import LABELS_COUNT, LABELS_NON_INTEGER, LABELS_RANGE, label_status
 from ..reference.functions import CROSS_ENTROPY_DELTA
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "cross_entropy_error",
     "softmax_loss",
 ]
-
 
 
 @jit
@@ -103,48 +103,11 @@ def sum_squared_error(y, t):
     return 0.5 * np.sum((y - t) ** 2)
 
 
-#: What :func:`_label_status` found: the targets are usable, or why not.
-LABELS_OK, LABELS_COUNT, LABELS_RANGE, LABELS_NON_INTEGER = 0, 1, 2, 3
-
-
-@jit
-def _label_status(t, batch, n_classes):
-    """The one rule that turns targets into labels, for every backend's front door and kernel.
-
-    The book's rule (``cross_entropy_error``: ``t.size == y.size`` means one-hot): targets
-    with ``batch * n_classes`` entries are one-hot rows and give their argmax; otherwise they
-    must be ``batch`` integer-valued labels in ``[0, n_classes)``. Returns ``(labels, status,
-    index)``: ``status`` is ``LABELS_OK`` or says what is wrong, ``index`` the first bad entry
-    (``-1`` if none), so that the front door can word the error and the kernels can refuse
-    rather than read past a row.
-    """
-    flat = np.ascontiguousarray(np.asarray(t)).reshape(-1)
-    labels = np.empty(batch, dtype=np.int64)
-    if flat.size == batch * n_classes:
-        for n in range(batch):
-            best = 0
-            for k in range(1, n_classes):
-                if flat[n * n_classes + k] > flat[n * n_classes + best]:
-                    best = k
-            labels[n] = best
-        return labels, LABELS_OK, -1
-    if flat.size != batch:
-        return labels, LABELS_COUNT, -1
-    for n in range(batch):
-        v = flat[n]
-        if not (v >= 0 and v < n_classes):  # also catches NaN
-            return labels, LABELS_RANGE, n
-        if v != np.floor(v):
-            return labels, LABELS_NON_INTEGER, n
-        labels[n] = np.int64(v)
-    return labels, LABELS_OK, -1
-
-
 @jit
 def _labels(t, batch, n_classes):
-    """Targets as labels by :func:`_label_status`, or ``ValueError``: no kernel indexes
-    outside its arrays, whatever targets it is given."""
-    labels, status, _ = _label_status(t, batch, n_classes)
+    """Targets as labels by :func:`fastgrad._labels.label_status`, or ``ValueError``: no
+    kernel indexes outside its arrays, whatever targets it is given."""
+    labels, status, _ = label_status(t, batch, n_classes)
     if status == LABELS_COUNT:
         raise ValueError("t must hold one integer label per row or one one-hot row per row of y")
     if status == LABELS_RANGE:

@@ -1,0 +1,76 @@
+"""The package's layers import only downward (docs/contributing.md, "The layers")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import fastgrad
+
+ROOT = Path(fastgrad.__file__).parent
+
+#: Bottom to top. A module may import modules of its own layer or below, never above.
+LAYERS = [
+    (
+        "fastgrad._config",
+        "fastgrad._version",
+        "fastgrad._files",
+        "fastgrad._labels",
+        "fastgrad._validation",
+    ),
+    ("fastgrad.reference",),
+    ("fastgrad.kernels",),
+    ("fastgrad._api", "fastgrad._differentiate"),
+    ("fastgrad.datasets", "fastgrad.training"),
+    ("fastgrad.bench",),
+    ("fastgrad.cli", "fastgrad.__main__"),
+]
+
+
+def layer_of(module: str) -> int | None:
+    for level, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return level
+    return None
+
+
+def module_name(path: Path) -> str:
+    parts = ("fastgrad", *path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path, name: str):
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            yield mod
+            # "from . import kernels" names a module too
+            yield from (f"{mod}.{a.name}" for a in node.names)
+
+
+def test_every_module_has_a_layer():
+    missing = [
+        module_name(p)
+        for p in ROOT.rglob("*.py")
+        if layer_of(module_name(p)) is None and module_name(p) != "fastgrad"
+    ]
+    assert not missing, f"add these modules to LAYERS: {missing}"
+
+
+def test_imports_go_only_downward():
+    upward = []
+    for path in ROOT.rglob("*.py"):
+        name = module_name(path)
+        own = layer_of(name)
+        for target in imported(path, name):
+            level = layer_of(target)
+            if own is not None and level is not None and level > own:
+                upward.append(f"{name} (layer {own}) imports {target} (layer {level})")
+    assert not upward, "\n".join(upward)
