@@ -18,6 +18,7 @@ from .functions import (
     sum_squared_error,
 )
 from .gradient import gradient_descent, numerical_diff, numerical_gradient
+from .multilayer import MultiLayerNet
 from .nets import SimpleNet, TwoLayerNet
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "gradient_descent",
     "SimpleNet",
     "TwoLayerNet",
+    "MultiLayerNet",
 ]
