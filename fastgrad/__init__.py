@@ -4,8 +4,10 @@
 - :mod:`fastgrad.kernels`: the Numba twins, on all cores, exploiting the network's structure;
 - the front door here: :func:`numerical_gradient` (the book's central difference and five
   more methods), :func:`jacobian`, :func:`hessian`, :func:`check_gradient`,
-  :class:`SimpleNet`, :class:`TwoLayerNet`, with ``backend="numpy"`` or ``"numba"``, input
-  validated once.
+  :class:`SimpleNet`, :class:`TwoLayerNet`, :class:`MultiLayerNet` (chapter 6: any depth,
+  ReLU or sigmoid, weight decay) and :func:`gradient_check` (backprop against the numerical
+  gradient, as the book's ``gradient_check.py``), with ``backend="numpy"`` or ``"numba"``,
+  input validated once.
 """
 
 from . import (
@@ -15,9 +17,13 @@ from . import (
 )
 from ._api import (
     BACKENDS,
+    MultiLayerNet,
+    NetworkGradientCheck,
+    ParamCheck,
     SimpleNet,
     TwoLayerNet,
     get_num_threads,
+    gradient_check,
     set_num_threads,
     threads,
 )
@@ -44,6 +50,10 @@ __all__ = [
     "GradientCheck",
     "SimpleNet",
     "TwoLayerNet",
+    "MultiLayerNet",
+    "gradient_check",
+    "NetworkGradientCheck",
+    "ParamCheck",
     "threads",
     "get_num_threads",
     "set_num_threads",

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numba
@@ -29,6 +30,7 @@ from ._validation import (
     check_positive_int,
     check_step,
 )
+from .reference.multilayer import check_activation, check_weight_decay, param_names
 from .reference.nets import PARAM_NAMES
 
 __all__ = [
@@ -36,6 +38,10 @@ __all__ = [
     "Backend",
     "SimpleNet",
     "TwoLayerNet",
+    "MultiLayerNet",
+    "gradient_check",
+    "NetworkGradientCheck",
+    "ParamCheck",
     "threads",
     "get_num_threads",
     "set_num_threads",
@@ -272,3 +278,277 @@ class TwoLayerNet:
         """The analytic gradient by backprop (the book's ``gradient``), a dict like ``params``."""
         net, x, t = self._prepare(x, t)
         return net.gradient(x, t)
+
+
+class MultiLayerNet:
+    """The book's fully connected network of any depth (chapter 6, ``MultiLayerNet``) on a
+    chosen backend: ReLU or sigmoid hidden layers, He/Xavier initialisation, weight decay.
+
+    Parameters
+    ----------
+    input_size : int
+    hidden_size_list : list of int
+        Widths of the hidden layers, at least one, e.g. ``[100, 100]``.
+    output_size : int
+        At least 2.
+    activation : {"relu", "sigmoid"}, default "relu"
+    weight_init_std : {"relu", "he", "sigmoid", "xavier"} or float, default "relu"
+        ``"relu"``/``"he"``: ``sqrt(2 / fan_in)``; ``"sigmoid"``/``"xavier"``:
+        ``sqrt(1 / fan_in)``; a number: that standard deviation.
+    weight_decay_lambda : float, default 0
+        The loss adds ``0.5 * lambda * sum(W ** 2)`` for every weight matrix.
+    backend : {"numba", "numpy"}, default "numba"
+    rng : int or numpy.random.Generator, optional
+        The same seed gives the same initial parameters on every backend.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray of float64
+        ``W1, b1, ..., W{L+1}, b{L+1}``. Read at every call: assign or update them between
+        calls as in the book; their shapes are fixed at construction.
+    activation : str
+    weight_decay_lambda : float
+
+    Notes
+    -----
+    The chapter-5 two-layer ReLU network of the book's ``gradient_check.py`` is
+    ``MultiLayerNet(784, [50], 10, weight_init_std=0.01)``.
+
+    ``predict`` returns the last affine layer's scores (logits), as the book's layered
+    networks do. ``numerical_gradient`` on ``"numba"`` is the structure-aware kernel of
+    :mod:`fastgrad.kernels.multilayer` (within the reference's own rounding of its numbers,
+    kinks of the ReLU included); on ``"numpy"`` it is the book's loop, two losses per
+    parameter.
+
+    Examples
+    --------
+    >>> net = MultiLayerNet(4, [3, 3], 2, rng=0)
+    >>> x, t = np.ones((5, 4)), np.array([0, 1, 1, 0, 1])
+    >>> grads = net.numerical_gradient(x, t)
+    >>> sorted(grads), grads["W2"].shape
+    (['W1', 'W2', 'W3', 'b1', 'b2', 'b3'], (3, 3))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size_list: Sequence[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: float | str = "relu",
+        weight_decay_lambda: float = 0,
+        *,
+        backend: Backend = "numba",
+        rng: Any = None,
+    ) -> None:
+        self.backend = resolve_backend(backend)
+        ref = reference.MultiLayerNet(
+            input_size,
+            hidden_size_list,
+            output_size,
+            activation,
+            weight_init_std,
+            weight_decay_lambda,
+            rng=rng,
+        )
+        self.params = ref.params
+        self.activation = ref.activation
+        self.weight_decay_lambda = ref.weight_decay_lambda
+        self._names = param_names(ref.hidden_layer_num + 1)
+        self._shapes = {k: v.shape for k, v in self.params.items()}
+        sizes = [ref.input_size, *ref.hidden_size_list, ref.output_size]
+        self._what = f"this {'-'.join(str(s) for s in sizes)} network"
+
+    def _checked_params(self) -> dict[str, NDArray]:
+        params = self.params
+        if not isinstance(params, dict) or set(params) != set(self._names):
+            raise ValueError(f"params must be a dict with keys {self._names}")
+        return {k: as_params_array(params[k], self._shapes[k], k, self._what) for k in self._names}
+
+    def _prepare(self, x: ArrayLike, t: ArrayLike | None = None, *, copy: bool = False):
+        activation = check_activation(self.activation)
+        lam = check_weight_decay(self.weight_decay_lambda)
+        params = self._checked_params()
+        if copy:
+            params = {k: v.copy() if v is self.params[k] else v for k, v in params.items()}
+        x = as_batch(x, self._shapes["W1"][0])
+        labels = None if t is None else _batch_labels(x, t, self._shapes[self._names[-1]][0])
+        if self.backend == "numba":
+            x = np.ascontiguousarray(x, dtype=np.float64)
+        net = BACKENDS[self.backend].MultiLayerNet.from_params(params, activation, lam)
+        return net, x, labels
+
+    def predict(self, x: ArrayLike) -> NDArray:
+        """Scores of the last affine layer (logits), shape (batch, output_size), or
+        (output_size,) for a 1-D ``x``."""
+        net, x, _ = self._prepare(x)
+        return net.predict(x)
+
+    def loss(self, x: ArrayLike, t: ArrayLike) -> float:
+        """The book's loss: softmax cross-entropy (with its ``+ 1e-7``) plus
+        ``0.5 * lambda * sum(W ** 2)`` over the weight matrices."""
+        net, x, t = self._prepare(x, t)
+        return float(net.loss(x, t))
+
+    def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
+        """Fraction of rows whose largest score is the target class."""
+        net, x, t = self._prepare(x, t)
+        return float(net.accuracy(x, t))
+
+    def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> dict[str, NDArray]:
+        """Central-difference gradient of :meth:`loss` (weight decay included), a dict shaped
+        like ``params``.
+
+        ``h`` must lie within ``[100 eps, 0.1] * max(1, max|params|)``: smaller steps are lost
+        to rounding in the reference, larger ones measure a secant.
+        """
+        h = check_h(h)
+        net, x, t = self._prepare(x, t, copy=self.backend == "numpy")
+        h = check_step(h, max(_max_abs(v) for v in net.params.values()))
+        return net.numerical_gradient(x, t, h)
+
+    def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray]:
+        """The analytic gradient by backprop (the book's ``gradient``: without the ``1e-7``,
+        with ``lambda * W``), a dict like ``params``."""
+        net, x, t = self._prepare(x, t)
+        return net.gradient(x, t)
+
+
+# -- gradient_check -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamCheck:
+    """One parameter array's line of :func:`gradient_check`.
+
+    Attributes
+    ----------
+    name : str
+    mean_abs_diff : float
+        The book's figure (``gradient_check.py``): ``mean |backprop - numerical|``.
+    max_abs_diff : float
+    max_rel_diff : float
+        ``max |backprop - numerical| / max(|numerical|, tiny)`` (as :func:`check_gradient`).
+    worst : tuple of int
+        Index of the largest absolute difference.
+    """
+
+    name: str
+    mean_abs_diff: float
+    max_abs_diff: float
+    max_rel_diff: float
+    worst: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class NetworkGradientCheck:
+    """The result of :func:`gradient_check`: one :class:`ParamCheck` per parameter array.
+
+    Indexable by parameter name (``result["W1"]``) and iterable; ``str()`` is a small table.
+    ``numerical`` and ``backprop`` hold the compared gradients.
+    """
+
+    checks: tuple[ParamCheck, ...]
+    h: float
+    numerical: dict[str, NDArray] = field(repr=False, compare=False)
+    backprop: dict[str, NDArray] = field(repr=False, compare=False)
+
+    def __getitem__(self, name: str) -> ParamCheck:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[ParamCheck]:
+        return iter(self.checks)
+
+    def __len__(self) -> int:
+        return len(self.checks)
+
+    @property
+    def max_abs_diff(self) -> float:
+        """The largest absolute difference over every parameter."""
+        return max(c.max_abs_diff for c in self.checks)
+
+    def __str__(self) -> str:
+        lines = [
+            f"gradient check: backprop vs numerical gradient (h={self.h:g})",
+            f"{'param':<8}{'mean |diff|':>14}{'max |diff|':>14}{'max rel diff':>14}  worst index",
+        ]
+        for c in self.checks:
+            lines.append(
+                f"{c.name:<8}{c.mean_abs_diff:>14.3e}{c.max_abs_diff:>14.3e}"
+                f"{c.max_rel_diff:>14.3e}  {c.worst}"
+            )
+        return "\n".join(lines)
+
+
+def gradient_check(
+    net: Any, x: ArrayLike, t: ArrayLike, *, h: float = 1e-4
+) -> NetworkGradientCheck:
+    """Compare a network's backprop gradient with its numerical gradient, as the book's
+    ``gradient_check.py`` does (section 5.7.3), parameter array by parameter array.
+
+    Parameters
+    ----------
+    net : TwoLayerNet or MultiLayerNet
+        Any fastgrad network with ``numerical_gradient(x, t, h)`` and ``gradient(x, t)``, on
+        either backend (the front door validates ``x``, ``t`` and ``h``).
+    x : ndarray, shape (batch, input_size)
+    t : ndarray
+        Integer labels or one-hot rows.
+    h : float, default 1e-4
+        The numerical gradient's step.
+
+    Returns
+    -------
+    NetworkGradientCheck
+        Per parameter: the book's figure (mean absolute difference), the largest absolute and
+        relative differences and where the largest is.
+
+    Notes
+    -----
+    The book's backprop differentiates the loss without the ``+ 1e-7`` inside the logarithm
+    and the central difference has an ``O(h^2)`` error (and, for ReLU, may straddle a kink):
+    for a correct backprop the figures are small, not zero (the book prints 1e-10 to 1e-13).
+
+    Examples
+    --------
+    >>> net = MultiLayerNet(6, [4], 3, weight_init_std=0.5, rng=0)
+    >>> x, t = np.linspace(0, 1, 12).reshape(2, 6), np.array([0, 2])
+    >>> report = gradient_check(net, x, t)
+    >>> [c.name for c in report], report["W1"].mean_abs_diff < 1e-6
+    (['W1', 'b1', 'W2', 'b2'], True)
+    """
+    for method in ("numerical_gradient", "gradient"):
+        if not callable(getattr(net, method, None)):
+            raise TypeError(
+                f"net must be a fastgrad network with numerical_gradient and gradient methods "
+                f"(TwoLayerNet, MultiLayerNet), got {type(net).__name__}"
+            )
+    h = check_h(h)
+    numerical = net.numerical_gradient(x, t, h)
+    backprop = net.gradient(x, t)
+    if list(numerical) != list(backprop):
+        raise ValueError(
+            f"numerical_gradient gave keys {list(numerical)} but gradient {list(backprop)}"
+        )
+    tiny = np.finfo(np.float64).tiny
+    checks = []
+    for name in numerical:
+        n = np.asarray(numerical[name], dtype=np.float64)
+        b = np.asarray(backprop[name], dtype=np.float64)
+        if n.shape != b.shape:
+            raise ValueError(f"{name}: numerical gradient {n.shape}, backprop {b.shape}")
+        diff = np.abs(b - n)
+        worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        checks.append(
+            ParamCheck(
+                name=name,
+                mean_abs_diff=float(np.average(diff)),
+                max_abs_diff=float(diff.max()),
+                max_rel_diff=float(np.max(diff / np.maximum(np.abs(n), tiny))),
+                worst=tuple(int(i) for i in worst),
+            )
+        )
+    return NetworkGradientCheck(tuple(checks), h, dict(numerical), dict(backprop))
