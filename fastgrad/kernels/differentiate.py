@@ -17,50 +17,9 @@ import numpy as np
 from numba import prange
 
 from .._config import jit_generic, jit_generic_parallel
-from .gradient import _n_chunks, _private
+from .gradient import _n_chunks, _private, _stencil
 
 __all__ = ["stencil_values", "hessian_values"]
-
-
-@jit_generic_parallel
-def _stencil_scalar(f, x, offsets, h, args, values, n_chunks):
-    size = x.size
-    chunk = (size + n_chunks - 1) // n_chunks
-    # each chunk owns private copies of x and of the arrays in args, and writes only
-    # values[start:stop]
-    for c in prange(n_chunks):
-        start = c * chunk
-        stop = min(start + chunk, size)
-        if start < stop:
-            xp = x.copy()
-            ap = _private(args)
-            flat = xp.reshape(size)
-            for p in range(start, stop):
-                tmp_val = flat[p]
-                for k in range(offsets.shape[0]):
-                    flat[p] = tmp_val + offsets[k] * h[p]
-                    values[p, k] = f(xp, *ap)
-                flat[p] = tmp_val
-
-
-@jit_generic_parallel
-def _stencil_vector(f, x, offsets, h, args, values, n_chunks):
-    size = x.size
-    chunk = (size + n_chunks - 1) // n_chunks
-    # as _stencil_scalar, for an f that returns a 1-D array: writes only values[start:stop]
-    for c in prange(n_chunks):
-        start = c * chunk
-        stop = min(start + chunk, size)
-        if start < stop:
-            xp = x.copy()
-            ap = _private(args)
-            flat = xp.reshape(size)
-            for p in range(start, stop):
-                tmp_val = flat[p]
-                for k in range(offsets.shape[0]):
-                    flat[p] = tmp_val + offsets[k] * h[p]
-                    values[p, k, :] = f(xp, *ap)
-                flat[p] = tmp_val
 
 
 @jit_generic
@@ -73,10 +32,7 @@ def stencil_values(f, x, offsets, h, args, values):
     ``offsets``: array of multiples of the step, of ``x``'s kind; ``h``: flat steps;
     ``values``: the output, preallocated by the caller with ``f``'s result type.
     """
-    if values.ndim == 2:
-        _stencil_scalar(f, x, offsets, h, args, values, _n_chunks(x.size))
-    else:
-        _stencil_vector(f, x, offsets, h, args, values, _n_chunks(x.size))
+    _stencil(f, x, offsets, h, args, values, _n_chunks(x.size))
     return values
 
 

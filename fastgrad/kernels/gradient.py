@@ -66,12 +66,14 @@ def _private_overload(args):
 
 
 @jit_generic_parallel
-def _numgrad_generic(f, x, h, args, n_chunks):
+def _stencil(f, x, offsets, h, args, values, n_chunks):
+    """Worker and driver: ``values[p, k] = f(x + offsets[k] h[p] e_p, *args)`` (a row of
+    ``values`` for a vector ``f``) for every parameter ``p``, in ``n_chunks`` chunks; the
+    book's loop with any stencil (``kernels.differentiate`` evaluates every method with it)."""
     size = x.size
-    grad = np.empty(size, dtype=np.float64)
     chunk = (size + n_chunks - 1) // n_chunks
     # each chunk owns private copies of x and of the arrays in args, and writes only
-    # grad[start:stop]
+    # values[start:stop]
     for c in prange(n_chunks):
         start = c * chunk
         stop = min(start + chunk, size)
@@ -81,12 +83,25 @@ def _numgrad_generic(f, x, h, args, n_chunks):
             flat = xp.reshape(size)
             for p in range(start, stop):
                 tmp_val = flat[p]
-                flat[p] = tmp_val + h
-                fxh1 = f(xp, *ap)
-                flat[p] = tmp_val - h
-                fxh2 = f(xp, *ap)
-                grad[p] = (fxh1 - fxh2) / (2 * h)
+                for k in range(offsets.shape[0]):
+                    flat[p] = tmp_val + offsets[k] * h[p]
+                    values[p, k] = f(xp, *ap)
                 flat[p] = tmp_val
+
+
+#: The book's stencil: ``x + h`` then ``x - h``.
+_CENTRAL = np.array([1.0, -1.0])
+
+
+@jit_generic
+def _central(f, x, h, args):
+    """The book's central difference of every parameter of a C-ordered float64 ``x``."""
+    size = x.size
+    values = np.empty((size, 2))
+    _stencil(f, x, _CENTRAL, np.full(size, h), args, values, _n_chunks(size))
+    grad = np.empty(size)
+    for p in range(size):
+        grad[p] = (values[p, 0] - values[p, 1]) / (2 * h)
     return grad.reshape(x.shape)
 
 
@@ -104,7 +119,7 @@ def numerical_gradient(f, x, args=(), h=1e-4):
     ``args`` (module docstring). Returns a float64 array shaped like ``x``.
     """
     xc = np.ascontiguousarray(x).astype(np.float64)
-    return _numgrad_generic(f, xc, h, args, _n_chunks(xc.size))
+    return _central(f, xc, h, args)
 
 
 @jit_generic
@@ -113,9 +128,8 @@ def gradient_descent(f, init_x, lr=0.01, step_num=100):
     :func:`fastgrad.reference.gradient_descent`); returns ``(x, history)``."""
     x = np.ascontiguousarray(init_x).astype(np.float64)
     history = np.empty((step_num,) + x.shape, dtype=np.float64)
-    n_chunks = _n_chunks(x.size)
     for i in range(step_num):
         history[i] = x
-        grad = _numgrad_generic(f, x, 1e-4, (), n_chunks)
+        grad = _central(f, x, 1e-4, ())
         x -= lr * grad
     return x, history
