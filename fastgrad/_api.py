@@ -390,28 +390,10 @@ class MultiLayerNet:
         net, x, t = self._prepare(x, t)
         return float(net.loss(x, t))
 
-    def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
-        """Fraction of rows whose largest score is the target class."""
-        net, x, t = self._prepare(x, t)
-        return float(net.accuracy(x, t))
-
-    def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> dict[str, NDArray]:
-        """Central-difference gradient of :meth:`loss` (weight decay included), a dict shaped
-        like ``params``.
-
-        ``h`` must lie within ``[100 eps, 0.1] * max(1, max|params|)``: smaller steps are lost
-        to rounding in the reference, larger ones measure a secant.
-        """
-        h = check_h(h)
-        net, x, t = self._prepare(x, t, copy=self.backend == "numpy")
-        h = check_step(h, max(_max_abs(v) for v in net.params.values()))
-        return net.numerical_gradient(x, t, h)
-
-    def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray]:
-        """The analytic gradient by backprop (the book's ``gradient``: without the ``1e-7``,
-        with ``lambda * W``), a dict like ``params``."""
-        net, x, t = self._prepare(x, t)
-        return net.gradient(x, t)
+    # the same steps as the two-layer network's: validate, pick the twin, call it
+    accuracy = TwoLayerNet.accuracy
+    numerical_gradient = TwoLayerNet.numerical_gradient
+    gradient = TwoLayerNet.gradient
 
 
 # -- gradient_check -------------------------------------------------------------------------

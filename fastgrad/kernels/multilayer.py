@@ -43,6 +43,7 @@ from numba import prange
 
 from .._config import PARALLEL_LOCK, jit, jit_parallel
 from ..reference.functions import CROSS_ENTROPY_DELTA
+from ..reference.multilayer import MultiLayerNet as _Reference
 from ..reference.multilayer import check_activation, param_names
 from .functions import _softmax_rows
 from .nets import (
@@ -555,14 +556,15 @@ def _sigmoid_radius(l, j, sizes, Wf, woff, ebuf):
 
 
 @jit
-def _unit_plan(
-    l, j, sizes, Wf, woff, ATf, ZTf, CTf, dTf, ymaxf, aoff, sT, t, q, relu, force_exact, tau, coef
-):
+def _unit_plan(l, j, net, fw, relu, force_exact, tau, coef):
     """The path decision and the series of unit ``j`` of layer ``l``: for each row ``n``,
     ``tau[n]``, the largest ``|y|`` for which the series path is used (nudges with
     ``|y| >= tau[n]`` are evaluated exactly), and the odd coefficients ``coef[:, n]``.
     ``ymaxf[l - 1, n]`` is the largest nudge of row ``n`` (``h max(1, max_i |z_{l-1}[n, i]|)``),
-    which sets the truncation order of each block of rows."""
+    which sets the truncation order of each block of rows. ``net`` and ``fw`` as for
+    :func:`_hidden_unit`."""
+    sizes, Wf, woff, bf, boff = net
+    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t = fw
     N = t.shape[0]
     if force_exact:
         tau[:] = 0.0
@@ -696,26 +698,7 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf):
     tau = np.empty(N)
     coef = np.empty((_N_ODD, N))
     buf = np.empty((2, hmax))
-    _unit_plan(
-        l,
-        j,
-        sizes,
-        Wf,
-        woff,
-        ATf,
-        ZTf,
-        CTf,
-        dTf,
-        ymaxf,
-        aoff,
-        sT,
-        t,
-        q,
-        relu,
-        force_exact,
-        tau,
-        coef,
-    )
+    _unit_plan(l, j, net, fw, relu, force_exact, tau, coef)
     scale = 1.0 / (N * h)  # (sum_n [F(+y) - F(-y)] / N) / (2h), F(+y) - F(-y) = 2 odd(y)
     hb = np.empty(N)
     hb[:] = h  # the bias: input 1 in every row
@@ -899,34 +882,16 @@ def _limits(sizes, Wf, woff, bf, boff, x, t, h, relu, force_exact):
     kernel's own :func:`_unit_plan`, and whether the logit tasks take the series path."""
     N = x.shape[0]
     L = sizes.shape[0] - 2
+    net = (sizes, Wf, woff, bf, boff)
     fw = _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu)
-    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t = fw
+    Zf, aoff = fw[1], fw[2]
     out = np.empty(aoff[L + 1])
     coef = np.empty((_N_ODD, N))
     tau = np.empty(N)
     for l in range(1, L + 1):
         T = _view(out, aoff[l], N, sizes[l])
         for j in range(sizes[l]):
-            _unit_plan(
-                l,
-                j,
-                sizes,
-                Wf,
-                woff,
-                ATf,
-                ZTf,
-                CTf,
-                dTf,
-                ymaxf,
-                aoff,
-                sT,
-                t,
-                q,
-                relu,
-                force_exact,
-                tau,
-                coef,
-            )
+            _unit_plan(l, j, net, fw, relu, force_exact, tau, coef)
             for n in range(N):
                 T[n, j] = tau[n]
     return out, aoff, _logits_series_ok(sizes, Zf, aoff, h, force_exact)
@@ -1129,8 +1094,6 @@ class MultiLayerNet:
         *,
         rng: Any = None,
     ) -> None:
-        from ..reference.multilayer import MultiLayerNet as _Reference
-
         ref = _Reference(
             input_size,
             hidden_size_list,
@@ -1145,17 +1108,8 @@ class MultiLayerNet:
         self.weight_decay_lambda = ref.weight_decay_lambda
         self.hidden_layer_num = ref.hidden_layer_num
 
-    @classmethod
-    def from_params(
-        cls, params: dict[str, Any], activation: str = "relu", weight_decay_lambda: float = 0
-    ) -> MultiLayerNet:
-        """A network that uses ``params`` as given (float64, C-ordered arrays)."""
-        net = cls.__new__(cls)
-        net.params = dict(params)
-        net.activation = check_activation(activation)
-        net.weight_decay_lambda = float(weight_decay_lambda)
-        net.hidden_layer_num = sum(1 for k in params if k.startswith("W")) - 1
-        return net
+    #: A network that uses ``params`` as given (float64, C-ordered arrays): the reference's.
+    from_params = classmethod(_Reference.from_params.__func__)
 
     def _prepare(self, x: Any, t: Any = None) -> tuple[tuple[np.ndarray, ...], np.ndarray, Any]:
         check_activation(self.activation)

@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._validation import check_int
 from .functions import cross_entropy_error, sigmoid, softmax
 from .gradient import numerical_gradient
-from .nets import _as_rng
+from .nets import TwoLayerNet, _as_rng
 
 __all__ = [
     "MultiLayerNet",
@@ -262,16 +262,9 @@ class MultiLayerNet:
 
         return cross_entropy_error(y, t) + weight_decay
 
-    def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
-        """Fraction of rows whose largest score is the target class (labels or one-hot)."""
-        y = self.predict(np.atleast_2d(x))
-        y = np.argmax(y, axis=1)
-        t = np.asarray(t)
-        if t.size != y.size:  # one-hot rows, the book's ``t.ndim != 1``
-            t = np.argmax(t.reshape(y.size, -1), axis=1)
-
-        accuracy = np.sum(y == t.reshape(y.size)) / float(y.shape[0])
-        return accuracy
+    #: Fraction of rows whose largest score is the target class: the book's ``accuracy``, the
+    #: same as the two-layer network's (the argmax of the scores is that of the softmax).
+    accuracy = TwoLayerNet.accuracy
 
     def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> dict[str, NDArray]:
         """Central-difference gradient of :meth:`loss` (weight decay included), a dict like
