@@ -21,7 +21,7 @@ LAYERS = [
     ("fastgrad.reference",),
     ("fastgrad.kernels",),
     ("fastgrad._api", "fastgrad._differentiate"),
-    ("fastgrad.datasets", "fastgrad.training"),
+    ("fastgrad.datasets", "fastgrad.training", "fastgrad.optimizers"),
     ("fastgrad.bench",),
     ("fastgrad.cli", "fastgrad.__main__"),
 ]
