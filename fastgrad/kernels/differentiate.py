@@ -23,16 +23,17 @@ __all__ = ["stencil_values", "hessian_values"]
 
 
 @jit_generic
-def stencil_values(f, x, offsets, h, args, values):
-    """Fill ``values[p, k]`` (or ``values[p, k, :]`` for a vector ``f``) with
-    ``f(x + offsets[k] h[p] e_p, *args)``, in parallel; twin of
-    :func:`fastgrad.reference.differentiate.stencil_values`.
+def stencil_values(f, x, offsets, h, args, values, start=0):
+    """Fill ``values[p - start, k]`` (or ``values[p - start, k, :]`` for a vector ``f``) with
+    ``f(x + offsets[k] h[p] e_p, *args)`` for ``start <= p < start + values.shape[0]``, in
+    parallel; twin of :func:`fastgrad.reference.differentiate.stencil_values`.
 
     ``x``: a C-contiguous array (float64, float32 or complex), copied, never modified;
-    ``offsets``: array of multiples of the step, of ``x``'s kind; ``h``: flat steps;
-    ``values``: the output, preallocated by the caller with ``f``'s result type.
+    ``offsets``: array of multiples of the step, of ``x``'s kind; ``h``: flat steps (all of
+    ``x``'s); ``values``: the output, preallocated by the caller with ``f``'s result type,
+    ``x.size`` rows for every parameter.
     """
-    _stencil(f, x, offsets, h, args, values, _n_chunks(x.size))
+    _stencil(f, x, offsets, h, args, values, _n_chunks(values.shape[0]), start)
     return values
 
 

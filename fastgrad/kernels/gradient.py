@@ -66,26 +66,28 @@ def _private_overload(args):
 
 
 @jit_generic_parallel
-def _stencil(f, x, offsets, h, args, values, n_chunks):
-    """Worker and driver: ``values[p, k] = f(x + offsets[k] h[p] e_p, *args)`` (a row of
-    ``values`` for a vector ``f``) for every parameter ``p``, in ``n_chunks`` chunks; the
-    book's loop with any stencil (``kernels.differentiate`` evaluates every method with it)."""
+def _stencil(f, x, offsets, h, args, values, n_chunks, first=0):
+    """Worker and driver: ``values[p - first, k] = f(x + offsets[k] h[p] e_p, *args)`` (a row
+    of ``values`` for a vector ``f``) for the parameters ``first <= p < first +
+    values.shape[0]`` (all of them by default), in ``n_chunks`` chunks; the book's loop with
+    any stencil (``kernels.differentiate`` evaluates every method with it)."""
     size = x.size
-    chunk = (size + n_chunks - 1) // n_chunks
+    count = values.shape[0]
+    chunk = (count + n_chunks - 1) // n_chunks
     # each chunk owns private copies of x and of the arrays in args, and writes only
     # values[start:stop]
     for c in prange(n_chunks):
         start = c * chunk
-        stop = min(start + chunk, size)
+        stop = min(start + chunk, count)
         if start < stop:
             xp = x.copy()
             ap = _private(args)
             flat = xp.reshape(size)
-            for p in range(start, stop):
+            for p in range(first + start, first + stop):
                 tmp_val = flat[p]
                 for k in range(offsets.shape[0]):
                     flat[p] = tmp_val + offsets[k] * h[p]
-                    values[p, k] = f(xp, *ap)
+                    values[p - first, k] = f(xp, *ap)
                 flat[p] = tmp_val
 
 

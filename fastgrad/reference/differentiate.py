@@ -111,13 +111,19 @@ def auto_step(method: str, x: NDArray, dtype: np.dtype, power: float | None = No
 
 
 def stencil_values(
-    f: Callable[[NDArray], object], x: NDArray, offsets: tuple, h: NDArray
+    f: Callable[[NDArray], object],
+    x: NDArray,
+    offsets: tuple,
+    h: NDArray,
+    start: int = 0,
+    stop: int | None = None,
 ) -> NDArray:
     """``f`` at ``x + offsets[k] * h[p] * e_p`` for every parameter ``p`` and offset ``k``.
 
     The book's loop generalised: ``x`` (writable, any shape) is nudged in place one element
     at a time and restored bit for bit, also when ``f`` raises. For the complex step ``x``
-    must be a complex array.
+    must be a complex array. ``start`` and ``stop`` restrict ``p`` to ``[start, stop)`` in
+    C order (a task of the dask backend evaluates one such range).
 
     Parameters
     ----------
@@ -131,8 +137,9 @@ def stencil_values(
 
     Returns
     -------
-    ndarray, shape ``(x.size, len(offsets))`` or ``(x.size, len(offsets), m)``
-        For a scalar or an ``m``-vector ``f``.
+    ndarray, shape ``(n, len(offsets))`` or ``(n, len(offsets), m)``
+        For a scalar or an ``m``-vector ``f``; ``n = stop - start`` (``x.size`` by default),
+        row ``i`` for parameter ``start + i``.
 
     Examples
     --------
@@ -141,22 +148,21 @@ def stencil_values(
     [[12.25, 6.25]]
     """
     flat_h = np.asarray(h).reshape(-1)
+    stop = x.size if stop is None else stop
     values = None
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        idx = it.multi_index
-        p = np.ravel_multi_index(idx, x.shape) if x.ndim else 0
+    for p in range(start, stop):
+        idx = np.unravel_index(p, x.shape)  # C order, whatever x's memory layout
         tmp_val = x[idx]
         try:
             for k, offset in enumerate(offsets):
                 x[idx] = tmp_val + offset * flat_h[p]
                 value = np.asarray(f(x))
                 if values is None:
-                    values = np.empty((x.size, len(offsets), *value.shape), dtype=value.dtype)
-                values[p, k] = value
+                    shape = (stop - start, len(offsets), *value.shape)
+                    values = np.empty(shape, dtype=value.dtype)
+                values[p - start, k] = value
         finally:
             x[idx] = tmp_val  # restore, even when f raised
-        it.iternext()
     return values
 
 
