@@ -1115,6 +1115,8 @@ class MultiLayerNet:
         check_activation(self.activation)
         p = _flat(self.params)
         x2 = _rows(x, int(p[0][0]))
+        if not x2.flags.writeable:  # a read-only array would compile every kernel again
+            x2 = x2.copy()
         return p, x2, None if t is None else _labels(t, x2.shape[0], int(p[0][-1]))
 
     @property
