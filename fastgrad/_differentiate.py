@@ -23,6 +23,7 @@ import numpy as np
 from numba.extending import is_jitted
 from numpy.typing import ArrayLike, NDArray
 
+from . import _dask
 from ._api import _kernel_region, _max_abs, resolve_backend
 from ._validation import check_int, check_positive_float, check_step
 from .kernels import differentiate as kd
@@ -131,7 +132,7 @@ def _check_method(method: Any) -> str:
     return method
 
 
-def _check_common(f: Any, args: Any, backend: Any, vectorized: bool) -> str:
+def _check_common(f: Any, args: Any, backend: Any, vectorized: bool, client: Any = None) -> str:
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     if not isinstance(args, tuple):
@@ -139,6 +140,7 @@ def _check_common(f: Any, args: Any, backend: Any, vectorized: bool) -> str:
     if backend == "auto":
         backend = "numba" if is_jitted(f) and not vectorized else "numpy"
     backend = resolve_backend(backend)
+    _dask.check_client_argument(client, backend)
     if backend == "numba" and not is_jitted(f):
         raise TypeError(
             "backend='numba' needs f compiled with numba.njit (e.g. f = numba.njit(f)); "
@@ -219,9 +221,11 @@ class _Problem:
     dtype: np.dtype
     vector: bool  # f returns a 1-D array (jacobian)
     vectorized: bool = False
+    client: Any = None  # the dask backend's: a Client, an address, or None for the current
     nfev: int = 0
     _m: int | None = field(default=None)
     _f0: Any = field(default=None)
+    _cost: float = 0.0  # seconds of one evaluation of f, timed at f(x)
 
     def __post_init__(self) -> None:
         # the calls made from Python get one private copy of the arrays in args (the kernels
@@ -252,7 +256,7 @@ class _Problem:
         """``f(x)``, evaluated once (it also checks what ``f`` returns before any loop)."""
         if self._f0 is None:
             v, _ = self.working_array(False)
-            self._f0 = self.one(v)
+            self._f0, self._cost = _dask.timed(lambda: self.one(v))
         return self._f0
 
     def _stacked(self, X: NDArray, rows: int) -> NDArray:
@@ -284,6 +288,8 @@ class _Problem:
         if self.backend == "numpy":
             values = rd.stencil_values(self.call, v, st.offsets, h.reshape(v.shape))
             return values, f0, in_place
+        if self.backend == "dask":
+            return self._values_dask(v, st.offsets, h), f0, in_place
         offsets = np.array(st.offsets, dtype=v.dtype)
         shape = (v.size, len(st.offsets)) + ((self._m,) if self.vector else ())
         values = np.empty(shape, dtype=np.complex128 if method == "complex" else np.float64)
@@ -291,6 +297,26 @@ class _Problem:
             kd.stencil_values(self.f, v, offsets, h, self.args, values)
         self.nfev += v.size * len(st.offsets)
         return values, f0, in_place
+
+    def _values_dask(self, v: NDArray, offsets: tuple, h: NDArray) -> NDArray:
+        """The stencil values computed on a Dask cluster, in ranges of parameters sized by
+        the cost of ``f`` (:mod:`fastgrad._dask`), concatenated in parameter order."""
+        client = _dask.get_client(self.client)
+        cost = self._cost
+        if is_jitted(self.f):  # the first call compiled f: time a second one
+            _, cost = _dask.timed(lambda: self.call(v))
+        n, K = v.size, len(offsets)
+        chunk = _dask.task_size(n, cost, K, _dask._threads(client))
+        parts = _dask.map_ranges(
+            client,
+            _stencil_range,
+            n,
+            chunk,
+            shared=(self.f, v, self.args, h),
+            extra=(offsets, self.vector, self._m),
+        )
+        self.nfev += n * K
+        return np.concatenate(parts)
 
     def _values_vectorized(self, v: NDArray, offsets: tuple, h: NDArray) -> NDArray:
         n, K = v.size, len(offsets)
@@ -315,7 +341,8 @@ class _Problem:
         if method == "complex":
             self._check_complex(values, h)
         d, extrapolation = rd.combine(method, values, h, f0)
-        if not in_place and self.backend == "numpy" and isinstance(self.x, np.ndarray):
+        copied = self.backend == "numpy" or (self.backend == "dask" and not is_jitted(self.f))
+        if not in_place and copied and isinstance(self.x, np.ndarray):
             if not np.any(d):
                 v = np.array(self.arr, dtype=self.dtype)
                 _reject_ignored_argument(self.one, v, self.x)
@@ -344,8 +371,43 @@ class _Problem:
             )
 
 
-def _prepare(f, x, args, backend, vectorized, vector):
-    backend = _check_common(f, args, backend, vectorized)
+def _stencil_range(f, v, args, h, offsets, vector, m, start, stop):
+    """On a dask worker: the stencil values of parameters ``[start, stop)``, with the Numba
+    kernel for a compiled ``f`` and the reference otherwise; an exception of ``f`` carries
+    the parameter it was raised at (``exc.fastgrad_parameter`` and a note)."""
+    if is_jitted(f):
+        K = len(offsets)
+        shape = (stop - start, K) + ((m,) if vector else ())
+        values = np.empty(shape, dtype=np.complex128 if np.iscomplexobj(v) else np.float64)
+        try:
+            with _kernel_region():
+                kd.stencil_values(f, v, np.array(offsets, dtype=v.dtype), h, args, values, start)
+            return values
+        except Exception:  # find the parameter with the reference, which raises it again
+            pass
+    problem = _Problem(f, v, v, args, "numpy", v.dtype, vector)
+    problem._m = m
+    w = v.copy()  # the scattered v is shared by the tasks of this worker: nudge a copy
+    base = v.reshape(-1)
+
+    def call(point):
+        try:
+            return problem.call(point)
+        except Exception as exc:
+            p = int(np.flatnonzero(point.reshape(-1) != base)[0])
+            idx = tuple(int(i) for i in np.unravel_index(p, v.shape))
+            exc.fastgrad_parameter = p
+            note = f"fastgrad: f raised at parameter {p} (index {idx} of x) on a dask worker"
+            if hasattr(exc, "add_note"):
+                exc.add_note(note)
+                raise
+            raise RuntimeError(f"{note}: {type(exc).__name__}: {exc}") from exc
+
+    return rd.stencil_values(call, w, offsets, h.reshape(w.shape), start, stop)
+
+
+def _prepare(f, x, args, backend, vectorized, vector, client=None):
+    backend = _check_common(f, args, backend, vectorized, client)
     arr = _checked_float_array(x)
     dtype = _working_dtype(arr)
     if backend == "numba":
@@ -355,7 +417,7 @@ def _prepare(f, x, args, backend, vectorized, vector):
                 "copies of x (one per thread) and gives f private copies of args, so f would "
                 "never see the nudge through args; pass the array only as x"
             )
-    return _Problem(f, x, arr, args, backend, dtype, vector, vectorized)
+    return _Problem(f, x, arr, args, backend, dtype, vector, vectorized, client)
 
 
 def _differentiate(problem: _Problem, method: str, h: Any, full_output: bool):
@@ -389,9 +451,10 @@ def numerical_gradient(
     h: float | Literal["auto"] = 1e-4,
     method: Method = "central",
     args: tuple = (),
-    backend: Literal["auto", "numpy", "numba"] = "auto",
+    backend: Literal["auto", "numpy", "numba", "dask"] = "auto",
     full_output: bool = False,
     vectorized: bool = False,
+    client: Any = None,
 ) -> NDArray[np.float64] | tuple[NDArray[np.float64], DerivativeInfo]:
     """Numerical gradient of a scalar function; by default the book's central difference.
 
@@ -419,15 +482,22 @@ def numerical_gradient(
         its own copies of the arrays in ``args``, so ``f`` may use them as scratch; ``f``
         must not rely on what an earlier call left in them. Arrays inside other containers
         are shared, not copied.
-    backend : {"auto", "numpy", "numba"}
+    backend : {"auto", "numpy", "numba", "dask"}
         ``"auto"``: the parallel kernel when ``f`` is a Numba-compiled function, the
-        reference otherwise.
+        reference otherwise (never ``"dask"``). ``"dask"``: ranges of parameters evaluated on
+        a Dask cluster, each with the kernel (compiled ``f``) or the reference, the result
+        equal bit for bit to the local backend's (:mod:`fastgrad._dask`; ``f`` must pickle,
+        a compiled ``f`` must be importable on the workers, ``x`` is never nudged in place).
     full_output : bool, default False
         Also return a :class:`DerivativeInfo` (per-element error estimate, evaluations).
     vectorized : bool, default False
         NumPy backend: ``f`` takes a stack of points, shape ``(k, *x.shape)``, and returns
         ``(k,)``; many perturbations are evaluated per call, in batches of at most
         :data:`VECTORIZED_BUDGET` bytes.
+    client : distributed.Client or str, optional
+        ``backend="dask"`` only (an error otherwise): the client, or a scheduler address to
+        connect to (within ``fastgrad._dask.CONNECT_TIMEOUT`` seconds); default, the
+        current client (``distributed.get_client()``).
 
     Returns
     -------
@@ -460,7 +530,7 @@ def numerical_gradient(
            [ 0.328871,  0.215344, -0.544215]])
     """
     method = _check_method(method)
-    problem = _prepare(f, x, args, backend, vectorized, vector=False)
+    problem = _prepare(f, x, args, backend, vectorized, vector=False, client=client)
     d, info = _differentiate(problem, method, h, full_output)
     grad = np.asarray(d, dtype=np.float64).reshape(problem.arr.shape)
     if info is None:
@@ -480,9 +550,10 @@ def jacobian(
     h: float | Literal["auto"] = 1e-4,
     method: Method = "central",
     args: tuple = (),
-    backend: Literal["auto", "numpy", "numba"] = "auto",
+    backend: Literal["auto", "numpy", "numba", "dask"] = "auto",
     full_output: bool = False,
     vectorized: bool = False,
+    client: Any = None,
 ) -> NDArray[np.float64] | tuple[NDArray[np.float64], DerivativeInfo]:
     """Numerical Jacobian of ``f: R^n -> R^m``, shape ``(m, *x.shape)``.
 
@@ -498,7 +569,7 @@ def jacobian(
            [1., 6.]])
     """
     method = _check_method(method)
-    problem = _prepare(f, x, args, backend, vectorized, vector=True)
+    problem = _prepare(f, x, args, backend, vectorized, vector=True, client=client)
     d, info = _differentiate(problem, method, h, full_output)  # (n, m)
     shape = (d.shape[1], *problem.arr.shape)
     J = np.ascontiguousarray(np.asarray(d, dtype=np.float64).T).reshape(shape)
@@ -515,8 +586,9 @@ def hessian(
     h: float | Literal["auto"] = "auto",
     method: Literal["central"] = "central",
     args: tuple = (),
-    backend: Literal["auto", "numpy", "numba"] = "auto",
+    backend: Literal["auto", "numpy", "numba", "dask"] = "auto",
     full_output: bool = False,
+    client: Any = None,
 ) -> NDArray[np.float64] | tuple[NDArray[np.float64], DerivativeInfo]:
     """Numerical Hessian of a scalar ``f``, shape ``(n, n)`` for ``n = x.size``, symmetric.
 
@@ -532,7 +604,11 @@ def hessian(
     """
     if method != "central":
         raise ValueError(f"hessian supports method='central' (second differences), got {method!r}")
-    problem = _prepare(f, x, args, backend, vectorized=False, vector=False)
+    problem = _prepare(f, x, args, backend, vectorized=False, vector=False, client=client)
+    if problem.backend == "dask":
+        raise NotImplementedError(
+            'hessian(backend="dask") is not available yet; use backend="numba" or "numpy"'
+        )
     steps = (
         rd.auto_step("central", problem.arr, problem.dtype, rd.HESSIAN_POWER).reshape(-1)
         if isinstance(h, str) and h == "auto"
@@ -628,8 +704,9 @@ def check_gradient(
     method: Method = "central",
     h: float | Literal["auto"] = "auto",
     directions: int | None = None,
-    backend: Literal["auto", "numpy", "numba"] = "auto",
+    backend: Literal["auto", "numpy", "numba", "dask"] = "auto",
     seed: int = 0,
+    client: Any = None,
 ) -> GradientCheck:
     """Compare a gradient function with the numerical gradient, element by element or along
     ``directions`` random directions (two evaluations each, PyTorch's fast mode).
@@ -643,8 +720,10 @@ def check_gradient(
     x : ndarray of float
     rtol, atol : float
         An element passes when ``|g - n| <= atol + rtol |n|``.
-    method, h, backend, args
-        As for :func:`numerical_gradient` (``h`` defaults to ``"auto"`` here).
+    method, h, backend, args, client
+        As for :func:`numerical_gradient` (``h`` defaults to ``"auto"`` here). With
+        ``directions``, the few directional derivatives are evaluated locally on any
+        backend.
     directions : int, optional
         Check ``directions`` directional derivatives ``g . u`` along random unit vectors
         ``u`` (seeded by ``seed``) instead of every element.
@@ -669,16 +748,17 @@ def check_gradient(
     if not callable(grad):
         raise TypeError(f"grad must be callable, got {type(grad).__name__}")
     arr = _checked_float_array(x)
+    _dask.check_client_argument(client, backend)
     g = np.asarray(grad(np.array(arr, dtype=np.float64), *args), dtype=np.float64)
     if g.shape != arr.shape:
         raise ValueError(f"grad returned shape {g.shape}, but x has shape {arr.shape}")
     if directions is None:
-        n = numerical_gradient(f, x, h=h, method=method, args=args, backend=backend)
+        n = numerical_gradient(f, x, h=h, method=method, args=args, backend=backend, client=client)
         analytic, numerical = g, n
     else:
         k = check_int(directions, "directions", 1)
         _check_method(method)
-        backend = _check_common(f, args, backend, False)
+        backend = _check_common(f, args, backend, False, client)
         rng = np.random.default_rng(seed)
         u = rng.standard_normal((k, arr.size))
         u /= np.linalg.norm(u, axis=1, keepdims=True)

@@ -33,7 +33,7 @@ def rng():
     return np.random.default_rng(0)
 
 
-@pytest.fixture(params=list(fastgrad.BACKENDS))
+@pytest.fixture(params=[b for b in fastgrad.BACKENDS if b != "dask"])  # dask: test_dask.py
 def backend(request):
     return request.param
 

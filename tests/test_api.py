@@ -17,13 +17,13 @@ NAMES = ("W1", "b1", "W2", "b2")
 
 def test_version_and_registry():
     assert fastgrad.__version__
-    assert set(fastgrad.BACKENDS) == {"numpy", "numba"}
+    assert set(fastgrad.BACKENDS) == {"numpy", "numba", "dask"}
 
 
 def test_unknown_backend_lists_choices():
-    with pytest.raises(ValueError, match="'numpy', 'numba'"):
+    with pytest.raises(ValueError, match="choose one of 'numpy', 'numba', 'dask'$"):
         fastgrad.TwoLayerNet(3, 2, 2, backend="torch")
-    with pytest.raises(ValueError, match="'numpy', 'numba'"):
+    with pytest.raises(ValueError, match="choose one of 'numpy', 'numba', 'dask'$"):
         fastgrad.SimpleNet(backend="gpu")
 
 

@@ -154,7 +154,7 @@ def test_auto_backend_choice(monkeypatch, rng):
         ({"h": -1e-4}, ValueError, "h must be"),
         ({"h": float("nan")}, ValueError, "h must be"),
         ({"h": "1e-4"}, TypeError, "h must be"),
-        ({"backend": "cuda"}, ValueError, "'numpy', 'numba'"),
+        ({"backend": "cuda"}, ValueError, "'numpy', 'numba', 'dask'$"),
         ({"args": [1]}, TypeError, "tuple"),
         ({"f": 3}, TypeError, "callable"),
     ],

@@ -20,7 +20,7 @@ LAYERS = [
     ),
     ("fastgrad.reference",),
     ("fastgrad.kernels",),
-    ("fastgrad._api", "fastgrad._differentiate"),
+    ("fastgrad._api", "fastgrad._differentiate", "fastgrad._dask"),
     ("fastgrad.datasets", "fastgrad.training", "fastgrad.optimizers"),
     ("fastgrad.bench",),
     ("fastgrad.cli", "fastgrad.__main__"),

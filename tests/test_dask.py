@@ -1,0 +1,340 @@
+"""The dask backend (fastgrad._dask) on a LocalCluster of two worker processes on 127.0.0.1.
+
+Every generic result is compared with the local backend's bit for bit; the row-split networks
+within a stated bound; failures (an exception in f, an unpicklable f, an unreachable
+scheduler, a worker killed mid-gradient) reach the caller as stated in fastgrad/_dask.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import numba
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import fastgrad
+from fastgrad import _dask
+from fastgrad._differentiate import METHODS
+
+distributed = pytest.importorskip(
+    "distributed", reason='backend="dask" needs Dask distributed: pip install "fastgrad[dask]"'
+)
+psutil = pytest.importorskip("psutil")  # a dependency of distributed
+
+import cloudpickle  # noqa: E402  (a dependency of distributed)
+
+# the workers cannot import this test module: send its functions by value
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+#: Seconds any one test may wait on the cluster.
+WAIT = 30
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = _dask.local_cluster(2)  # what fastgrad itself starts: 127.0.0.1 only
+    try:
+        yield cluster
+    finally:
+        cluster.close(timeout=WAIT)
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    client = distributed.Client(cluster, timeout=WAIT, set_as_default=False)
+    client.wait_for_workers(2, timeout=WAIT)
+    try:
+        yield client
+    finally:
+        client.close(timeout=WAIT)
+
+
+def smooth(v, a):
+    """A plain NumPy f of an array argument, safe for complex steps."""
+    return np.sum(np.sin(v) * a) + np.prod(np.cos(v[..., :2] / 3))
+
+
+def smooth_vector(v, a):
+    return np.array([np.sum(np.sin(v) * a), np.sum(v**3), v.flat[0] * v.flat[-1]])
+
+
+@numba.njit
+def compiled(v, a):
+    s = 0.0
+    for i in range(v.size):
+        s += np.sin(v.flat[i]) * a.flat[i]
+    return s
+
+
+def point(shape=(3, 4)):
+    n = int(np.prod(shape))
+    return np.linspace(-0.7, 1.3, n).reshape(shape), np.arange(1.0, n + 1).reshape(shape)
+
+
+# -- equality with the local backends ------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gradient_equals_the_local_backend_bit_for_bit(client, method, monkeypatch):
+    monkeypatch.setattr(_dask, "task_size", lambda *a: 5)  # ranges that do not divide 12
+    x, a = point()
+    local, info_local = fastgrad.numerical_gradient(
+        smooth, x, args=(a,), method=method, h="auto", backend="numpy", full_output=True
+    )
+    remote, info = fastgrad.numerical_gradient(
+        smooth,
+        x,
+        args=(a,),
+        method=method,
+        h="auto",
+        backend="dask",
+        client=client,
+        full_output=True,
+    )
+    assert_array_equal(remote, local)
+    assert_array_equal(info.error, info_local.error)
+
+
+def test_jacobian_and_check_gradient_equal_the_local_backend(client):
+    x, a = point((7,))
+    local = fastgrad.jacobian(smooth_vector, x, args=(a,), backend="numpy")
+    remote = fastgrad.jacobian(smooth_vector, x, args=(a,), backend="dask", client=client)
+    assert_array_equal(remote, local)
+
+    def grad(v, a):
+        g = np.cos(v) * a
+        c0, c1 = np.cos(v[:2] / 3)
+        g[0] -= np.sin(v[0] / 3) / 3 * c1
+        g[1] -= np.sin(v[1] / 3) / 3 * c0
+        return g
+
+    ok = fastgrad.check_gradient(smooth, grad, x, args=(a,), backend="dask", client=client)
+    ref = fastgrad.check_gradient(smooth, grad, x, args=(a,), backend="numpy")
+    assert ok.ok and ref.ok
+    assert_array_equal(ok.numerical, ref.numerical)
+
+
+def test_compiled_f_runs_the_kernel_and_equals_numba(client):
+    x, a = point((40,))
+    local = fastgrad.numerical_gradient(compiled, x, args=(a,), backend="numba")
+    remote = fastgrad.numerical_gradient(compiled, x, args=(a,), backend="dask", client=client)
+    assert_array_equal(remote, local)
+
+
+def test_the_current_client_is_used_when_none_is_given(client):
+    x, a = point()
+    with client.as_current():
+        remote = fastgrad.numerical_gradient(smooth, x, args=(a,), backend="dask")
+    assert_array_equal(remote, fastgrad.numerical_gradient(smooth, x, args=(a,), backend="numpy"))
+
+
+def test_x_and_args_are_scattered_once_not_sent_per_task(client, monkeypatch):
+    monkeypatch.setattr(_dask, "task_size", lambda *a: 1)  # one task per parameter
+    scattered, submitted = [], []
+    scatter, submit = client.scatter, client.submit
+
+    def spy_scatter(data, **kw):
+        scattered.append((data, kw))
+        return scatter(data, **kw)
+
+    def spy_submit(fn, *args, **kw):
+        submitted.append(args)
+        return submit(fn, *args, **kw)
+
+    monkeypatch.setattr(client, "scatter", spy_scatter)
+    monkeypatch.setattr(client, "submit", spy_submit)
+    x, a = point()
+    fastgrad.numerical_gradient(smooth, x, args=(a,), backend="dask", client=client)
+    assert len(scattered) == 1 and scattered[0][1]["broadcast"] is True
+    assert len(submitted) == x.size
+    for args in submitted:  # futures and small values only: no array of x's size
+        assert not any(isinstance(v, np.ndarray) and v.size >= x.size for v in args)
+        assert not any(isinstance(v, tuple) and any(b is a for b in v) for v in args)
+
+
+def test_task_size_rule():
+    # >= 50 ms of work per task: 10 ms per evaluation, 2 per parameter -> 3 parameters
+    assert _dask.task_size(1000, 0.01, 2, 2) == 3
+    # a cheap f: capped so that every worker thread gets a task
+    assert _dask.task_size(1000, 1e-7, 2, 8) == 125
+    # a slow f: one parameter per task
+    assert _dask.task_size(10, 2.0, 2, 2) == 1
+    assert _dask.task_size(3, 1e-7, 2, 8) == 1
+
+
+# -- client argument -----------------------------------------------------------------------
+
+
+def test_client_is_an_error_without_the_dask_backend(client):
+    x, a = point()
+    with pytest.raises(ValueError, match='client= is only used by backend="dask"'):
+        fastgrad.numerical_gradient(smooth, x, args=(a,), backend="numpy", client=client)
+    with pytest.raises(ValueError, match='client= is only used by backend="dask"'):
+        fastgrad.TwoLayerNet(3, 2, 2, client=client)
+
+
+def test_no_client_says_how_to_start_one():
+    x, a = point()
+    with pytest.raises(ValueError, match=r"no Dask client.*Client\(\).*--scheduler local:N"):
+        fastgrad.numerical_gradient(smooth, x, args=(a,), backend="dask")
+
+
+def test_unreachable_scheduler_fails_in_time_naming_the_address(monkeypatch):
+    monkeypatch.setattr(_dask, "CONNECT_TIMEOUT", 2.0)
+    import socket
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    x, a = point()
+    t0 = time.monotonic()
+    with pytest.raises(OSError, match=f"scheduler at {address} within 2 s"):
+        fastgrad.numerical_gradient(smooth, x, args=(a,), backend="dask", client=address)
+    assert time.monotonic() - t0 < 2.0 + 10.0
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def raises_at_parameter_7(v):
+    if v.flat[7] != 0.5:
+        raise ZeroDivisionError("boom")
+    return float(np.sum(v))
+
+
+def test_an_exception_in_f_names_the_parameter(client):
+    x = np.full((3, 4), 0.5)
+    with pytest.raises(ZeroDivisionError, match="boom") as info:
+        fastgrad.numerical_gradient(raises_at_parameter_7, x, backend="dask", client=client)
+    assert info.value.fastgrad_parameter == 7
+    assert "parameter 7 (index (1, 3) of x)" in "".join(getattr(info.value, "__notes__", []))
+
+
+def test_an_unpicklable_f_says_so(client):
+    lock = threading.Lock()
+
+    def f(v):
+        with lock:
+            return float(np.sum(v))
+
+    with pytest.raises(TypeError, match="f cannot be pickled.*importable on the workers"):
+        fastgrad.numerical_gradient(f, np.ones(3), backend="dask", client=client)
+
+
+# -- networks: the rows split across the workers -----------------------------------------------
+
+
+def test_row_split_network_within_bound_of_the_single_machine(client):
+    rng = np.random.default_rng(3)
+    x, t = rng.standard_normal((101, 20)), rng.integers(0, 3, 101)
+    local = fastgrad.TwoLayerNet(20, 10, 3, weight_init_std=0.5, rng=1)
+    remote = fastgrad.TwoLayerNet(
+        20, 10, 3, weight_init_std=0.5, rng=1, backend="dask", client=client
+    )
+    for method in ("numerical_gradient", "gradient"):
+        g_local = getattr(local, method)(x, t)
+        g_remote = getattr(remote, method)(x, t)
+        assert list(g_remote) == list(g_local)
+        for name in g_local:
+            # another summation order: within 1e-12 of the largest element (measured ~1e-15)
+            scale = np.max(np.abs(g_local[name]))
+            np.testing.assert_allclose(g_remote[name], g_local[name], rtol=0, atol=1e-12 * scale)
+        again = getattr(remote, method)(x, t)
+        for name in g_local:
+            assert_array_equal(again[name], g_remote[name])
+    assert remote.loss(x, t) == local.loss(x, t)
+
+
+def test_any_network_sharing_the_two_layer_methods_splits_its_rows(client):
+    rng = np.random.default_rng(5)
+    x, t = rng.standard_normal((30, 6)), rng.integers(0, 3, 30)
+    kw = {"weight_init_std": 0.5, "weight_decay_lambda": 0.1, "rng": 3}
+    local = fastgrad.MultiLayerNet(6, [5, 4], 3, **kw).numerical_gradient(x, t)
+    net = fastgrad.MultiLayerNet(6, [5, 4], 3, backend="dask", **kw)
+    with client.as_current():
+        remote = net.numerical_gradient(x, t)
+    for name in local:
+        scale = np.max(np.abs(local[name]))
+        np.testing.assert_allclose(remote[name], local[name], rtol=0, atol=1e-12 * scale)
+
+
+def test_simplenet_refuses_the_dask_backend():
+    with pytest.raises(ValueError, match="6 parameters"):
+        fastgrad.SimpleNet(backend="dask")
+
+
+class SlowFirstShard:
+    """A network twin whose first shard finishes last."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def gradient(self, x, t):
+        if x[0, 0] == self.first:
+            time.sleep(0.5)
+        return self.net.gradient(x, t)
+
+
+def test_row_split_combines_in_shard_order_whoever_finishes_first(client):
+    rng = np.random.default_rng(4)
+    x, t = rng.standard_normal((9, 5)), rng.integers(0, 3, 9)
+    net = fastgrad.kernels.TwoLayerNet(5, 4, 3, weight_init_std=0.5, rng=2)
+    slow = SlowFirstShard(net)
+    slow.first = x[0, 0]
+    got = _dask.row_split(client, slow, "gradient", x, t)
+    sizes = [4, 5]  # two workers: rows [0, 4) and [4, 9)
+    want = _dask.combine_shards([net.gradient(x[:4], t[:4]), net.gradient(x[4:], t[4:])], sizes)
+    for name in want:
+        assert_array_equal(got[name], want[name])
+
+
+# -- the cluster fastgrad starts listens on 127.0.0.1 only ---------------------------------------
+
+
+def test_every_socket_of_the_cluster_listens_on_loopback(client):
+    pids = {os.getpid(), *client.run(os.getpid).values()}  # scheduler and nannies; workers
+    listening = [
+        (pid, c.laddr)
+        for pid in pids
+        for c in psutil.Process(pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert len(listening) >= 2 * len(pids) - 1  # the dashboards are there too
+    assert all(addr.ip == "127.0.0.1" for _, addr in listening), listening
+
+
+# -- a worker killed mid-gradient (last: the cluster restarts a worker) -------------------------
+
+
+def slow_sum(v, a):
+    time.sleep(0.02)
+    return float(np.sum(np.sin(v) * a))
+
+
+def test_a_worker_killed_mid_gradient_costs_time_not_correctness(client):
+    x, a = point((60,))
+    local = fastgrad.numerical_gradient(slow_sum, x, args=(a,), backend="numpy")
+    before = set(client.run(os.getpid).values())
+    victim = min(before)
+    moment = np.random.default_rng(12).uniform(0.3, 0.6)  # the seeded moment, in seconds
+    killed = threading.Event()
+
+    def kill():
+        time.sleep(moment)
+        os.kill(victim, signal.SIGKILL)
+        killed.set()
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    remote = fastgrad.numerical_gradient(slow_sum, x, args=(a,), backend="dask", client=client)
+    assert killed.is_set()  # before the gradient returned: mid-gradient
+    killer.join(WAIT)
+    assert_array_equal(remote, local)
+    client.wait_for_workers(2, timeout=WAIT)
+    assert victim not in set(client.run(os.getpid).values())
