@@ -1,11 +1,13 @@
-"""Mini-batch SGD for :class:`fastgrad.TwoLayerNet`: the book's ``train_neuralnet.py``.
+"""Mini-batch training of :class:`fastgrad.TwoLayerNet` and :class:`fastgrad.MultiLayerNet`:
+the book's ``train_neuralnet.py``.
 
 :func:`train` is the loop of *Deep Learning from Scratch*, section 4.5.2: each iteration draws a
 mini-batch (``rng.choice(train_size, batch_size)``, with replacement as in the book), takes the
 gradient (numerical, section 4.4, or backprop, chapter 5), updates ``params[key] -= lr *
-grad[key]`` and records the batch loss; every epoch it records the accuracy on the whole
-training and test sets. On top of the book's loop it keeps a :class:`History` with timings,
-shows a progress bar, calls user callbacks (which may stop training early) and writes
+grad[key]`` (or the update of another of the book's optimisers, section 6.1,
+:mod:`fastgrad.optimizers`) and records the batch loss; every epoch it records the accuracy
+on the whole training and test sets. On top of the book's loop it keeps a :class:`History`
+with timings, shows a progress bar, calls user callbacks (which may stop training early) and writes
 checkpoints from which an interrupted run resumes to exactly the same parameters, bit for bit.
 
 How it is built
@@ -21,14 +23,15 @@ closing evaluation (below) and the last checkpoint.
 
 Checkpoints
 -----------
-A checkpoint is one ``.npz`` file (no pickles) with the parameters ``W1, b1, W2, b2`` as
-float64 arrays and a ``meta`` entry: JSON with the iteration count, the network shape, the
-run's settings, the random generator's ``bit_generator.state`` and the history. It is written
-atomically: to a temporary file in the same folder (created with mode ``0o666``, so that the
-kernel applies the process's umask, which is never read or changed), flushed and fsynced,
-then moved over the old one with :func:`os.replace`, so a crash at any moment leaves either
-the previous checkpoint or the new one, never a mixture. Read one with
-:func:`load_checkpoint`.
+A checkpoint is one ``.npz`` file (no pickles) with the parameters ``W1, b1, ..., W{L+1},
+b{L+1}`` as float64 arrays, the optimiser's state arrays (``optimizer/<slot>/<key>``, and
+Adam's ``optimizer/iter``) and a ``meta`` entry: JSON with the iteration count, the layer
+sizes, the run's settings, the random generator's ``bit_generator.state`` and the history.
+It is written atomically: to a temporary file in the same folder (created with mode
+``0o666``, so that the kernel applies the process's umask, which is never read or
+changed), flushed and fsynced, then moved over the old one with :func:`os.replace`, so a
+crash at any moment leaves either the previous checkpoint or the new one, never a mixture.
+Read one with :func:`load_checkpoint`.
 
 Resuming: the same run, or a refusal
 ------------------------------------
@@ -38,7 +41,8 @@ records everything that decides the numbers, and :func:`train` refuses to resume
 :class:`CheckpointError` naming the field, the checkpoint's value, this run's value and what
 to do) when any of it differs:
 
-- the network shape;
+- the network: its layer sizes, class, hidden activation, initialisation (when the network
+  has a ``weight_init_std`` attribute; the command line's networks do) and weight decay;
 - the backend (``net.backend``, or the network's class when it has none): the backends round
   differently (a numpy checkpoint finished on numba once ended 3.9e-12 away from the
   uninterrupted run), so switching mid-run gives a run that neither backend would give;
@@ -47,7 +51,9 @@ to do) when any of it differs:
   match), computed once per :func:`train` call that has a checkpoint (about 0.1 s for the whole
   of MNIST), plus
   the set sizes for a clearer message;
-- every hyper-parameter: ``grad, lr, batch_size, eval_every`` and ``seed`` (an integer, or
+- the optimiser (its name) and its hyper-parameters (``lr, momentum, decay_rate, beta1,
+  beta2``, None where it has none); its state is restored from the checkpoint exactly;
+- every other hyper-parameter: ``grad, batch_size, eval_every`` and ``seed`` (an integer, or
   ``None`` for any other seed: a Generator, a SeedSequence or fresh entropy, whose stream the
   checkpoint's generator state carries on either way);
 - the versions of fastgrad, NumPy and Numba: bitwise-identical results are not promised across
@@ -59,10 +65,11 @@ to do) when any of it differs:
 The machine is not recorded: the numba kernels give the same bits for any thread count, but
 another CPU or BLAS library may round the reference's matrix products differently. A
 checkpoint of an older format (version 1 recorded neither the backend, nor the data, nor the
-versions) is refused; start over.
+versions; version 2 neither the architecture nor the optimiser) is refused; start over.
 
 Everything a run's numbers depend on is then the same as in an uninterrupted run: the
-mini-batches (the generator's state), the parameters (float64, saved exactly), and the order
+mini-batches (the generator's state), the parameters and the optimiser's state (float64,
+saved exactly), and the order
 of the floating-point operations (the same calls in the same order). So the final parameters
 are identical, bit for bit.
 
@@ -94,9 +101,10 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import optimizers
 from ._files import write_atomically
 from ._validation import as_batch, as_labels, check_int, check_positive_float
-from .reference.nets import PARAM_NAMES
+from .reference.multilayer import param_names
 
 __all__ = [
     "GRAD_METHODS",
@@ -119,16 +127,34 @@ GRAD_METHODS: tuple[str, ...] = ("numerical", "backprop")
 EVAL_CHUNK = 10_000
 
 _CHECKPOINT_FORMAT = "fastgrad.training checkpoint"
-#: Version 2 records the backend, the data fingerprint and the library versions.
-_CHECKPOINT_VERSION = 2
+#: Version 2 records the backend, the data fingerprint and the library versions; version 3
+#: the architecture (any depth), the optimiser, its hyper-parameters and its state.
+_CHECKPOINT_VERSION = 3
+
+#: The learning rate of the book's chapter-4 run (``train_neuralnet.py``), the default of
+#: plain SGD here; the other optimisers default to their own book values (section 6.1).
+DEFAULT_SGD_LR = 0.1
+
+#: The optimiser's hyper-parameters a checkpoint records besides ``lr`` (None where the
+#: optimiser has no such attribute).
+_OPTIMIZER_HYPER = ("momentum", "decay_rate", "beta1", "beta2")
+
+#: The prefix of the optimiser's state arrays in a checkpoint file.
+_OPTIMIZER_PREFIX = "optimizer/"
 
 #: What decides the sequence of parameters, in the order :func:`train` compares it on resume:
 #: causes before consequences (the default ``eval_every`` follows from ``n_train`` and
 #: ``batch_size``; the fingerprint from the sizes), so that a message names the root cause.
 _RESUME_KEYS = (
     "backend",
+    "network",
+    "activation",
+    "weight_init",
+    "weight_decay_lambda",
     "grad",
+    "optimizer",
     "lr",
+    *_OPTIMIZER_HYPER,
     "batch_size",
     "n_train",
     "n_test",
@@ -297,41 +323,70 @@ class Checkpoint:
     iteration : int
         Iterations done when it was written; a resumed run continues with this index.
     shape : tuple of int
-        ``(input_size, hidden_size, output_size)`` of the network.
+        The layer sizes ``(input_size, *hidden_sizes, output_size)`` of the network.
     params : dict of str to ndarray of float64
-        ``W1, b1, W2, b2`` after ``iteration`` iterations.
+        ``W1, b1, ..., W{L+1}, b{L+1}`` after ``iteration`` iterations.
     history : History
     rng_state : dict
         The generator's ``bit_generator.state``.
     config : dict
-        What decides the run's numbers (see the module docstring): ``backend, grad, lr,
-        batch_size, eval_every, seed, n_train, n_test, data_sha256, fastgrad_version,
-        numpy_version, numba_version``, and ``iters``, the iterations the run was asked for.
+        What decides the run's numbers (see the module docstring): ``backend, network,
+        activation, weight_init, weight_decay_lambda, grad, optimizer, lr, momentum,
+        decay_rate, beta1, beta2, batch_size, eval_every, seed, n_train, n_test, data_sha256,
+        fastgrad_version, numpy_version, numba_version``, and ``iters``, the iterations the
+        run was asked for.
+    optimizer_state : dict of str to ndarray
+        The optimiser's :meth:`~fastgrad.optimizers.Optimizer.state` (empty for plain SGD).
     """
 
     path: Path
     iteration: int
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]
     params: dict[str, NDArray[np.float64]]
     history: History
     rng_state: dict[str, Any]
     config: dict[str, Any]
+    optimizer_state: dict[str, NDArray] = field(default_factory=dict)
 
 
 # -- train()'s arguments, checked once ------------------------------------------------------
 
 
-def _net_shape(net: Any) -> tuple[int, int, int]:
+def _n_layers(params: Any) -> int:
+    """The number of affine layers of a ``params`` dict: its keys ``W1, W2, ...`` in a row."""
+    n = 0
+    while f"W{n + 1}" in params:
+        n += 1
+    return n
+
+
+def _param_names(params: Any) -> tuple[str, ...]:
+    """``W1, b1, ..., W{L+1}, b{L+1}``: the keys training updates and a checkpoint saves."""
+    return param_names(_n_layers(params))
+
+
+def _net_shape(net: Any) -> tuple[int, ...]:
+    """The layer sizes ``(input_size, *hidden_sizes, output_size)`` of ``net``: a
+    ``TwoLayerNet``, a ``MultiLayerNet`` of any depth, or any object with their ``params``
+    dict ``W1, b1, ..., W{L+1}, b{L+1}`` (at least one hidden layer) and methods."""
     params = getattr(net, "params", None)
-    if not isinstance(params, dict) or not set(PARAM_NAMES) <= set(params):
+    if (
+        not isinstance(params, dict)
+        or _n_layers(params) < 2
+        or not set(_param_names(params)) <= set(params)
+    ):
         raise TypeError(
-            "net must be a TwoLayerNet: an object with a params dict holding W1, b1, W2, b2 "
-            "and the methods numerical_gradient, gradient, loss and accuracy"
+            "net must be a TwoLayerNet or a MultiLayerNet: an object with a params dict "
+            "holding W1, b1, ..., W{L+1}, b{L+1} (L >= 1 hidden layers) and the methods "
+            "numerical_gradient, gradient, loss and accuracy"
         )
-    W1, W2 = np.shape(params["W1"]), np.shape(params["W2"])
-    if len(W1) != 2 or len(W2) != 2 or W1[1] != W2[0]:
-        raise ValueError(f"net.params W1 {W1} and W2 {W2} do not make a two-layer network")
-    return int(W1[0]), int(W1[1]), int(W2[1])
+    shapes = [np.shape(params[f"W{k}"]) for k in range(1, _n_layers(params) + 1)]
+    if any(len(w) != 2 for w in shapes) or any(
+        a[1] != b[0] for a, b in zip(shapes[:-1], shapes[1:], strict=True)
+    ):
+        listed = ", ".join(f"W{k} {w}" for k, w in enumerate(shapes, 1))
+        raise ValueError(f"net.params {listed} do not chain into a network")
+    return (int(shapes[0][0]), *(int(w[1]) for w in shapes))
 
 
 def _shape_str(shape: Iterable[int]) -> str:
@@ -339,7 +394,7 @@ def _shape_str(shape: Iterable[int]) -> str:
 
 
 def _check_data(
-    x: ArrayLike, t: ArrayLike, shape: tuple[int, int, int], xname: str, tname: str
+    x: ArrayLike, t: ArrayLike, shape: tuple[int, ...], xname: str, tname: str
 ) -> tuple[NDArray, NDArray]:
     x = as_batch(x, shape[0], xname)
     if x.ndim != 2:
@@ -351,7 +406,7 @@ def _check_data(
             "pass one label or one-hot row per image"
         )
     # Labels once, here: the book's loss turns one-hot rows into labels with argmax anyway.
-    return x, as_labels(t, x.shape[0], shape[2], tname)
+    return x, as_labels(t, x.shape[0], shape[-1], tname)
 
 
 class _Data(NamedTuple):
@@ -365,7 +420,7 @@ class _Data(NamedTuple):
 
     @classmethod
     def check(
-        cls, shape: tuple[int, int, int], x_train: Any, t_train: Any, x_test: Any, t_test: Any
+        cls, shape: tuple[int, ...], x_train: Any, t_train: Any, x_test: Any, t_test: Any
     ) -> _Data:
         return cls(
             *_check_data(x_train, t_train, shape, "x_train", "t_train"),
@@ -415,6 +470,7 @@ class _TrainSettings:
     iters: int
     batch_size: int
     lr: float
+    optimizer: optimizers.Optimizer
     grad: Grad
     seed: Any
     eval_every: int
@@ -432,6 +488,7 @@ class _TrainSettings:
         iters: Any,
         batch_size: Any,
         lr: Any,
+        optimizer: Any,
         grad: Any,
         seed: Any,
         eval_every: Any,
@@ -445,7 +502,7 @@ class _TrainSettings:
         raises the ``TypeError`` or ``ValueError`` that :func:`train` documents."""
         iters = check_int(iters, "iters", 0)
         batch_size = check_int(batch_size, "batch_size", 1)
-        lr = check_positive_float(lr, "lr")
+        optimizer = _as_optimizer(optimizer, lr)
         if grad not in GRAD_METHODS:
             raise ValueError(
                 f"grad must be one of {', '.join(map(repr, GRAD_METHODS))}, not {grad!r}"
@@ -467,7 +524,8 @@ class _TrainSettings:
         return cls(
             iters=iters,
             batch_size=batch_size,
-            lr=lr,
+            lr=optimizer.lr,
+            optimizer=optimizer,
             grad=grad,
             seed=seed,
             eval_every=eval_every,
@@ -483,8 +541,11 @@ class _TrainSettings:
         (module docstring), and ``iters``."""
         return {
             "backend": _backend_name(net),
+            **_architecture(net),
             "grad": self.grad,
+            "optimizer": _optimizer_name(self.optimizer),
             "lr": self.lr,
+            **{name: _hyper(self.optimizer, name) for name in _OPTIMIZER_HYPER},
             "batch_size": self.batch_size,
             "eval_every": self.eval_every,
             "seed": int(self.seed) if isinstance(self.seed, numbers.Integral) else None,
@@ -494,6 +555,69 @@ class _TrainSettings:
             **_versions(),
             "iters": self.iters,
         }
+
+
+def _as_optimizer(optimizer: Any, lr: Any) -> optimizers.Optimizer:
+    """:func:`train`'s ``optimizer`` and ``lr`` as one optimiser: None is plain SGD; a name
+    is the book's optimiser with its defaults, the learning rate of plain SGD being
+    :data:`DEFAULT_SGD_LR` (the book's chapter 4); ``lr`` overrides it. An
+    :class:`~fastgrad.optimizers.Optimizer` is used as is (and its state carried on), so
+    ``lr`` must then be None or its own."""
+    if isinstance(optimizer, optimizers.Optimizer):
+        if lr is not None and check_positive_float(lr, "lr") != optimizer.lr:
+            raise ValueError(
+                f"lr={lr!r} but the optimizer has lr={optimizer.lr!r}; set the learning rate "
+                "on the optimizer (or pass the optimizer's name with lr=)"
+            )
+        return optimizer
+    if optimizer is None:
+        optimizer = "sgd"
+    if not isinstance(optimizer, str):
+        raise TypeError(
+            "optimizer must be a name "
+            f"({', '.join(map(repr, optimizers.OPTIMIZERS))}) or a fastgrad.optimizers."
+            f"Optimizer, got {type(optimizer).__name__}"
+        )
+    if lr is None and optimizer == "sgd":
+        lr = DEFAULT_SGD_LR
+    if lr is not None:
+        lr = check_positive_float(lr, "lr")
+    return optimizers.make(optimizer, lr)
+
+
+def _optimizer_name(optimizer: optimizers.Optimizer) -> str:
+    """The name :func:`fastgrad.optimizers.make` knows it by, else its class's full name."""
+    for name, cls in optimizers.OPTIMIZERS.items():
+        if type(optimizer) is cls:
+            return name
+    cls = type(optimizer)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _hyper(optimizer: optimizers.Optimizer, name: str) -> float | None:
+    value = getattr(optimizer, name, None)
+    return float(value) if isinstance(value, numbers.Real) else None
+
+
+def _architecture(net: Any) -> dict[str, Any]:
+    """What a checkpoint records of the network besides its layer sizes: its class, its
+    hidden activation, its initialisation (when the network tells it, as a
+    ``weight_init_std`` attribute: the command line's networks do) and its weight decay. The
+    book's ``TwoLayerNet`` is sigmoid without decay."""
+    network = type(net).__name__
+    activation = getattr(net, "activation", "sigmoid" if network == "TwoLayerNet" else None)
+    init = getattr(net, "weight_init_std", None)
+    if isinstance(init, numbers.Real) and not isinstance(init, bool):
+        init = float(init)
+    elif not isinstance(init, str):
+        init = None
+    decay = getattr(net, "weight_decay_lambda", 0.0)
+    return {
+        "network": network,
+        "activation": activation if isinstance(activation, str) else None,
+        "weight_init": init,
+        "weight_decay_lambda": float(decay) if isinstance(decay, numbers.Real) else None,
+    }
 
 
 def _backend_name(net: Any) -> str:
@@ -567,8 +691,8 @@ def _generator_from_state(state: dict[str, Any]) -> np.random.Generator:
 
 
 def _param_arrays(params: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
-    """``W1, b1, W2, b2`` as float64 arrays, ready for :func:`numpy.savez`."""
-    return {k: np.asarray(params[k], dtype=np.float64) for k in PARAM_NAMES}
+    """``W1, b1, ..., W{L+1}, b{L+1}`` as float64 arrays, ready for :func:`numpy.savez`."""
+    return {k: np.asarray(params[k], dtype=np.float64) for k in _param_names(params)}
 
 
 def _write_checkpoint(
@@ -576,8 +700,9 @@ def _write_checkpoint(
     params: dict[str, NDArray],
     history: History,
     rng: np.random.Generator,
-    shape: tuple[int, int, int],
+    shape: tuple[int, ...],
     config: dict[str, Any],
+    optimizer: optimizers.Optimizer,
 ) -> None:
     meta = {
         "format": _CHECKPOINT_FORMAT,
@@ -590,6 +715,7 @@ def _write_checkpoint(
     }
     blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     arrays = _param_arrays(params)
+    arrays.update({_OPTIMIZER_PREFIX + k: v for k, v in optimizer.state().items()})
     write_atomically(path, lambda f: np.savez(f, meta=blob, **arrays))
 
 
@@ -625,11 +751,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise bad("it is a single .npy array, not an .npz archive")
         with data:
-            missing = [k for k in ("meta", *PARAM_NAMES) if k not in data.files]
+            names = param_names(max(_n_layers(data.files), 2))
+            missing = [k for k in ("meta", *names) if k not in data.files]
             if missing:
                 raise bad(f"it lacks {', '.join(missing)}")
             meta = json.loads(data["meta"].tobytes().decode("utf-8"))
-            params = {k: np.array(data[k], dtype=np.float64) for k in PARAM_NAMES}
+            params = {k: np.array(data[k], dtype=np.float64) for k in names}
+            optimizer_state = {
+                k[len(_OPTIMIZER_PREFIX) :]: np.array(data[k])
+                for k in data.files
+                if k.startswith(_OPTIMIZER_PREFIX)
+            }
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except CheckpointError:
@@ -643,9 +775,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     if isinstance(version, int) and not isinstance(version, bool) and version < _CHECKPOINT_VERSION:
         raise CheckpointError(
             f"checkpoint {path} has format version {version}, written by an older fastgrad "
-            f"that did not record the backend, the data and the library versions (format "
-            f"{_CHECKPOINT_VERSION} does), so it cannot be resumed as the same run; delete it "
-            "(or pick another path) to start over"
+            f"that did not record the backend, the data, the library versions, the "
+            f"architecture and the optimizer (format {_CHECKPOINT_VERSION} does), so it cannot "
+            "be resumed as the same run; delete it (or pick another path) to start over"
         )
     if version != _CHECKPOINT_VERSION:
         raise bad(f"unsupported checkpoint version {version!r} (a newer fastgrad wrote it?)")
@@ -657,16 +789,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         config = dict(meta["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise bad(f"inconsistent metadata ({exc})") from exc
-    n_in, n_hidden, n_out = shape if len(shape) == 3 else (0, 0, 0)
-    expected = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
-    if len(shape) != 3 or any(params[k].shape != expected[k] for k in PARAM_NAMES):
+    expected = {}
+    for k in range(1, len(shape)):
+        expected[f"W{k}"], expected[f"b{k}"] = (shape[k - 1], shape[k]), (shape[k],)
+    if set(expected) != set(params) or any(params[k].shape != expected[k] for k in params):
         raise bad("its parameter shapes do not match its network shape")
     if history.iterations != iteration:
         raise bad(f"its history has {history.iterations} iterations, not {iteration}")
-    return Checkpoint(path, iteration, shape, params, history, rng_state, config)
+    return Checkpoint(path, iteration, shape, params, history, rng_state, config, optimizer_state)
 
 
-def _check_resumable(ck: Checkpoint, shape: tuple[int, int, int], config: dict[str, Any]) -> None:
+def _check_resumable(ck: Checkpoint, shape: tuple[int, ...], config: dict[str, Any]) -> None:
     """Refuse to resume from ``ck`` unless the run it holds is this one (module docstring)."""
     if ck.shape != shape:
         raise CheckpointError(
@@ -711,7 +844,7 @@ def _check_resumable(ck: Checkpoint, shape: tuple[int, int, int], config: dict[s
 
 
 def _restore(
-    net: Any, shape: tuple[int, int, int], settings: _TrainSettings, config: dict[str, Any]
+    net: Any, shape: tuple[int, ...], settings: _TrainSettings, config: dict[str, Any]
 ) -> tuple[History, np.random.Generator]:
     """Resume from ``settings.checkpoint``: refuse it unless it holds this very run, then put
     its parameters into ``net`` and return its history and random generator, with which the
@@ -722,8 +855,12 @@ def _restore(
     path = settings.checkpoint
     ck = load_checkpoint(path)
     _check_resumable(ck, shape, config)
-    for key in PARAM_NAMES:
+    for key in ck.params:
         net.params[key] = ck.params[key]
+    try:
+        settings.optimizer.load_state(ck.optimizer_state)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint {path} has a bad optimizer state: {exc}") from exc
     history = ck.history
     if ck.iteration < settings.iters:
         _drop_closing_evaluation(history, settings.eval_every)
@@ -774,7 +911,7 @@ class _Checkpointer(_Callback):
         self,
         settings: _TrainSettings,
         rng: np.random.Generator,
-        shape: tuple[int, int, int],
+        shape: tuple[int, ...],
         config: dict[str, Any],
         clock: _Clock,
     ) -> None:
@@ -785,6 +922,7 @@ class _Checkpointer(_Callback):
         self.shape = shape
         self.config = config
         self.clock = clock
+        self.optimizer = settings.optimizer
 
     def __call__(
         self, iteration: int, history: History, net: Any, *, stopping: bool = False
@@ -798,7 +936,9 @@ class _Checkpointer(_Callback):
 
     def save(self, history: History, net: Any) -> None:
         history.total_time = self.clock()
-        _write_checkpoint(self.path, net.params, history, self.rng, self.shape, self.config)
+        _write_checkpoint(
+            self.path, net.params, history, self.rng, self.shape, self.config, self.optimizer
+        )
 
 
 class _ProgressBar(_Callback):
@@ -872,7 +1012,7 @@ class _Hook:
         settings: _TrainSettings,
         history: History,
         rng: np.random.Generator,
-        shape: tuple[int, int, int],
+        shape: tuple[int, ...],
         config: dict[str, Any],
         clock: _Clock,
     ) -> _Hook:
@@ -942,7 +1082,7 @@ def _gradient_method(net: Any, grad: Grad) -> Callable[[Any, Any], dict[str, NDA
 
 def _own_float64_params(net: Any) -> None:
     """The in-place update needs float64 arrays of the net's own: copy any other parameter."""
-    for key in PARAM_NAMES:
+    for key in _param_names(net.params):
         p = net.params[key]
         if not (isinstance(p, np.ndarray) and p.dtype == np.float64 and p.flags.writeable):
             net.params[key] = np.array(p, dtype=np.float64)
@@ -958,7 +1098,9 @@ def _sgd(
     hook: _Hook,
 ) -> None:
     """The book's ``train_neuralnet.py``, from the iteration after ``history``'s last up to
-    ``settings.iters``, with timings; after each iteration ``hook`` may stop it."""
+    ``settings.iters``, with timings; after each iteration ``hook`` may stop it. The update
+    is ``settings.optimizer``'s, in place on the network's own arrays."""
+    names = _param_names(net.params)
     for i in range(history.iterations, settings.iters):
         t0 = time.perf_counter()
         batch_mask = rng.choice(data.n_train, settings.batch_size)
@@ -967,8 +1109,10 @@ def _sgd(
         t1 = time.perf_counter()
         grad = gradient(x_batch, t_batch)
         t2 = time.perf_counter()
-        for key in PARAM_NAMES:
-            net.params[key] -= settings.lr * grad[key]
+        # plain SGD: params[key] -= lr * grad[key], the book's chapter-4 update, bit for bit
+        params = {key: net.params[key] for key in names}
+        settings.optimizer.update(params, grad)
+        net.params.update(params)
         loss = float(net.loss(x_batch, t_batch))
         history.iter_time.append(time.perf_counter() - t0)
         history.grad_time.append(t2 - t1)
@@ -989,7 +1133,8 @@ def train(
     *,
     iters: int = 10_000,
     batch_size: int = 100,
-    lr: float = 0.1,
+    lr: float | None = None,
+    optimizer: str | optimizers.Optimizer | None = None,
     grad: Grad = "numerical",
     seed: int | np.random.SeedSequence | np.random.Generator | None = None,
     eval_every: int | None = None,
@@ -999,12 +1144,14 @@ def train(
     checkpoint_every: int | None = None,
     resume: bool = False,
 ) -> History:
-    """Train ``net`` by mini-batch SGD, the book's ``train_neuralnet.py`` (section 4.5.2).
+    """Train ``net`` by mini-batch SGD, the book's ``train_neuralnet.py`` (section 4.5.2), or
+    by another of the book's optimisers (section 6.1).
 
     Parameters
     ----------
-    net : TwoLayerNet
-        :class:`fastgrad.TwoLayerNet` (any backend) or any object with its ``params`` dict and
+    net : TwoLayerNet or MultiLayerNet
+        :class:`fastgrad.TwoLayerNet` or :class:`fastgrad.MultiLayerNet` (any backend, any
+        depth) or any object with their ``params`` dict ``W1, b1, ..., W{L+1}, b{L+1}`` and
         methods. Its parameters are updated in place.
     x_train : ndarray, shape (n_train, input_size)
         Training images, e.g. ``load_mnist()``'s float32 rows. Never modified.
@@ -1017,8 +1164,14 @@ def train(
     batch_size : int, default 100
         Rows per mini-batch, drawn with replacement as in the book, so it may exceed
         ``n_train``.
-    lr : float, default 0.1
-        Learning rate, finite and > 0.
+    lr : float, optional
+        Learning rate, finite and > 0. Default: 0.1 for plain SGD (the book's chapter 4),
+        the book's default of any other optimiser named by ``optimizer``.
+    optimizer : {"sgd", "momentum", "adagrad", "rmsprop", "adam"} or Optimizer, optional
+        The update rule (:mod:`fastgrad.optimizers`): a name, with the book's
+        hyper-parameters, or an :class:`~fastgrad.optimizers.Optimizer` used as is (then
+        ``lr`` must be None or its ``lr``). Default: plain SGD, ``params[key] -= lr *
+        grad[key]``.
     grad : {"numerical", "backprop"}, default "numerical"
         ``net.numerical_gradient`` (central differences) or ``net.gradient`` (backprop).
     seed : int, numpy.random.SeedSequence or numpy.random.Generator, optional
@@ -1064,16 +1217,18 @@ def train(
         If an argument has the wrong type.
     CheckpointError
         If ``resume`` finds a checkpoint that is unreadable or of an older format, or that holds
-        another run: another network shape, backend, data, ``grad, lr, batch_size,
-        eval_every`` or ``seed``, other fastgrad, NumPy or Numba versions, or more iterations
-        than ``iters`` (see the module docstring). The message names the field, both values
-        and what to do; the exception's ``field``, ``old`` and ``new`` hold them.
+        another run: another network shape, class, activation, initialisation or weight
+        decay, backend, data, ``grad``, optimiser or optimiser setting (``lr``, ...),
+        ``batch_size, eval_every`` or ``seed``, other fastgrad, NumPy or Numba versions, or
+        more iterations than ``iters`` (see the module docstring). The message names the
+        field, both values and what to do; the exception's ``field``, ``old`` and ``new`` hold them.
 
     Notes
     -----
     The iteration follows the book: ``batch_mask = rng.choice(train_size, batch_size)``, the
-    gradient on ``x_train[batch_mask]``, ``params[key] -= lr * grad[key]`` for ``W1, b1, W2,
-    b2``, then ``loss(x_batch, t_batch)`` with the updated parameters. Accuracy on a whole set
+    gradient on ``x_train[batch_mask]``, ``params[key] -= lr * grad[key]`` for ``W1, b1, ...,
+    W{L+1}, b{L+1}`` (or the optimiser's update), then ``loss(x_batch, t_batch)`` with the
+    updated parameters. Accuracy on a whole set
     is computed in chunks of :data:`EVAL_CHUNK` rows (the same value, less memory).
 
     A resumed run ends with exactly the parameters and the history (timings aside) of an
@@ -1105,6 +1260,7 @@ def train(
         iters=iters,
         batch_size=batch_size,
         lr=lr,
+        optimizer=optimizer,
         grad=grad,
         seed=seed,
         eval_every=eval_every,

@@ -642,7 +642,7 @@ def test_checkpoint_records_what_decides_the_run(problem, tmp_path):
     assert len(config["data_sha256"]) == 64
     with np.load(ck) as f:
         meta = json.loads(f["meta"].tobytes())
-    assert meta["version"] == 2
+    assert meta["version"] == 3
 
 
 def _rewrite_meta(path, **changes):
@@ -663,8 +663,8 @@ def test_checkpoint_of_the_old_format_is_refused(problem, tmp_path):
         "by an older fastgrad .* cannot be resumed as the same run; delete it",
     ):
         run(problem, iters=20, checkpoint=ck, resume=True)
-    _rewrite_meta(ck, version=3)
-    with pytest.raises(CheckpointError, match="unsupported checkpoint version 3"):
+    _rewrite_meta(ck, version=4)
+    with pytest.raises(CheckpointError, match="unsupported checkpoint version 4"):
         load_checkpoint(ck)
 
 
@@ -933,3 +933,202 @@ def test_fastgrad_never_touches_the_umask(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "ck.npz").exists()
+
+
+# -- deeper networks and the book's optimisers (issue 10) ----------------------------------
+
+DEEP = (N_IN, [5, 4], N_OUT)
+
+
+def deep_net(backend="numpy", seed=1, **kwargs):
+    return fastgrad.MultiLayerNet(*DEEP, backend=backend, rng=seed, **kwargs)
+
+
+def test_a_multilayer_net_is_the_books_loop_with_adam(problem):
+    """Replays the loop by hand with the book's Adam on a two-hidden-layer ReLU net."""
+    x, t, _, _ = problem
+    net = deep_net(weight_decay_lambda=0.01)
+    h = train(net, *problem, **{**FAST, "lr": None, "iters": 12}, optimizer="adam")
+    book = deep_net(weight_decay_lambda=0.01)
+    opt = fastgrad.optimizers.Adam()
+    rng = np.random.default_rng(FAST["seed"])
+    losses = []
+    for _ in range(12):
+        batch_mask = rng.choice(x.shape[0], FAST["batch_size"])
+        grad = book.gradient(x[batch_mask], t[batch_mask])
+        opt.update(book.params, grad)
+        losses.append(book.loss(x[batch_mask], t[batch_mask]))
+    assert h.loss == losses
+    for k in book.params:
+        assert_array_equal(net.params[k], book.params[k], err_msg=k)
+    assert list(net.params) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+
+
+def test_default_learning_rates(problem):
+    """Plain SGD keeps the book's chapter-4 0.1; a named optimiser its own book default."""
+    assert training._as_optimizer(None, None).lr == 0.1
+    assert training._as_optimizer("sgd", None).lr == 0.1
+    assert training._as_optimizer("adam", None).lr == 0.001
+    assert training._as_optimizer("momentum", None).lr == 0.01
+    assert training._as_optimizer("rmsprop", 0.5).lr == 0.5
+    opt = fastgrad.optimizers.Momentum(lr=0.2)
+    assert training._as_optimizer(opt, None) is opt
+    assert training._as_optimizer(opt, 0.2) is opt
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"optimizer": "nesterov"}, ValueError, "unknown optimizer 'nesterov'"),
+        ({"optimizer": 3}, TypeError, "optimizer must be a name"),
+        ({"optimizer": "adam", "lr": -1.0}, ValueError, "lr"),
+    ],
+)
+def test_bad_optimizer_arguments(problem, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        run(problem, **kwargs)
+
+
+def test_an_optimizer_object_and_another_lr_are_refused(problem):
+    with pytest.raises(ValueError, match="lr=1.0 but the optimizer has lr=0.2"):
+        run(problem, optimizer=fastgrad.optimizers.Momentum(lr=0.2))
+
+
+def test_an_optimizer_object_is_used_as_is(problem):
+    """An Optimizer instance gives the run its name gives, and keeps its state."""
+    opt = fastgrad.optimizers.Momentum(lr=0.3)
+    net1, h1 = run(problem, deep_net(), iters=10, lr=None, optimizer=opt)
+    net2, h2 = run(problem, deep_net(), iters=10, lr=0.3, optimizer="momentum")
+    assert h1.loss == h2.loss
+    assert set(opt.state()) == {f"v/{k}" for k in net1.params}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "rmsprop", "adam"])
+def test_resume_with_an_optimizer_is_bitwise_identical(problem, tmp_path, optimizer):
+    ck = tmp_path / "ck.npz"
+    kw = {"iters": 40, "lr": None, "optimizer": optimizer, "checkpoint_every": 7}
+    with pytest.raises(Crash):
+        run(problem, deep_net(), checkpoint=ck, callbacks=[crash_at(30)], **kw)
+    saved = load_checkpoint(ck)
+    assert saved.iteration == 28 and saved.shape == (N_IN, 5, 4, N_OUT)
+    assert saved.config["optimizer"] == optimizer
+    slots = {"sgd": set(), "momentum": {"v"}, "adagrad": {"h"}, "rmsprop": {"h"}}
+    expected = {f"{s}/{k}" for s in slots.get(optimizer, {"m", "v"}) for k in saved.params}
+    assert set(saved.optimizer_state) - {"iter"} == expected
+    resumed_net = deep_net(seed=99)
+    _, resumed = run(problem, resumed_net, checkpoint=ck, resume=True, **kw)
+    straight_net, straight = run(problem, deep_net(), iters=40, lr=None, optimizer=optimizer)
+    for k in straight_net.params:
+        assert_array_equal(resumed_net.params[k], straight_net.params[k], err_msg=k)
+    assert_same_history(resumed, straight)
+
+
+def test_resume_of_a_numba_multilayer_numerical_run(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    kw = {"iters": 20, "grad": "numerical", "optimizer": "adam", "lr": 0.01}
+    with pytest.raises(Crash):
+        run(
+            problem,
+            deep_net("numba"),
+            checkpoint=ck,
+            checkpoint_every=6,
+            callbacks=[crash_at(15)],
+            **kw,
+        )
+    assert load_checkpoint(ck).iteration == 12
+    resumed_net = deep_net("numba", seed=7)
+    _, resumed = run(problem, resumed_net, checkpoint=ck, resume=True, **kw)
+    straight_net, straight = run(problem, deep_net("numba"), **kw)
+    for k in straight_net.params:
+        assert_array_equal(resumed_net.params[k], straight_net.params[k], err_msg=k)
+    assert_same_history(resumed, straight)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "key", "old", "new"),
+    [
+        ({"optimizer": "adam"}, {"optimizer": "rmsprop"}, "optimizer", "'adam'", "'rmsprop'"),
+        ({"optimizer": "adam"}, {"optimizer": "adam", "lr": 0.01}, "lr", "0.001", "0.01"),
+        (
+            {"optimizer": fastgrad.optimizers.Adam(beta1=0.8)},
+            {"optimizer": fastgrad.optimizers.Adam()},
+            "beta1",
+            "0.8",
+            "0.9",
+        ),
+        ({"net": {"activation": "sigmoid"}}, {}, "activation", "'sigmoid'", "'relu'"),
+        ({"net": {"weight_decay_lambda": 0.1}}, {}, "weight_decay_lambda", "0.1", "0.0"),
+    ],
+)
+def test_resume_with_another_optimizer_or_architecture_is_refused(
+    problem, tmp_path, first, second, key, old, new
+):
+    ck = tmp_path / "ck.npz"
+    first, second = dict(first), dict(second)
+    kw = {"lr": None, "iters": 5, "checkpoint": ck}
+    run(problem, deep_net(**first.pop("net", {})), **{**kw, **first})
+    with pytest.raises(
+        CheckpointError, match=f"written with {key}={old} but this run has {key}={new}"
+    ) as info:
+        run(
+            problem, deep_net(**second.pop("net", {})), **{**kw, "iters": 10, **second}, resume=True
+        )
+    assert info.value.field == key
+
+
+def test_resume_with_another_depth_or_init_is_refused(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    net = deep_net()
+    net.weight_init_std = "relu"  # as the command line records it
+    run(problem, net, iters=5, checkpoint=ck)
+    assert load_checkpoint(ck).config["weight_init"] == "relu"
+    other = deep_net()
+    other.weight_init_std = 0.01
+    with pytest.raises(
+        CheckpointError, match="weight_init='relu' but this run has weight_init=0.01"
+    ):
+        run(problem, other, iters=10, checkpoint=ck, resume=True)
+    deeper = fastgrad.MultiLayerNet(N_IN, [5, 4, 4], N_OUT, backend="numpy", rng=1)
+    with pytest.raises(
+        CheckpointError, match="is for a 6-5-4-3 network but the network being trained is 6-5-4-4-3"
+    ):
+        run(problem, deeper, iters=10, checkpoint=ck, resume=True)
+    two_layer = fastgrad.MultiLayerNet(N_IN, [5], N_OUT, activation="sigmoid", backend="numpy")
+    run(problem, new_net(), iters=5, checkpoint=tmp_path / "two.npz")
+    with pytest.raises(
+        CheckpointError, match="network='TwoLayerNet' but this run has network='MultiLayerNet'"
+    ):
+        run(problem, two_layer, iters=10, checkpoint=tmp_path / "two.npz", resume=True)
+
+
+def test_net_shape_of_any_depth_and_params_that_do_not_chain():
+    assert training._net_shape(deep_net()) == (N_IN, 5, 4, N_OUT)
+    assert training._net_shape(new_net()) == (N_IN, N_HIDDEN, N_OUT)
+    net = deep_net()
+    net.params["W3"] = np.zeros((3, N_OUT))
+    with pytest.raises(ValueError, match=r"W2 \(5, 4\), W3 \(3, 3\) do not chain"):
+        training._net_shape(net)
+    lone = deep_net()
+    del lone.params["b2"]
+    with pytest.raises(TypeError, match="W1, b1, ..., W{L\\+1}, b{L\\+1}"):
+        training._net_shape(lone)
+    single = fastgrad.SimpleNet(rng=0)  # one affine layer, no hidden layer: not trained here
+    single.params = {"W1": single.W, "b1": np.zeros(3)}
+    with pytest.raises(TypeError, match="L >= 1 hidden layers"):
+        training._net_shape(single)
+
+
+def test_data_checks_read_the_last_layer_of_a_deep_net(problem):
+    x, t, xt, tt = problem
+    with pytest.raises(ValueError, match="t_test has one-hot shape"):
+        train(deep_net(), x, t, xt, np.eye(4)[tt], progress=False)
+    with pytest.raises(ValueError, match=r"x_train has shape \(300, 5\)"):
+        train(deep_net(), x[:, :5], t, xt, tt, progress=False)
+
+
+def test_a_checkpoint_whose_layers_do_not_match_its_shape_is_refused(problem, tmp_path):
+    ck = tmp_path / "ck.npz"
+    run(problem, deep_net(), iters=5, checkpoint=ck, lr=None, optimizer="adam")
+    _rewrite_meta(ck, shape=[N_IN, 5, N_OUT])
+    with pytest.raises(CheckpointError, match="parameter shapes do not match"):
+        load_checkpoint(ck)
