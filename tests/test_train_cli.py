@@ -260,3 +260,180 @@ def test_resume_with_other_flags_is_refused(tmp_path, capsys, change, message):
     assert train_cli.main([*argv, *change, "--resume", "--out", str(tmp_path / "b")]) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+# -- MultiLayerNet and the book's optimizers (issue 10) --------------------------------------
+
+
+def read_params(out: Path) -> dict:
+    with np.load(out / "params.npz", allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_the_default_job_is_still_the_chapter_4_two_layer_net(tmp_path):
+    """One --hidden value and none of the MultiLayerNet flags: TwoLayerNet, std 0.01, SGD
+    with lr 0.1, initial weights from the first child of --seed."""
+    import fastgrad
+
+    ck = tmp_path / "ck.npz"
+    argv = [*FAST, "--iters", "0", "--checkpoint", str(ck), "--out", str(tmp_path / "a")]
+    assert train_cli.main(argv) == 0
+    config = load_checkpoint(ck).config
+    assert {k: config[k] for k in ("network", "activation", "weight_init", "optimizer", "lr")} == {
+        "network": "TwoLayerNet",
+        "activation": "sigmoid",
+        "weight_init": 0.01,
+        "optimizer": "sgd",
+        "lr": 0.1,
+    }
+    rng = np.random.default_rng(np.random.SeedSequence(0).spawn(1)[0])
+    book = fastgrad.TwoLayerNet(784, 10, 10, 0.01, rng=rng)
+    params = read_params(tmp_path / "a")
+    for k in ("W1", "b1", "W2", "b2"):
+        assert_array_equal(params[k], book.params[k])
+    run = json.loads((tmp_path / "a" / "history.json").read_text())["run"]
+    assert run["architecture"]["class"] == "TwoLayerNet" and run["lr"] == 0.1
+
+
+@pytest.mark.parametrize(
+    ("flags", "hidden", "activation", "init", "decay"),
+    [
+        (["--hidden", "12,8"], [12, 8], "relu", "relu", 0.0),
+        (["--hidden", "10", "--activation", "sigmoid"], [10], "sigmoid", "relu", 0.0),
+        (["--hidden", "10", "--weight-init", "Xavier"], [10], "relu", "xavier", 0.0),
+        (["--hidden", "10", "--weight-init", "0.05"], [10], "relu", 0.05, 0.0),
+        (["--hidden", "10", "--weight-decay", "0.1"], [10], "relu", "relu", 0.1),
+    ],
+)
+def test_multilayer_net_by_the_rule(tmp_path, capsys, flags, hidden, activation, init, decay):
+    out = tmp_path / "out"
+    argv = ["--data", "sample", "--backend", "numpy", "--grad", "backprop", "--iters", "3"]
+    assert train_cli.main([*argv, *flags, "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    sizes = [784, *hidden, 10]
+    shape = "-".join(map(str, sizes))
+    assert f"network: MultiLayerNet {shape} {activation}, init {init}, weight decay {decay:g}" in (
+        stdout
+    )
+    run = json.loads((out / "history.json").read_text())["run"]
+    assert run["network"] == shape
+    assert run["architecture"] == {
+        "class": "MultiLayerNet",
+        "hidden": hidden,
+        "activation": activation,
+        "weight_init": init,
+        "weight_decay": decay,
+    }
+    params = read_params(out)
+    assert {k: v.shape for k, v in params.items()} == {
+        **{f"W{i}": (sizes[i - 1], sizes[i]) for i in range(1, len(sizes))},
+        **{f"b{i}": (sizes[i],) for i in range(1, len(sizes))},
+    }
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "lr"),
+    [("sgd", 0.1), ("momentum", 0.01), ("adagrad", 0.01), ("rmsprop", 0.01), ("adam", 0.001)],
+)
+def test_optimizers_and_their_default_lr(tmp_path, capsys, optimizer, lr):
+    out = tmp_path / "out"
+    argv = [*SMALL, "--backend", "numpy", "--grad", "backprop", "--hidden", "10,10"]
+    argv += ["--iters", "3", "--optimizer", optimizer]
+    assert train_cli.main([*argv, "--out", str(out)]) == 0
+    assert f"optimizer {optimizer}, lr {lr}" in capsys.readouterr().out
+    run = json.loads((out / "history.json").read_text())["run"]
+    assert run["optimizer"] == optimizer and run["lr"] == lr
+    assert train_cli.main([*argv, "--lr", "0.02", "--out", str(tmp_path / "b")]) == 0
+    run = json.loads((tmp_path / "b" / "history.json").read_text())["run"]
+    assert run["lr"] == 0.02
+
+
+def test_multilayer_adam_resume_continues_exactly(tmp_path):
+    base = [*FAST, "--hidden", "12,8", "--weight-decay", "0.01", "--optimizer", "adam"]
+    base += ["--eval-every", "7"]
+    assert train_cli.main([*base, "--iters", "30", "--out", str(tmp_path / "a")]) == 0
+    ck = tmp_path / "run.npz"
+    first = [*base, "--checkpoint", str(ck), "--checkpoint-every", "10"]
+    assert train_cli.main([*first, "--iters", "15", "--out", str(tmp_path / "b")]) == 0
+    assert train_cli.main([*first, "--iters", "30", "--resume", "--out", str(tmp_path / "c")]) == 0
+    a, c = read_params(tmp_path / "a"), read_params(tmp_path / "c")
+    assert list(a) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    for k in a:
+        assert_array_equal(a[k], c[k])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ["--optimizer", "rmsprop"],
+            "written with --optimizer adam but this run has --optimizer rmsprop",
+        ),
+        (["--lr", "0.01"], "written with --lr 0.001 but this run has --lr 0.01"),
+        (
+            ["--weight-decay", "0.2"],
+            "written with --weight-decay 0.1 but this run has --weight-decay 0.2",
+        ),
+        (
+            ["--activation", "sigmoid"],
+            "written with --activation relu but this run has --activation sigmoid",
+        ),
+        (
+            ["--weight-init", "he"],
+            "written with --weight-init relu but this run has --weight-init he",
+        ),
+        (
+            ["--hidden", "12,9"],
+            "is for a 784-12-8-10 network but the network being trained is 784-12-9-10",
+        ),
+    ],
+)
+def test_resume_with_another_architecture_or_optimizer_is_refused(
+    tmp_path, capsys, change, message
+):
+    ck = tmp_path / "ck.npz"
+    argv = [*FAST, "--hidden", "12,8", "--weight-decay", "0.1", "--optimizer", "adam"]
+    argv += ["--iters", "5", "--checkpoint", str(ck)]
+    assert train_cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert train_cli.main([*argv, *change, "--resume", "--out", str(tmp_path / "b")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--hidden", "10,0"], "--hidden must be an integer >= 1, got 0"),
+        (["--hidden", "10,,5"], "--hidden must be a comma list of integers >= 1"),
+        (["--hidden", "ten"], "--hidden must be a comma list of integers >= 1"),
+        (["--weight-init", "glorot"], "--weight-init must be one of relu, he, sigmoid, xavier"),
+        (["--weight-init", "-1"], "--weight-init must be one of"),
+        (["--weight-init", "inf"], "--weight-init must be one of"),
+        (["--weight-decay", "-0.1"], "--weight-decay must be a finite number >= 0, got -0.1"),
+        (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0"),
+        (["--optimizer", "adam", "--lr", "0"], "--lr must be a finite number > 0"),
+    ],
+)
+def test_bad_multilayer_values_exit_1(argv, message, capsys, tmp_path):
+    out = tmp_path / "out"
+    assert train_cli.main([*FAST, *argv, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastgrad train: error: ") and message in err
+    assert err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv", [["--activation", "tanh"], ["--optimizer", "nesterov"], ["--weight-decay", "x"]]
+)
+def test_bad_multilayer_flags_exit_2(argv, capsys, tmp_path):
+    assert train_cli.main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.startswith("usage: fastgrad train")
+
+
+def test_help_states_the_network_rule(capsys):
+    assert train_cli.main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "TwoLayerNet (sigmoid, weights of std 0.01) unless --activation, --weight-init" in text
+    assert "--optimizer {sgd,momentum,adagrad,rmsprop,adam}" in text

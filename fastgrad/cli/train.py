@@ -2,14 +2,22 @@
 
 By default it trains the book's 784-50-10 network with numerical gradients on the numba
 backend for 10,000 iterations (batch 100, lr 0.1), on the full MNIST when it is on disk, else
-on the offline sample, and says which. It reports the JIT compile time apart from the
+on the offline sample, and says which.
+
+The network: the chapter-4 ``TwoLayerNet`` (sigmoid, initial weights of std 0.01) of
+``--hidden N`` units, unless ``--activation``, ``--weight-init`` or ``--weight-decay`` is
+given or ``--hidden`` lists more than one layer (``--hidden 100,100``): then the chapter-6
+``MultiLayerNet`` (ReLU and He initialisation unless told otherwise, no weight decay). The
+update: ``--optimizer sgd|momentum|adagrad|rmsprop|adam`` with the book's hyper-parameters;
+``--lr`` defaults to 0.1 for sgd (the book's chapter 4) and to the book's default of any
+other optimizer. It reports the JIT compile time apart from the
 training time, shows progress, and writes to ``--out``:
 
 - ``history.json``: the run's settings and summary (``"run"``) and the :class:`History`
   (``"history"``; ``History.from_dict(json.load(f)["history"])``);
 - ``loss.png``: the loss of every iteration (the book's figure 4-11);
 - ``accuracy.png``: train and test accuracy per epoch (figure 4-12);
-- ``params.npz``: the final ``W1, b1, W2, b2``.
+- ``params.npz``: the final ``W1, b1, ..., W{L+1}, b{L+1}``.
 
 Each file is written atomically (a temporary file, then a rename). Bad flags or values for a
 flag exit with argparse's usage message (status 2); other bad input (a non-positive learning
@@ -17,7 +25,8 @@ rate, missing or corrupt data, an unwritable folder, a checkpoint of another run
 a one-line message on stderr (status 1) before anything is written.
 
 ``--resume`` continues only the same run: a checkpoint written with another ``--backend``,
-``--grad``, ``--lr``, ``--batch-size``, ``--eval-every``, ``--seed`` or ``--hidden``, on other
+``--grad``, ``--optimizer``, ``--lr``, ``--batch-size``, ``--eval-every``, ``--seed``,
+``--hidden``, ``--activation``, ``--weight-init`` or ``--weight-decay``, on other
 data, by other fastgrad, NumPy or Numba versions, or with more iterations done than
 ``--iters``, is refused with a message naming the flag (or what else differs) and both values.
 ``--iters`` may be larger than the checkpoint's: that extends the run.
@@ -29,6 +38,7 @@ Examples
     fastgrad train                                   # the book's run
     fastgrad train --grad backprop --iters 2000      # the chapter-5 gradient, for comparison
     fastgrad train --checkpoint run.npz --resume     # continue where a run stopped
+    fastgrad train --hidden 100,100 --optimizer adam --grad backprop   # chapter 6
 """
 
 from __future__ import annotations
@@ -46,14 +56,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import TwoLayerNet, __version__
+from .. import MultiLayerNet, TwoLayerNet, __version__
 from .. import threads as kernel_threads
 from .._files import write_atomically
 from .._validation import check_int, check_positive_float
+from ..optimizers import OPTIMIZERS
+from ..reference.multilayer import ACTIVATIONS, INIT_NAMES
 from ..training import (
     GRAD_METHODS,
     CheckpointError,
     History,
+    _as_optimizer,
     _gradient_method,
     _iters_per_epoch,
     _net_shape,
@@ -66,6 +79,8 @@ __all__ = ["build_parser", "main"]
 
 PROG = "fastgrad train"
 DEFAULT_CHECKPOINT_EVERY = 1000
+#: The chapter-4 TwoLayerNet's initial weight scale (the book's ``weight_init_std=0.01``).
+TWO_LAYER_INIT = 0.01
 
 
 class _Failure(Exception):
@@ -82,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Train the book's TwoLayerNet on MNIST by mini-batch SGD "
-        "(Deep Learning from Scratch, section 4.5), with numerical gradients by default.",
+        "(Deep Learning from Scratch, section 4.5), with numerical gradients by default; or "
+        "its MultiLayerNet of any depth (chapter 6) with any of its optimizers. The network "
+        "is the chapter-4 TwoLayerNet (sigmoid, weights of std 0.01) unless --activation, "
+        "--weight-init or --weight-decay is given or --hidden lists more than one layer: "
+        "then it is the MultiLayerNet (default ReLU, He init, no weight decay).",
     )
     data = p.add_argument_group("data")
     data.add_argument(
@@ -111,7 +130,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="numerical gradients (chapter 4) or backprop (chapter 5) (default: %(default)s)",
     )
     model.add_argument(
-        "--hidden", type=int, default=50, metavar="N", help="hidden units (default: %(default)s)"
+        "--hidden",
+        default="50",
+        metavar="N[,N...]",
+        help="hidden units, a comma list for several layers, e.g. 100,100; one value alone "
+        "keeps the chapter-4 TwoLayerNet, more than one makes a MultiLayerNet "
+        "(default: %(default)s)",
+    )
+    model.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        help="hidden activation; makes a MultiLayerNet (default there: relu)",
+    )
+    model.add_argument(
+        "--weight-init",
+        metavar="INIT",
+        help=f"initial weight scale: {'|'.join(INIT_NAMES)} or a number (relu/he: "
+        "sqrt(2/fan_in), sigmoid/xavier: sqrt(1/fan_in)); makes a MultiLayerNet "
+        "(default there: relu)",
+    )
+    model.add_argument(
+        "--weight-decay",
+        type=float,
+        metavar="LAMBDA",
+        help="L2 weight decay lambda (the loss adds 0.5 lambda sum W^2); makes a "
+        "MultiLayerNet (default there: 0)",
+    )
+    model.add_argument(
+        "--optimizer",
+        choices=tuple(OPTIMIZERS),
+        default="sgd",
+        help="the book's update rule, with its hyper-parameters (default: %(default)s)",
     )
     model.add_argument(
         "--iters", type=int, default=10_000, metavar="N", help="iterations (default: %(default)s)"
@@ -123,7 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="mini-batch size (default: %(default)s)",
     )
-    model.add_argument("--lr", type=float, default=0.1, help="learning rate (default: %(default)s)")
+    model.add_argument(
+        "--lr",
+        type=float,
+        help="learning rate (default: 0.1 for sgd, the book's chapter 4; the book's default "
+        "of any other optimizer: 0.01, adam 0.001)",
+    )
     model.add_argument(
         "--seed",
         type=int,
@@ -213,7 +267,11 @@ def _one_line(message: str) -> str:
 #: The flag that sets each field a checkpoint records, for its mismatch message.
 _FLAGS = {
     "backend": "--backend",
+    "activation": "--activation",
+    "weight_init": "--weight-init",
+    "weight_decay_lambda": "--weight-decay",
     "grad": "--grad",
+    "optimizer": "--optimizer",
     "lr": "--lr",
     "batch_size": "--batch-size",
     "eval_every": "--eval-every",
@@ -239,14 +297,62 @@ def _checkpoint_message(exc: CheckpointError, checkpoint: Path | None) -> str:
     return str(exc)
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    """Refuse the values argparse lets through, before anything is loaded or written."""
+def _hidden_sizes(text: str) -> list[int]:
+    """``--hidden``'s comma list as integers >= 1."""
     try:
-        check_positive_float(args.lr, "--lr")
-    except ValueError as exc:
-        raise _Failure(f"--lr must be a finite number > 0, got {args.lr}") from exc
+        sizes = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise _Failure(
+            f"--hidden must be a comma list of integers >= 1, e.g. 100,100; got {text!r}"
+        ) from None
+    for size in sizes:
+        try:
+            check_int(size, "--hidden", 1)
+        except ValueError as exc:
+            raise _Failure(str(exc)) from exc
+    return sizes
+
+
+def _weight_init(text: str | None) -> str | float | None:
+    """``--weight-init``: a name of :data:`INIT_NAMES` or a finite number > 0."""
+    if text is None or text.lower() in INIT_NAMES:
+        return None if text is None else text.lower()
+    try:
+        return check_positive_float(float(text), "--weight-init")
+    except ValueError:
+        raise _Failure(
+            f"--weight-init must be one of {', '.join(INIT_NAMES)} or a finite number > 0, "
+            f"got {text!r}"
+        ) from None
+
+
+def _is_multilayer(args: argparse.Namespace) -> bool:
+    """The rule of ``--help``: the chapter-6 MultiLayerNet when any of its own flags is given
+    or there is more than one hidden layer; else the chapter-4 TwoLayerNet."""
+    return (
+        len(args.hidden_sizes) > 1
+        or args.activation is not None
+        or args.weight_init is not None
+        or args.weight_decay is not None
+    )
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse the values argparse lets through, before anything is loaded or written; put
+    the parsed ``hidden_sizes`` and the ``optimizer`` object on ``args``."""
+    if args.lr is not None:
+        try:
+            check_positive_float(args.lr, "--lr")
+        except ValueError as exc:
+            raise _Failure(f"--lr must be a finite number > 0, got {args.lr}") from exc
+    args.hidden_sizes = _hidden_sizes(args.hidden)
+    args.weight_init = _weight_init(args.weight_init)
+    if args.weight_decay is not None and not (
+        np.isfinite(args.weight_decay) and args.weight_decay >= 0
+    ):
+        raise _Failure(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
+    args.optimizer_object = _as_optimizer(args.optimizer, args.lr)
     for flag, value, minimum in (
-        ("--hidden", args.hidden, 1),
         ("--iters", args.iters, 0),
         ("--batch-size", args.batch_size, 1),
         ("--eval-every", args.eval_every, 1),
@@ -353,10 +459,47 @@ def _train_and_report(
 
 
 def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
-    """The network of ``--hidden`` units on ``--backend``. Its initial weights come from the
-    first child of ``--seed``'s seed sequence; the mini-batches from ``--seed`` itself."""
+    """The network of ``--hidden`` units on ``--backend``: the chapter-4 TwoLayerNet, or the
+    MultiLayerNet by :func:`_is_multilayer`'s rule. Its initial weights come from the first
+    child of ``--seed``'s seed sequence; the mini-batches from ``--seed`` itself. The
+    initialisation is kept as ``weight_init_std`` so that a checkpoint records it."""
     init_rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(1)[0])
-    return TwoLayerNet(n_in, args.hidden, n_out, backend=args.backend, rng=init_rng)
+    if not _is_multilayer(args):
+        net: Any = TwoLayerNet(
+            n_in,
+            args.hidden_sizes[0],
+            n_out,
+            TWO_LAYER_INIT,
+            backend=args.backend,
+            rng=init_rng,
+        )
+        net.weight_init_std = TWO_LAYER_INIT
+        return net
+    init = "relu" if args.weight_init is None else args.weight_init
+    net = MultiLayerNet(
+        n_in,
+        args.hidden_sizes,
+        n_out,
+        activation=args.activation or "relu",
+        weight_init_std=init,
+        weight_decay_lambda=args.weight_decay or 0.0,
+        backend=args.backend,
+        rng=init_rng,
+    )
+    net.weight_init_std = init
+    return net
+
+
+def _network_words(net: Any) -> str:
+    """``TwoLayerNet 784-50-10``, or ``MultiLayerNet 784-100-100-10 relu, init relu, weight
+    decay 0.1``."""
+    words = f"{type(net).__name__} {_shape_str(_net_shape(net))}"
+    if isinstance(net, MultiLayerNet):
+        words += (
+            f" {net.activation}, init {net.weight_init_std}, "
+            f"weight decay {net.weight_decay_lambda:g}"
+        )
+    return words
 
 
 def _say_plan(
@@ -372,12 +515,13 @@ def _say_plan(
     """The preamble: the network, the training settings and the checkpoint."""
     n_params = sum(p.size for p in net.params.values())
     say(
-        f"network: TwoLayerNet {_shape_str(_net_shape(net))} ({n_params:,} parameters), "
+        f"network: {_network_words(net)} ({n_params:,} parameters), "
         f"backend {args.backend}, {args.grad} gradients, "
         f"{threads} thread{'s' if threads != 1 else ''}"
     )
     say(
-        f"training: {args.iters:,} iterations, batch {args.batch_size}, lr {args.lr}, "
+        f"training: {args.iters:,} iterations, batch {args.batch_size}, "
+        f"optimizer {args.optimizer}, lr {args.optimizer_object.lr}, "
         f"seed {args.seed}, accuracy every {eval_every} iterations (epoch = {iters_per_epoch})"
     )
     if checkpoint is not None:
@@ -428,7 +572,7 @@ def _train(
             *data,
             iters=args.iters,
             batch_size=args.batch_size,
-            lr=args.lr,
+            optimizer=args.optimizer_object,
             grad=args.grad,
             seed=args.seed,
             eval_every=eval_every,
@@ -478,12 +622,20 @@ def _run_record(
         "data": str(source),
         "data_kind": source.kind,
         "network": _shape_str(_net_shape(net)),
+        "architecture": {
+            "class": type(net).__name__,
+            "hidden": args.hidden_sizes,
+            "activation": getattr(net, "activation", "sigmoid"),
+            "weight_init": net.weight_init_std,
+            "weight_decay": getattr(net, "weight_decay_lambda", 0.0),
+        },
         "backend": args.backend,
         "grad": args.grad,
         "threads": threads,
         "iters": args.iters,
         "batch_size": args.batch_size,
-        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "lr": args.optimizer_object.lr,
         "seed": args.seed,
         "eval_every": eval_every,
         "checkpoint": str(checkpoint) if checkpoint else None,
