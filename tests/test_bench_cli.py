@@ -177,3 +177,66 @@ def test_first_gradient_probe_counts_the_import():
     assert r["total_s"] >= r["import_s"] + r["first_call_s"]
     assert r["import_s"] > 0 and r["first_call_s"] > 0
     assert r["process_s"] >= r["total_s"]
+
+
+# -- the toolkit group ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quick_toolkit(tmp_path_factory):
+    """One quick run of the toolkit group, with JSON."""
+    json_path = tmp_path_factory.mktemp("toolkit") / "out.json"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = bench_cli.main(["--quick", "--groups", "toolkit", "--json", str(json_path)])
+    return code, buf.getvalue(), json.loads(json_path.read_text())
+
+
+def test_toolkit_reports_every_method(quick_toolkit):
+    from fastgrad._differentiate import METHODS
+    from fastgrad.bench.groups import toolkit as tk
+
+    code, text, doc = quick_toolkit
+    assert code == 0 and doc["failures"] == [] and "FAILED" not in text
+    assert "Accuracy with h='auto'" in text and "approx_derivative where" in text
+    acc = {a["method"]: a for a in doc["accuracy"]}
+    assert set(acc) == set(METHODS)
+    for a in acc.values():
+        assert a["elements"] > 250 and 0 <= a["estimate_covers"] <= 1
+        assert 0 < a["median_rel_error"] < 1e-5  # every method beats a broken stencil
+    assert [a["method"] for a in doc["scipy_agreement"]] == ["forward", "central", "complex"]
+    rows = [r for r in doc["rows"] if r["group"] == "toolkit"]
+    assert all(r["check_passed"] is True for r in rows)
+    for method in METHODS:
+        work = tk.GRADIENT_WORK.format(method)
+        kernel = [r for r in rows if r["work"] == work and r["backend"] == tk.KERNEL]
+        assert len(kernel) == 1 and kernel[0]["timing"]["median"] > 0
+        assert any(r["work"] == work and r["backend"].startswith("scipy") for r in rows) or (
+            method in ("central4", "richardson")  # SciPy has no equivalent of these two
+        )
+        series = {
+            p["threads"]
+            for p in doc["thread_scaling"]
+            if p["work"].startswith(f"toolkit {method},")
+        }
+        assert series == set(range(1, doc["machine"]["kernel_threads"] + 1))
+    hessian = [r for r in rows if r["work"] == tk.HESSIAN_WORK]
+    assert {r["backend"] for r in hessian} >= {tk.KERNEL}
+    assert any(r["timing"]["extrapolated"] for r in hessian if r["backend"] != tk.KERNEL)
+
+
+def test_toolkit_targets_and_readme_block(quick_toolkit):
+    from fastgrad.bench import readme
+    from fastgrad.bench.targets import TOOLKIT_TARGETS
+
+    _, text, doc = quick_toolkit
+    names = [t["target"] for t in doc["targets"]]
+    assert names == [t.name for t in TOOLKIT_TARGETS]  # every one measured, in order
+    assert all(isinstance(t["met"], bool) for t in doc["targets"])
+    block = readme.render_block({**readme.example_results(), "bench": doc}, "toolkit")
+    for method in ("forward", "central4", "complex", "richardson"):
+        assert f"| {method} |" in block
+    assert "No toolkit figures yet" not in block
+    details = readme.render_block({**readme.example_results(), "bench": doc}, "details")
+    assert "### The differentiation toolkit" in details
+    assert "toolkit: median relative error, central" in details  # the targets' table

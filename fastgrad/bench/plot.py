@@ -1,5 +1,7 @@
 """The plot of a run: time against parameter count per backend (log-log), for the TwoLayerNet
-(the hidden-size sweep, else the twolayer rows) and the generic kernel, and thread scaling."""
+(the hidden-size sweep, else the twolayer rows) and the generic kernel, and thread scaling
+(the networks' and the generic kernel's; the toolkit's six methods, one series each, are in
+the report and the READMEs instead)."""
 
 from __future__ import annotations
 
@@ -69,7 +71,8 @@ def plot(result: Result, path: str | os.PathLike[str]) -> None:
     ax = axes[2]
     works: dict[str, list[tuple[int, float]]] = {}
     for p in rec.scaling:
-        works.setdefault(p["work"], []).append((p["threads"], p["speedup"]))
+        if not p["work"].startswith("toolkit"):
+            works.setdefault(p["work"], []).append((p["threads"], p["speedup"]))
     for work, pts in works.items():
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=work)
     n = max([result.settings.threads, 1])

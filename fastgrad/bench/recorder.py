@@ -1,5 +1,6 @@
 """The recorder: the rows of the results table, the checks that failed, and the other
-figures a run collects (thread scaling, sweeps, projections, compile times, memory).
+figures a run collects (thread scaling, sweeps, projections, compile times, memory, the
+differentiation toolkit's accuracy and its agreement with SciPy).
 
 A group adds a :class:`Row` per piece of work and backend, checks it against the reference
 with :meth:`Recorder.check` (a failed check empties the row's timing and is listed in
@@ -69,6 +70,10 @@ class Recorder:
         self.compile: list[dict[str, Any]] = []
         self.memory: dict[str, Any] | None = None
         self.first_gradient: dict[str, dict[str, Any]] = {}
+        #: the toolkit's accuracy on the test-function suite, one entry per method
+        self.accuracy: list[dict[str, Any]] = []
+        #: the toolkit against SciPy where the definitions coincide, one entry per method
+        self.agreement: list[dict[str, Any]] = []
         #: filled by :func:`fastgrad.bench.targets.evaluate` once the groups have run
         self.targets: list[dict[str, Any]] = []
 

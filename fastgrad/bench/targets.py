@@ -14,14 +14,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._differentiate import METHODS
 from .fmt import fmt_diff, fmt_ratio, fmt_time
 from .groups import GROUPS
+from .groups import toolkit as tk
 from .groups.generic import F_ALONE, KERNEL_1, OVERHEAD_WORK, per_evaluation
 from .groups.simplenet import WORK as SIMPLENET
 from .groups.twolayer import ANALYTIC, KERNEL, REFERENCE
-from .recorder import Recorder
+from .recorder import Recorder, Row
 
-__all__ = ["Run", "Target", "TARGETS", "FIRST_GRADIENT", "QUICK_WALL", "evaluate"]
+__all__ = [
+    "Run",
+    "Target",
+    "TARGETS",
+    "TOOLKIT_TARGETS",
+    "FIRST_GRADIENT",
+    "QUICK_WALL",
+    "evaluate",
+]
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,96 @@ def _fastest_peer(run: Run) -> tuple[float, str] | None:
     )
 
 
+def _toolkit_accuracy(method: str) -> Callable[[Run], tuple[float, str] | None]:
+    def measure(run: Run) -> tuple[float, str] | None:
+        a = next((a for a in run.rec.accuracy if a["method"] == method), None)
+        if a is None:
+            return None
+        return a["median_rel_error"], (
+            f"{a['median_rel_error']:.1e} ({a['elements']:,} elements; MGH "
+            f"{a['median_rel_error_mgh']:.1e}, hard points {a['median_rel_error_hard']:.1e})"
+        )
+
+    return measure
+
+
+def _toolkit_coverage(methods: Sequence[str]) -> Callable[[Run], tuple[float, str] | None]:
+    """The smallest share, over ``methods``, of elements whose estimate bounds the error."""
+
+    def measure(run: Run) -> tuple[float, str] | None:
+        got = [a for a in run.rec.accuracy if a["method"] in methods]
+        if not got:
+            return None
+        shares = ", ".join(f"{a['method']} {100 * a['estimate_covers']:.1f}%" for a in got)
+        return min(a["estimate_covers"] for a in got), shares
+
+    return measure
+
+
+def _toolkit_scipy(run: Run) -> tuple[float, str] | None:
+    if not run.rec.agreement:
+        return None
+    worst = max(a["max_rel_diff"] for a in run.rec.agreement)
+    pairs = ", ".join(
+        f"{a['method']}/{a['scipy_method']} {fmt_diff(a['max_rel_diff'])}"
+        for a in run.rec.agreement
+    )
+    return worst, f"{fmt_diff(worst)} ({pairs}; {run.rec.agreement[0]['elements']} elements each)"
+
+
+def _ratio(slow: Row, fast: Row) -> tuple[float, str]:
+    """``slow / fast`` on medians, with the best-of ratio and the slow row's name."""
+    med = slow.timing.median / fast.timing.median
+    best = slow.timing.best / fast.timing.best
+    star = "*" if slow.timing.extrapolated else ""
+    return med, (
+        f"{fmt_ratio(med)} on medians, {fmt_ratio(best)} on best-of ({slow.backend}{star})"
+    )
+
+
+def _toolkit_speed(method: str) -> Callable[[Run], tuple[float, str] | None]:
+    def measure(run: Run) -> tuple[float, str] | None:
+        kernel = run.rec.find(tk.GROUP, tk.GRADIENT_WORK.format(method), tk.KERNEL)
+        fastest = tk.fastest_peer(run.rec, method)
+        if kernel is None or kernel.timing is None or fastest is None:
+            return None
+        return _ratio(fastest, kernel)
+
+    return measure
+
+
+def _toolkit_hessian(run: Run) -> tuple[float, str] | None:
+    rows = [r for r in run.rec.rows if r.group == tk.GROUP and r.work == tk.HESSIAN_WORK]
+    kernel = next((r for r in rows if r.backend == tk.KERNEL and r.timing), None)
+    peers = [r for r in rows if r.backend != tk.KERNEL and r.timing]
+    if kernel is None or not peers:
+        return None
+    return _ratio(min(peers, key=lambda r: r.timing.median), kernel)
+
+
+def _toolkit_vectorized(run: Run) -> tuple[float, str] | None:
+    loop = run.rec.find(tk.GROUP, tk.VECTORIZED_WORK, tk.LOOP)
+    vec = run.rec.find(tk.GROUP, tk.VECTORIZED_WORK, tk.VECTORIZED)
+    if not (loop and loop.timing and vec and vec.timing):
+        return None
+    return _ratio(loop, vec)
+
+
+def _toolkit_threads(run: Run) -> tuple[float, str] | None:
+    two = {
+        m: p
+        for m in METHODS
+        for p in run.rec.scaling
+        if p["work"] == tk.SCALING_SERIES.format(m) and p["threads"] == 2
+    }
+    if not two:
+        return None
+    shown = ", ".join(f"{m} {p['speedup']:.2f}x [{p['speedup_best']:.2f}x]" for m, p in two.items())
+    return min(p["speedup"] for p in two.values()), (
+        f"{shown} (on medians [best-of]; the smallest counts)"
+    )
+
+
 def _first_gradient(run: Run) -> tuple[float, str] | None:
     warm = run.rec.first_gradient.get("warm")
     if warm is None:
@@ -175,6 +275,66 @@ FIRST_GRADIENT = Target(
     _below(0.5),
 )
 QUICK_WALL = Target("fastgrad bench --quick, total wall time", "< 60 s", _quick_wall, _below(60))
+
+#: The toolkit group's targets (issue 11), in the order of its report.
+TOOLKIT_TARGETS: tuple[Target, ...] = (
+    *(
+        Target(
+            f"toolkit: median relative error, {method}, h='auto', test-function suite",
+            f"<= {goal:g}",
+            _toolkit_accuracy(method),
+            _at_most(goal),
+        )
+        for method, goal in tk.ACCURACY_GOALS.items()
+    ),
+    Target(
+        "toolkit: error estimate >= actual error, two-step estimate ("
+        + ", ".join(tk.TWO_STEP_METHODS)
+        + ")",
+        f">= {tk.COVERAGE_GOAL:.0%} of elements, each method",
+        _toolkit_coverage(tk.TWO_STEP_METHODS),
+        _at_least(tk.COVERAGE_GOAL),
+    ),
+    Target(
+        "toolkit: error estimate >= actual error, Richardson",
+        f">= {tk.COVERAGE_GOAL:.0%} of elements",
+        _toolkit_coverage(("richardson",)),
+        _at_least(tk.COVERAGE_GOAL),
+    ),
+    Target(
+        "toolkit: max difference from SciPy approx_derivative where the definitions coincide",
+        f"<= {tk.SCIPY_GOAL:g} (relative to max(1, |g|))",
+        _toolkit_scipy,
+        _at_most(tk.SCIPY_GOAL),
+    ),
+    *(
+        Target(
+            f"toolkit: {method} gradient, njit f of 1,000 params: fastest peer / fastgrad",
+            f">= {tk.SPEEDUP_GOAL:g}x",
+            _toolkit_speed(method),
+            _at_least(tk.SPEEDUP_GOAL),
+        )
+        for method in METHODS
+    ),
+    Target(
+        "toolkit: Hessian, njit f of 200 params: numdifftools / fastgrad",
+        f">= {tk.SPEEDUP_GOAL:g}x",
+        _toolkit_hessian,
+        _at_least(tk.SPEEDUP_GOAL),
+    ),
+    Target(
+        "toolkit: vectorized=True / per-parameter loop, NumPy f of 1,000 params",
+        f">= {tk.SPEEDUP_GOAL:g}x",
+        _toolkit_vectorized,
+        _at_least(tk.SPEEDUP_GOAL),
+    ),
+    Target(
+        "toolkit: 2 threads vs 1, every method, njit f of 1,000 params",
+        f">= {tk.THREADS_GOAL:g}x",
+        _toolkit_threads,
+        _at_least(tk.THREADS_GOAL),
+    ),
+)
 
 #: Every target, in the order of the groups that measure them.
 TARGETS: tuple[Target, ...] = (
@@ -216,6 +376,7 @@ TARGETS: tuple[Target, ...] = (
         )
     ),
     Target("fastest peer vs the numba kernel", ">= 1,000x slower", _fastest_peer, _at_least(1000)),
+    *TOOLKIT_TARGETS,
     FIRST_GRADIENT,
     QUICK_WALL,
 )

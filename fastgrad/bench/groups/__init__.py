@@ -28,6 +28,7 @@ GROUPS = (
     "sweep",  # the same across hidden size, batch and input size
     "training",  # one iteration of the book's training loop
     "peers",  # SciPy, numdifftools, PyTorch on the same loss
+    "toolkit",  # every differentiation method: accuracy on test functions, speed vs peers
     "compile",  # JIT compilation and first calls, in fresh processes
 )
 
