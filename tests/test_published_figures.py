@@ -15,10 +15,12 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fastgrad.bench import publish
 from fastgrad.bench import readme as figures
+from fastgrad.bench.groups import GROUPS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / figures.RESULTS_DIR
@@ -242,11 +244,28 @@ def test_published_run_is_the_full_one_or_says_it_is_not(results):
                 assert "Development figures, not the published results" in markdown
         return
     bench = results["bench"]
-    assert bench["quick"] is False and set(bench["groups"]) == set(
-        ("functions", "generic", "simplenet", "twolayer", "sweep", "training", "peers", "compile")
-    )
+    assert bench["quick"] is False and set(bench["groups"]) == set(GROUPS)
+    assert "merged" not in bench  # every group from the one published run
     assert {"cold", "warm"} <= set(bench["first_gradient"])
     assert bench["memory"] is not None
     quickstart = figures.render(results)["README.md"]["quickstart"]
     cold = bench["first_gradient"]["cold"]
     assert figures._t(cold["total_s"] + cold["loss_accuracy_s"]) in quickstart
+
+
+# -- the README's toolkit example runs ------------------------------------------------------------
+
+
+def test_readme_toolkit_example_runs():
+    """The five lines under "Numerical differentiation toolkit" in README.md, as written."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Numerical differentiation toolkit\n", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)[1]
+    assert len([line for line in code.splitlines() if line.strip()]) == 5
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    g, info, x = namespace["g"], namespace["info"], namespace["x"]
+    assert g.shape == x.shape and info.method == "richardson" and info.nfev == 6 * x.size + 1
+    exact = np.exp(x) * (np.sin(x) + np.cos(x))
+    assert np.max(np.abs(g - exact) / np.abs(exact)) <= 1e-9  # the sum's rounding: ~1e-10
+    assert np.mean(np.abs(g - exact) <= info.error) >= 0.95

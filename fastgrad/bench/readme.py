@@ -32,6 +32,7 @@ from typing import Any
 
 from .._files import write_atomically
 from .fmt import fmt_diff, fmt_ratio, fmt_time
+from .groups import toolkit as _tk
 from .groups.generic import F_ALONE, KERNEL_1, OVERHEAD_WORK, per_evaluation
 from .groups.twolayer import ANALYTIC as _AN
 from .groups.twolayer import KERNEL as _NB
@@ -62,7 +63,7 @@ PUBLISH_COMMAND = "python -m fastgrad.bench.publish"
 
 #: The generated blocks, per file (relative to the repository root).
 BLOCKS: dict[str, tuple[str, ...]] = {
-    "README.md": ("quickstart", "summary"),
+    "README.md": ("quickstart", "summary", "toolkit"),
     "benchmarks/README.md": ("run-times", "details"),
 }
 
@@ -650,6 +651,7 @@ def _details(results: Mapping[str, Any]) -> str:
         )
     for s in b.doc.get("skipped", []):
         out.append(f"| {s} | | | |")
+    out += _toolkit_details(b)
     out += ["", "### Other groups (same run)", ""]
     out += [f"- {x}" for x in _other_groups(b)]
     out += [
@@ -805,9 +807,196 @@ def _other_groups(b: _Bench) -> list[str]:
     return items
 
 
+# -- the differentiation toolkit -----------------------------------------------------------------
+
+
+def _toolkit_source(b: _Bench) -> str:
+    """Which run the toolkit's figures come from: the document's own, or a run merged into it
+    (``"merged"``: ``{"toolkit": {"command", "date", "wall_s"}}``)."""
+    merged = (b.doc.get("merged") or {}).get("toolkit")
+    if merged:
+        return (
+            f"`{merged['command']}` on {str(merged['date'])[:10]}, a separate run merged into "
+            f'the JSON (`"merged"`)'
+        )
+    return f"`{b.doc.get('command')}` on {_date(b.doc)}"
+
+
+def _toolkit_rows(b: _Bench, method: str) -> dict[str, Any]:
+    """The kernel's row, its fastest peer and the 2-thread scaling point of ``method``."""
+    work = _tk.GRADIENT_WORK.format(method)
+    peers = [r for r in b.timed(_tk.GROUP) if r["work"] == work and r["backend"] in _tk.PEER_NAMES]
+    return {
+        "kernel": b.row(_tk.GROUP, work, _tk.KERNEL),
+        "fastest": min(peers, key=lambda r: r["timing"]["median"]) if peers else None,
+        "two": b.scaling(_tk.SCALING_SERIES.format(method)).get(2),
+    }
+
+
+def _slower(slow: Mapping[str, Any] | None, fast: Mapping[str, Any] | None) -> str:
+    if not (slow and fast and slow.get("timing") and fast.get("timing")):
+        return "-"
+    return _x(slow["timing"]["median"] / fast["timing"]["median"])
+
+
+def _timed(r: Mapping[str, Any] | None) -> str:
+    t = r.get("timing") if r else None
+    return (_t(t["median"]) + ("*" if t["extrapolated"] else "")) if t else "-"
+
+
+def _toolkit(results: Mapping[str, Any]) -> str:
+    b = _Bench(results.get("bench"))
+    acc = {a["method"]: a for a in b.doc.get("accuracy", [])}
+    if not acc:
+        return _banner(results) + (
+            f"No toolkit figures yet: run `{PUBLISH_COMMAND}` (the `toolkit` group of "
+            "`fastgrad bench`)."
+        )
+    a0 = next(iter(acc.values()))
+    lines = [
+        f'From {_toolkit_source(b)}, on the development VM. Accuracy: `h="auto"` on '
+        f"{a0['elements']:,} gradient elements of classic test functions (23 "
+        "Moré-Garbow-Hillstrom functions at three points each, and hard points of `exp`, "
+        "`log`, `sin`), against their analytic gradients. Speed: one gradient of the "
+        "extended Rosenbrock function of 1,000 parameters compiled with Numba, against the "
+        "fastest equivalent in SciPy or numdifftools (medians; `benchmarks/README.md` has "
+        "every peer and the best-of figures).",
+        "",
+        f"| method | median relative error (goal) | error estimate >= actual error (goal "
+        f"{_tk.COVERAGE_GOAL:.0%}) | one gradient | fastest peer: its time / fastgrad's (goal "
+        f"{_tk.SPEEDUP_GOAL:g}x) | 2 threads vs 1 (goal {_tk.THREADS_GOAL:g}x) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method, a in acc.items():
+        rows = _toolkit_rows(b, method)
+        goal = _tk.ACCURACY_GOALS.get(method)
+        fastest = rows["fastest"]
+        peer = f"{fastest['backend']}: {_slower(fastest, rows['kernel'])}" if fastest else "-"
+        lines.append(
+            f"| {method} | {a['median_rel_error']:.1e} (<= {goal:g}) | "
+            f"{100 * a['estimate_covers']:.1f}% | {_timed(rows['kernel'])} | {peer} | "
+            + (f"{rows['two']['speedup']:.2f}x" if rows["two"] else "-")
+            + " |"
+        )
+    lines.append("")
+    bullets = []
+    hess = [r for r in b.rows if r["group"] == _tk.GROUP and r["work"] == _tk.HESSIAN_WORK]
+    kern = next((r for r in hess if r["backend"] == _tk.KERNEL), None)
+    for r in hess:
+        if r is not kern and r.get("timing"):
+            bullets.append(
+                f"Hessian of 200 parameters: {_timed(kern)}; {r['backend']} {_timed(r)} "
+                f"({_slower(r, kern)} fastgrad's time; goal >= {_tk.SPEEDUP_GOAL:g}x)."
+            )
+    loop = b.row(_tk.GROUP, _tk.VECTORIZED_WORK, _tk.LOOP)
+    vec = b.row(_tk.GROUP, _tk.VECTORIZED_WORK, _tk.VECTORIZED)
+    if loop and vec:
+        bullets.append(
+            f"`vectorized=True` on the same function in NumPy: {_timed(vec)} against "
+            f"{_timed(loop)} for the per-parameter loop (the loop takes {_slower(loop, vec)} the "
+            f"vectorized time; goal >= {_tk.SPEEDUP_GOAL:g}x)."
+        )
+    agree = b.doc.get("scipy_agreement", [])
+    if agree:
+        worst = max(a["max_rel_diff"] for a in agree)
+        bullets.append(
+            "The same numbers as SciPy's `approx_derivative` where the definitions coincide "
+            f"(forward/2-point, central/3-point, complex/cs at dyadic points and "
+            f"power-of-two steps, {agree[0]['elements']} elements each): largest difference "
+            f"{_e(worst)}."
+        )
+    lines += [f"- {x}" for x in bullets]
+    if any((r.get("timing") or {}).get("extrapolated") for r in hess):
+        lines += ["", "\\* timed on a block of the parameters and extrapolated."]
+    return _banner(results) + "\n".join(lines)
+
+
+def _toolkit_details(b: _Bench) -> list[str]:
+    acc = b.doc.get("accuracy", [])
+    if not acc:
+        return []
+    out = [
+        "",
+        "### The differentiation toolkit",
+        "",
+        f'From {_toolkit_source(b)}. Accuracy with `h="auto"` on {acc[0]["suite"]} '
+        f"({acc[0]['elements']:,} gradient elements; {acc[0]['zero_elements']} of them, with a "
+        "derivative of 0 to double precision (`|g*| <= eps max|g*|`), are left out of the "
+        "relative errors): the relative error "
+        "`|g - g*| / |g*|` of each element against the analytic gradient `g*` computed in "
+        "long double, and the share of elements whose `full_output` error estimate is at "
+        "least the actual error.",
+        "",
+        "| method | median | MGH functions | hard points | 90th percentile | max (where) | "
+        "estimate >= error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for a in acc:
+        out.append(
+            f"| {a['method']} | {a['median_rel_error']:.1e} | {a['median_rel_error_mgh']:.1e} | "
+            f"{a['median_rel_error_hard']:.1e} | {a['p90_rel_error']:.1e} | "
+            f"{a['max_rel_error']:.1e} ({a['worst']}) | {100 * a['estimate_covers']:.1f}% "
+            f"({a['estimate']}) |"
+        )
+    out += [
+        "",
+        "One gradient of the extended Rosenbrock function of 1,000 parameters (Numba-compiled, "
+        "about a microsecond an evaluation; MGH's standard start), every method against each "
+        "peer's equivalent; each result checked against the analytic gradient (the kernel "
+        "against the numpy reference, bit for bit) before it is timed. fastgrad uses "
+        '`h="auto"`, each peer its own default steps or the same power of eps.',
+        "",
+        "| method | backend | median (best) | x fastgrad's time | max rel. error vs analytic |",
+        "|---|---|---|---|---|",
+    ]
+    for a in acc:
+        method = a["method"]
+        work = _tk.GRADIENT_WORK.format(method)
+        kernel = b.row(_tk.GROUP, work, _tk.KERNEL)
+        rows = [
+            r
+            for r in b.rows
+            if r["group"] == _tk.GROUP
+            and r["work"] == work
+            and r["backend"] in (_tk.KERNEL, _tk.REFERENCE)
+        ]
+        rows += sorted(
+            (r for r in b.timed(_tk.GROUP) if r["work"] == work and r["backend"] in _tk.PEER_NAMES),
+            key=lambda r: r["timing"]["median"],
+        )
+        for r in rows:
+            t = r.get("timing")
+            cell = f"{_t(t['median'])} ({_t(t['best'])})" if t else "-"
+            err = "bit for bit vs numpy" if r["backend"] == _tk.KERNEL else _e(r["max_abs_diff"])
+            out.append(
+                f"| {method} | {r['backend']} | {cell} | "
+                f"{'1x' if r is kernel else _slower(r, kernel)} | {err} |"
+            )
+    for s in b.doc.get("skipped", []):
+        if "toolkit" in s:
+            out.append(f"| | {s} | | | |")
+    scaling = []
+    for a in acc:
+        pts = b.scaling(_tk.SCALING_SERIES.format(a["method"]))
+        if 1 in pts and 2 in pts:
+            scaling.append(
+                f"{a['method']} {_t(pts[1]['median_s'])} on 1, {_t(pts[2]['median_s'])} on 2: "
+                f"{pts[2]['speedup']:.2f}x ({pts[2]['speedup_best']:.2f}x best-of)"
+            )
+    out += [""]
+    if scaling:
+        out += [
+            "Thread scaling of the kernel (1 and 2 threads interleaved): "
+            + "; ".join(scaling)
+            + "."
+        ]
+    return out
+
+
 _RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "quickstart": _quickstart,
     "summary": _summary,
+    "toolkit": _toolkit,
     "run-times": _run_times,
     "details": _details,
 }
