@@ -301,12 +301,8 @@ class _Problem:
     def _values_dask(self, v: NDArray, offsets: tuple, h: NDArray) -> NDArray:
         """The stencil values computed on a Dask cluster, in ranges of parameters sized by
         the cost of ``f`` (:mod:`fastgrad._dask`), concatenated in parameter order."""
-        client = _dask.get_client(self.client)
-        cost = self._cost
-        if is_jitted(self.f):  # the first call compiled f: time a second one
-            _, cost = _dask.timed(lambda: self.call(v))
         n, K = v.size, len(offsets)
-        chunk = _dask.task_size(n, cost, K, _dask._threads(client))
+        client, chunk = self._dask_tasks(v, K)
         parts = _dask.map_ranges(
             client,
             _stencil_range,
@@ -316,6 +312,27 @@ class _Problem:
             extra=(offsets, self.vector, self._m),
         )
         self.nfev += n * K
+        return np.concatenate(parts)
+
+    def _dask_tasks(self, v: NDArray, evaluations: int) -> tuple[Any, int]:
+        """The client, and the parameters (or Hessian rows) per task for ``evaluations``
+        evaluations each, from the measured cost of ``f``."""
+        client = _dask.get_client(self.client)
+        self.base()
+        cost = self._cost
+        if is_jitted(self.f):  # the first call compiled f: time a second one
+            _, cost = _dask.timed(lambda: self.call(v))
+        return client, _dask.task_size(v.size, cost, evaluations, _dask._threads(client))
+
+    def hessian_values_dask(self, v: NDArray, h: NDArray) -> NDArray:
+        """:func:`fastgrad.reference.differentiate.hessian_values` on a Dask cluster, in
+        ranges of rows ``i`` (about ``2 n`` evaluations a row), concatenated in order."""
+        n = v.size
+        client, chunk = self._dask_tasks(v, 2 * n)
+        parts = _dask.map_ranges(
+            client, _hessian_range, n, chunk, shared=(self.f, v, self.args, h), extra=(self.base(),)
+        )
+        self.nfev += 2 * n + 2 * n * (n - 1)
         return np.concatenate(parts)
 
     def _values_vectorized(self, v: NDArray, offsets: tuple, h: NDArray) -> NDArray:
@@ -388,22 +405,42 @@ def _stencil_range(f, v, args, h, offsets, vector, m, start, stop):
     problem = _Problem(f, v, v, args, "numpy", v.dtype, vector)
     problem._m = m
     w = v.copy()  # the scattered v is shared by the tasks of this worker: nudge a copy
+    return rd.stencil_values(_located(problem, v), w, offsets, h.reshape(w.shape), start, stop)
+
+
+def _hessian_range(f, v, args, h, f0, start, stop):
+    """On a dask worker: the second-difference values of the rows ``[start, stop)``, as
+    :func:`_stencil_range` does for the stencils."""
+    if is_jitted(f):
+        try:
+            with _kernel_region():
+                return kd.hessian_values(f, v, h, args, float(f0), start, stop)
+        except Exception:  # find the parameters with the reference, which raises it again
+            pass
+    problem = _Problem(f, v, v, args, "numpy", v.dtype, False)
+    return rd.hessian_values(_located(problem, v), v.copy(), h, f0, start, stop)
+
+
+def _located(problem: _Problem, v: NDArray) -> Callable[[NDArray], Any]:
+    """``problem.call`` whose exceptions name the parameter(s) nudged away from ``v``."""
     base = v.reshape(-1)
 
     def call(point):
         try:
             return problem.call(point)
         except Exception as exc:
-            p = int(np.flatnonzero(point.reshape(-1) != base)[0])
+            moved = [int(p) for p in np.flatnonzero(point.reshape(-1) != base)]
+            p = moved[0]
             idx = tuple(int(i) for i in np.unravel_index(p, v.shape))
             exc.fastgrad_parameter = p
-            note = f"fastgrad: f raised at parameter {p} (index {idx} of x) on a dask worker"
+            also = f" (nudged with {moved[1:]})" if len(moved) > 1 else ""
+            note = f"fastgrad: f raised at parameter {p} (index {idx} of x){also} on a dask worker"
             if hasattr(exc, "add_note"):
                 exc.add_note(note)
                 raise
             raise RuntimeError(f"{note}: {type(exc).__name__}: {exc}") from exc
 
-    return rd.stencil_values(call, w, offsets, h.reshape(w.shape), start, stop)
+    return call
 
 
 def _prepare(f, x, args, backend, vectorized, vector, client=None):
@@ -595,6 +632,8 @@ def hessian(
     Second central differences, ``(f(+i+j) - f(+i-j) - f(-i+j) + f(-i-j)) / (4 h_i h_j)``
     (on the diagonal, steps of ``2 h_i``): ``1 + 2n + 2n(n-1)`` evaluations; the parallel
     kernel fills each pair ``i <= j`` once. ``h="auto"`` is ``eps^(1/4) max(1, |x_p|)``.
+    ``backend="dask"`` (with ``client=``, as for :func:`numerical_gradient`) evaluates ranges
+    of rows ``i`` on the workers, the result equal bit for bit to the local backend's.
 
     Examples
     --------
@@ -605,10 +644,6 @@ def hessian(
     if method != "central":
         raise ValueError(f"hessian supports method='central' (second differences), got {method!r}")
     problem = _prepare(f, x, args, backend, vectorized=False, vector=False, client=client)
-    if problem.backend == "dask":
-        raise NotImplementedError(
-            'hessian(backend="dask") is not available yet; use backend="numba" or "numpy"'
-        )
     steps = (
         rd.auto_step("central", problem.arr, problem.dtype, rd.HESSIAN_POWER).reshape(-1)
         if isinstance(h, str) and h == "auto"
@@ -620,6 +655,9 @@ def hessian(
             v, _ = problem.working_array(False)
             v = v if v.flags.c_contiguous else v.copy()
             values = rd.hessian_values(problem.call, v, hs, problem.base())
+        elif problem.backend == "dask":
+            v = np.array(problem.arr, dtype=problem.dtype, order="C")
+            values = problem.hessian_values_dask(v, hs)
         else:
             v = np.array(problem.arr, dtype=problem.dtype, order="C")
             f0 = float(problem.base())

@@ -127,6 +127,22 @@ def test_compiled_f_runs_the_kernel_and_equals_numba(client):
     assert_array_equal(remote, local)
 
 
+def test_hessian_equals_the_local_backends_bit_for_bit(client, monkeypatch):
+    monkeypatch.setattr(_dask, "task_size", lambda *a: 4)  # row ranges that do not divide 9
+    x, a = point((9,))
+    local, info_local = fastgrad.hessian(smooth, x, args=(a,), backend="numpy", full_output=True)
+    remote, info = fastgrad.hessian(
+        smooth, x, args=(a,), backend="dask", client=client, full_output=True
+    )
+    assert_array_equal(remote, local)
+    assert_array_equal(info.error, info_local.error)
+    assert info.nfev == info_local.nfev
+    local = fastgrad.hessian(compiled, x, args=(a,), backend="numba")
+    assert_array_equal(
+        fastgrad.hessian(compiled, x, args=(a,), backend="dask", client=client), local
+    )
+
+
 def test_the_current_client_is_used_when_none_is_given(client):
     x, a = point()
     with client.as_current():

@@ -38,7 +38,7 @@ def stencil_values(f, x, offsets, h, args, values, start=0):
 
 
 @jit_generic_parallel
-def _hessian_pairs(f, x, h, args, f0, pi, pj, values, n_chunks):
+def _hessian_pairs(f, x, h, args, f0, pi, pj, values, n_chunks, first):
     size = x.size
     n_pairs = pi.shape[0]
     chunk = (n_pairs + n_chunks - 1) // n_chunks
@@ -54,43 +54,48 @@ def _hessian_pairs(f, x, h, args, f0, pi, pj, values, n_chunks):
                 i = pi[r]
                 j = pj[r]
                 xi = flat[i]
+                row = i - first
                 if i == j:
                     flat[i] = xi + 2 * h[i]
-                    values[i, i, 0] = f(xp, *ap)
+                    values[row, i, 0] = f(xp, *ap)
                     flat[i] = xi - 2 * h[i]
-                    values[i, i, 3] = f(xp, *ap)
-                    values[i, i, 1] = f0
-                    values[i, i, 2] = f0
+                    values[row, i, 3] = f(xp, *ap)
+                    values[row, i, 1] = f0
+                    values[row, i, 2] = f0
                 else:
                     xj = flat[j]
                     flat[i] = xi + h[i]
                     flat[j] = xj + h[j]
-                    values[i, j, 0] = f(xp, *ap)
+                    values[row, j, 0] = f(xp, *ap)
                     flat[j] = xj - h[j]
-                    values[i, j, 1] = f(xp, *ap)
+                    values[row, j, 1] = f(xp, *ap)
                     flat[i] = xi - h[i]
                     flat[j] = xj + h[j]
-                    values[i, j, 2] = f(xp, *ap)
+                    values[row, j, 2] = f(xp, *ap)
                     flat[j] = xj - h[j]
-                    values[i, j, 3] = f(xp, *ap)
+                    values[row, j, 3] = f(xp, *ap)
                     flat[j] = xj
                 flat[i] = xi
 
 
 @jit_generic
-def hessian_values(f, x, h, args, f0):
-    """The second-difference values of every pair ``i <= j``, each pair filled once, in
-    parallel; twin of :func:`fastgrad.reference.differentiate.hessian_values`."""
+def hessian_values(f, x, h, args, f0, start=0, stop=-1):
+    """The second-difference values of every pair ``i <= j`` (of ``start <= i < stop``;
+    ``stop=-1``: ``x.size``), each pair filled once, in parallel, in rows ``i - start``; twin
+    of :func:`fastgrad.reference.differentiate.hessian_values`."""
     n = x.size
-    n_pairs = n * (n + 1) // 2
+    stop = n if stop < 0 else stop
+    n_pairs = 0
+    for i in range(start, stop):
+        n_pairs += n - i
     pi = np.empty(n_pairs, dtype=np.int64)
     pj = np.empty(n_pairs, dtype=np.int64)
     r = 0
-    for i in range(n):
+    for i in range(start, stop):
         for j in range(i, n):
             pi[r] = i
             pj[r] = j
             r += 1
-    values = np.zeros((n, n, 4))
-    _hessian_pairs(f, x, h, args, f0, pi, pj, values, _n_chunks(n_pairs))
+    values = np.zeros((stop - start, n, 4))
+    _hessian_pairs(f, x, h, args, f0, pi, pj, values, _n_chunks(n_pairs), start)
     return values

@@ -167,25 +167,34 @@ def stencil_values(
 
 
 def hessian_values(
-    f: Callable[[NDArray], float], x: NDArray, h: NDArray, f0: float | None = None
+    f: Callable[[NDArray], float],
+    x: NDArray,
+    h: NDArray,
+    f0: float | None = None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> NDArray:
     """The four values of the second difference of every pair ``i <= j``.
 
     ``values[i, j] = [f(+i +j), f(+i -j), f(-i +j), f(-i -j)]`` with ``+i`` meaning
     ``x_i + h_i`` (on the diagonal, ``x_i +- 2 h_i`` and the two middle values are ``f(x)``),
     for ``i <= j``; the entries below the diagonal are not computed. ``x`` is nudged in place
-    and restored bit for bit. ``f0`` is ``f(x)``, evaluated here if not given.
+    and restored bit for bit. ``f0`` is ``f(x)``, evaluated here if not given. ``start`` and
+    ``stop`` restrict ``i`` to ``[start, stop)`` (a task of the dask backend).
 
     Returns
     -------
-    ndarray, shape ``(n, n, 4)``, with ``n = x.size``
+    ndarray, shape ``(stop - start, n, 4)`` (``(n, n, 4)`` by default), with ``n = x.size``;
+    row ``r`` for ``i = start + r``
     """
     flat = x.reshape(-1)  # a view for the writable C arrays the front door passes
     hf = np.asarray(h).reshape(-1)
     n = flat.size
-    values = np.zeros((n, n, 4))
+    stop = n if stop is None else stop
+    values = np.zeros((stop - start, n, 4))
     f0 = f(x) if f0 is None else f0
-    for i in range(n):
+    for i in range(start, stop):
+        row = values[i - start]
         xi = flat[i]
         try:
             for j in range(i, n):
@@ -194,14 +203,14 @@ def hessian_values(
                     plus = f(x)
                     flat[i] = xi - 2 * hf[i]
                     minus = f(x)
-                    values[i, i] = (plus, f0, f0, minus)
+                    row[i] = (plus, f0, f0, minus)
                     continue
                 xj = flat[j]
                 try:
                     for s, (si, sj) in enumerate(((1, 1), (1, -1), (-1, 1), (-1, -1))):
                         flat[i] = xi + si * hf[i]
                         flat[j] = xj + sj * hf[j]
-                        values[i, j, s] = f(x)
+                        row[j, s] = f(x)
                 finally:
                     flat[j] = xj
         finally:
