@@ -412,6 +412,7 @@ def test_resume_with_another_architecture_or_optimizer_is_refused(
         (["--weight-init", "inf"], "--weight-init must be one of"),
         (["--weight-decay", "-0.1"], "--weight-decay must be a finite number >= 0, got -0.1"),
         (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0"),
+        (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0"),
         (["--optimizer", "adam", "--lr", "0"], "--lr must be a finite number > 0"),
     ],
 )

@@ -1,4 +1,4 @@
-"""``fastgrad`` command line: ``fastgrad train ...`` and ``fastgrad bench ...``.
+"""``fastgrad`` command line: ``fastgrad train ...``, ``fastgrad bench ...``, ``fastgrad check``.
 
 The command-line front ends live together, above the library they call: each subcommand has
 its own module (:mod:`fastgrad.cli.train`, :mod:`fastgrad.cli.bench`) with a
@@ -11,13 +11,14 @@ import importlib
 import sys
 
 _COMMANDS = {
-    "train": ("fastgrad.cli.train", "train a TwoLayerNet on MNIST with numerical gradients"),
+    "train": ("fastgrad.cli.train", "train the book's networks on MNIST, numerical gradients"),
     "bench": ("fastgrad.cli.bench", "compare the reference and accelerated backends side by side"),
+    "check": ("fastgrad.cli.check", "gradient check of the book's networks on the MNIST sample"),
 }
 
 
 def _usage() -> str:
-    lines = ["usage: fastgrad {train,bench} [options]", "", "commands:"]
+    lines = [f"usage: fastgrad {{{','.join(_COMMANDS)}}} [options]", "", "commands:"]
     lines += [f"  {name:<8}{doc}" for name, (_, doc) in _COMMANDS.items()]
     lines += ["", "Run 'fastgrad COMMAND --help' for a command's options."]
     return "\n".join(lines)
