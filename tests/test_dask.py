@@ -325,6 +325,60 @@ def test_every_socket_of_the_cluster_listens_on_loopback(client):
     assert all(addr.ip == "127.0.0.1" for _, addr in listening), listening
 
 
+# -- fastgrad train --scheduler ---------------------------------------------------------------
+
+TRAIN = ["--data", "sample", "--hidden", "10", "--iters", "3", "--batch-size", "50"]
+
+
+def test_train_on_a_local_cluster_matches_the_numba_run(tmp_path, capsys, monkeypatch):
+    from fastgrad.cli import train as train_cli
+
+    split, calls = _dask.row_split, []
+
+    def counted(client, *args):
+        calls.append(len(client.nthreads()))
+        return split(client, *args)
+
+    monkeypatch.setattr(_dask, "row_split", counted)
+
+    assert train_cli.main([*TRAIN, "--quiet", "--out", str(tmp_path / "numba")]) == 0
+    rc = train_cli.main([*TRAIN, "--scheduler", "local:2", "--out", str(tmp_path / "dask")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "dask: scheduler tcp://127.0.0.1:" in out and "2 workers" in out
+    assert "dashboard http://127.0.0.1:" in out
+    assert len(calls) >= 3 and set(calls) == {2}  # every gradient on the 2-worker cluster
+    with (
+        np.load(tmp_path / "numba" / "params.npz") as a,
+        np.load(tmp_path / "dask" / "params.npz") as b,
+    ):
+        for name in a.files:  # three steps from the row-split gradient
+            np.testing.assert_allclose(b[name], a[name], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("scheduler", ["local:0", "local:two"])
+def test_train_refuses_a_bad_local_cluster(scheduler, tmp_path, capsys):
+    from fastgrad.cli import train as train_cli
+
+    argv = [*TRAIN, "--scheduler", scheduler, "--out", str(tmp_path / "out")]
+    assert train_cli.main(argv) == 1
+    assert "--scheduler local:N needs a number of workers >= 1" in capsys.readouterr().err
+
+
+def test_train_names_an_unreachable_scheduler(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from fastgrad.cli import train as train_cli
+
+    monkeypatch.setattr(_dask, "CONNECT_TIMEOUT", 2.0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    argv = [*TRAIN, "--quiet", "--scheduler", address, "--out", str(tmp_path / "out")]
+    assert train_cli.main(argv) == 1
+    assert f"scheduler at {address} within 2 s" in capsys.readouterr().err
+
+
 # -- a worker killed mid-gradient (last: the cluster restarts a worker) -------------------------
 
 

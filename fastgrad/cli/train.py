@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="numba kernels or the NumPy reference (default: %(default)s)",
     )
     model.add_argument(
+        "--scheduler",
+        metavar="ADDRESS|local:N",
+        help="compute the gradients on a Dask cluster (replaces --backend): the address of a "
+        "running scheduler (e.g. tcp://10.0.0.5:8786), or local:N to start N worker "
+        "processes on 127.0.0.1 for the run; needs pip install 'fastgrad[dask]'",
+    )
+    model.add_argument(
         "--grad",
         choices=GRAD_METHODS,
         default="numerical",
@@ -352,6 +359,16 @@ def _check_args(args: argparse.Namespace) -> None:
     ):
         raise _Failure(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
     args.optimizer_object = _as_optimizer(args.optimizer, args.lr)
+    args.local_workers = None
+    if args.scheduler is not None:
+        args.backend = "dask"
+        if args.scheduler.startswith("local:"):
+            try:
+                args.local_workers = check_int(int(args.scheduler[6:]), "--scheduler", 1)
+            except (TypeError, ValueError):
+                raise _Failure(
+                    f"--scheduler local:N needs a number of workers >= 1, got {args.scheduler}"
+                ) from None
     for flag, value, minimum in (
         ("--iters", args.iters, 0),
         ("--batch-size", args.batch_size, 1),
@@ -424,12 +441,43 @@ def _run(args: argparse.Namespace) -> int:
                 threads = stack.enter_context(kernel_threads(args.threads))
             except ValueError as exc:
                 raise _Failure(str(exc)) from exc
+            if args.scheduler is not None:
+                stack.enter_context(_dask_client(args, say))
             return _train_and_report(args, source, data, out, checkpoint, threads, say)
     except BaseException:
         for folder in reversed(made):
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+@contextlib.contextmanager
+def _dask_client(args: argparse.Namespace, say: Any) -> Any:
+    """The Dask client of ``--scheduler``, current for the run (the dask networks use it);
+    a ``local:N`` cluster listens on 127.0.0.1 only and is closed at the end."""
+    try:
+        from .. import _dask
+
+        if args.local_workers is not None:
+            cluster = _dask.local_cluster(args.local_workers)
+            client = _dask.connect(cluster.scheduler_address)
+        else:
+            cluster = None
+            client = _dask.connect(args.scheduler)
+    except (ImportError, OSError) as exc:
+        raise _Failure(str(exc)) from exc
+    try:
+        workers = len(client.scheduler_info().get("workers", {}))
+        say(
+            f"dask: scheduler {client.scheduler.address}, {workers} worker"
+            f"{'s' if workers != 1 else ''}, dashboard {client.dashboard_link}"
+        )
+        with client.as_current():
+            yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _train_and_report(
@@ -537,7 +585,7 @@ def _warm_up(
     """Time the first gradient call (JIT compilation, or loading the compiled code from the
     cache) and compile the loss and accuracy kernels, so that none of it lands in the
     per-iteration figures, and say so. The numpy backend has nothing to compile: None."""
-    if net.backend != "numba":
+    if net.backend == "numpy":
         say("compile: none (numpy backend)")
         return None
     xb, tb = x[: args.batch_size], t[: args.batch_size]
