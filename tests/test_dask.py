@@ -174,6 +174,14 @@ def test_x_and_args_are_scattered_once_not_sent_per_task(client, monkeypatch):
         assert not any(isinstance(v, tuple) and any(b is a for b in v) for v in args)
 
 
+def test_import_fastgrad_does_not_import_dask():
+    import subprocess
+
+    code = "import sys, fastgrad; print(sorted({'dask', 'distributed'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
 def test_task_size_rule():
     # >= 50 ms of work per task: 10 ms per evaluation, 2 per parameter -> 3 parameters
     assert _dask.task_size(1000, 0.01, 2, 2) == 3
