@@ -32,6 +32,7 @@ from typing import Any
 
 from .._files import write_atomically
 from .fmt import fmt_diff, fmt_ratio, fmt_time
+from .groups import multilayer as _ml
 from .groups import toolkit as _tk
 from .groups.generic import F_ALONE, KERNEL_1, OVERHEAD_WORK, per_evaluation
 from .groups.twolayer import ANALYTIC as _AN
@@ -417,6 +418,7 @@ def _summary(results: Mapping[str, Any]) -> str:
         if cold:
             text += f"; {_t(cold['total_s'])} on a first run, which compiles them"
         bullets.append(text + ".")
+    bullets += _multilayer_bullets(b)
     bullets.append(_training_sentence(results.get("train")))
     lines += [f"- {x}" for x in bullets]
     lines += ["", "\\* extrapolated from a timed subset of the 39,760 parameters."]
@@ -651,6 +653,7 @@ def _details(results: Mapping[str, Any]) -> str:
         )
     for s in b.doc.get("skipped", []):
         out.append(f"| {s} | | | |")
+    out += _multilayer_details(b)
     out += _toolkit_details(b)
     out += ["", "### Other groups (same run)", ""]
     out += [f"- {x}" for x in _other_groups(b)]
@@ -807,6 +810,87 @@ def _other_groups(b: _Bench) -> list[str]:
     return items
 
 
+# -- deeper networks: the multilayer group -------------------------------------------------------
+
+
+def _multilayer_source(b: _Bench) -> str:
+    """Which run the multilayer figures come from: the document's own, or a run merged into
+    it (``"merged": {"multilayer": {"command", "date", ...}}``)."""
+    merged = (b.doc.get("merged") or {}).get(_ml.GROUP)
+    if merged:
+        dev = " (development figures: quick settings, a busy machine)" if merged.get("dev") else ""
+        return (
+            f"`{merged['command']}` on {str(merged['date'])[:10]}{dev}, a separate run merged "
+            f'into the JSON (`"merged"`)'
+        )
+    return f"`{b.doc.get('command')}` on {_date(b.doc)}"
+
+
+def _multilayer_bullets(b: _Bench) -> list[str]:
+    """One bullet for the README's summary: each network's numba numerical gradient against
+    the reference's backprop and numerical gradient."""
+    parts = []
+    for net in _ml.NETWORKS:
+        nb = b.row(_ml.GROUP, net.work, _ml.KERNEL)
+        if not (nb and nb.get("timing") and nb.get("ratio_to_analytic")):
+            continue
+        parts.append(
+            f"{net.work.removesuffix(' b100 mnist')}: {_t(nb['timing']['median'])}, "
+            f"{_x(nb['ratio_to_analytic'])} backprop's time (goal <= {net.ratio_goal:g}x), "
+            f"{_x(nb['speedup_vs_reference'])} faster than the reference numerical gradient*, "
+            f"max abs diff {_e(nb['max_abs_diff'])}"
+        )
+    if not parts:
+        return []
+    return [
+        "The chapter-6 `MultiLayerNet`, batch 100 on MNIST digits, numba numerical gradient "
+        f"(from {_multilayer_source(b)}): " + "; ".join(parts) + "."
+    ]
+
+
+def _multilayer_details(b: _Bench) -> list[str]:
+    rows = [r for r in b.rows if r["group"] == _ml.GROUP]
+    if not rows:
+        return []
+    out = [
+        "",
+        "### Deeper networks: MultiLayerNet, batch 100, MNIST digits",
+        "",
+        f"From {_multilayer_source(b)}. The book's chapter-6 network with its default He "
+        "initialisation; every result checked against the reference before it is timed (the "
+        "numba numerical gradient against the reference's central differences on the sampled "
+        "parameters, the numba backprop against the reference backprop).",
+        "",
+        "| network | backend | median (best) | x faster than the reference numerical | "
+        "/ reference backprop | max abs diff |",
+        "|---|---|---|---|---|---|",
+    ]
+    for net in _ml.NETWORKS:
+        for backend in (_ml.REFERENCE, _ml.ANALYTIC, _ml.KERNEL, _ml.KERNEL_ANALYTIC):
+            r = b.row(_ml.GROUP, net.work, backend)
+            if r is None:
+                continue
+            t = r.get("timing")
+            star = "*" if t and t.get("extrapolated") else ""
+            cell = f"{_t(t['median'])}{star} ({_t(t['best'])})" if t else "-"
+            speed, ratio = r.get("speedup_vs_reference"), r.get("ratio_to_analytic")
+            diff = r.get("max_abs_diff")
+            out.append(
+                f"| {net.work} | {backend} | {cell} | {_x(speed) if speed else '-'} | "
+                f"{_x(ratio) if ratio else '-'} | {_e(diff) if diff is not None else '-'} |"
+            )
+    ref = b.row(_ml.GROUP, _ml.NETWORKS[0].work, _ml.REFERENCE) or {}
+    out += [
+        "",
+        f"\\* extrapolated from {_subset_k(ref.get('note', ''))} (median per-parameter time x "
+        "the parameter count). Goals (issue 10): numba numerical <= "
+        + ", ".join(f"{n.ratio_goal:g}x" for n in _ml.NETWORKS)
+        + f" the reference backprop (in this order), >= {_ml.SPEEDUP_GOAL:,}x faster than the "
+        f"reference numerical gradient, max abs diff <= {_ml.DIFF_GOAL:g}.",
+    ]
+    return out
+
+
 # -- the differentiation toolkit -----------------------------------------------------------------
 
 
@@ -855,9 +939,11 @@ def _toolkit(results: Mapping[str, Any]) -> str:
     a0 = next(iter(acc.values()))
     lines = [
         f'From {_toolkit_source(b)}, on the development VM. Accuracy: `h="auto"` on '
-        f"{a0['elements']:,} gradient elements of classic test functions (23 "
-        "Moré-Garbow-Hillstrom functions at three points each, and hard points of `exp`, "
-        "`log`, `sin`), against their analytic gradients. Speed: one gradient of the "
+        f"{a0['elements']:,} gradient elements of classic test functions "
+        f"({a0.get('mgh_functions', '?')} Moré-Garbow-Hillstrom functions at their standard "
+        "starting points and one or two other points, and "
+        f"{a0.get('hard_points', '?')} hard points of `exp`, `log`, `sin` and their "
+        "compositions), against their analytic gradients. Speed: one gradient of the "
         "extended Rosenbrock function of 1,000 parameters compiled with Numba, against the "
         "fastest equivalent in SciPy or numdifftools (medians; `benchmarks/README.md` has "
         "every peer and the best-of figures).",
@@ -990,6 +1076,20 @@ def _toolkit_details(b: _Bench) -> list[str]:
             + "; ".join(scaling)
             + "."
         ]
+    for work, what in (
+        (_tk.HESSIAN_WORK, "`hessian` of the same function at 200 parameters"),
+        (_tk.VECTORIZED_WORK, "The same function in NumPy, central differences"),
+    ):
+        rows = [r for r in b.rows if r["group"] == _tk.GROUP and r["work"] == work]
+        cells = []
+        for r in rows:
+            t = r.get("timing")
+            cell = f"{_t(t['median'])}{'*' * t['extrapolated']} ({_t(t['best'])})" if t else "-"
+            cells.append(f"{r['backend']} {cell}")
+        block = next((r["note"] for r in rows if "extrapolated" in r.get("note", "")), "")
+        if cells:
+            star = f" (\\* {block.split('; ')[-1]})" if block else ""
+            out += ["", f"{what}, median (best): " + ", ".join(cells) + star + "."]
     return out
 
 

@@ -3,10 +3,11 @@ with each of its methods, ``fastgrad.hessian``, ``vectorized=True``) against ana
 derivatives and against the peer libraries, side by side in one run.
 
 - Accuracy: every method with ``h="auto"`` on the test-function suite
-  (:data:`fastgrad.bench.testfunctions.SUITE`: Moré-Garbow-Hillstrom functions at three
-  points each, and hard points of ``exp``, ``log``, ``sin``): the relative error of every
-  gradient element against the analytic gradient computed in long double, and how often the
-  ``full_output`` error estimate is at least the actual error.
+  (:data:`fastgrad.bench.testfunctions.SUITE`: Moré-Garbow-Hillstrom functions at their
+  standard starting points and one or two other points, and hard points of ``exp``, ``log``,
+  ``sin``): the relative error of every gradient element against the analytic gradient
+  computed in long double, and how often the ``full_output`` error estimate is at least the
+  actual error.
 - Agreement with SciPy's ``approx_derivative`` where the definitions coincide: the same
   stencil at the same points. That needs a step ``h`` with ``x +- h`` exact (SciPy divides
   by the realised ``(x + h) - (x - h)``, fastgrad by ``2h``), hence dyadic points (the MGH
@@ -173,6 +174,8 @@ class _Tally:
         return {
             "method": method,
             "suite": SUITE_NAME,
+            "mgh_functions": len(MGH),
+            "hard_points": sum(len(p.points) for p in SUITE if p not in MGH),
             "h": "auto",
             "elements": len(self.covered),
             "zero_elements": self.zeros,
