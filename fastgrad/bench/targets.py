@@ -17,6 +17,7 @@ from typing import Any
 from .._differentiate import METHODS
 from .fmt import fmt_diff, fmt_ratio, fmt_time
 from .groups import GROUPS
+from .groups import multilayer as ml
 from .groups import toolkit as tk
 from .groups.generic import F_ALONE, KERNEL_1, OVERHEAD_WORK, per_evaluation
 from .groups.simplenet import WORK as SIMPLENET
@@ -28,6 +29,7 @@ __all__ = [
     "Target",
     "TARGETS",
     "TOOLKIT_TARGETS",
+    "MULTILAYER_TARGETS",
     "FIRST_GRADIENT",
     "QUICK_WALL",
     "evaluate",
@@ -139,6 +141,56 @@ def _twolayer(inputs: str, figure: str) -> Callable[[Run], tuple[float, str] | N
         return nb.max_abs_diff, fmt_diff(nb.max_abs_diff)
 
     return measure
+
+
+def _multilayer(network: ml.Network, figure: str) -> Callable[[Run], tuple[float, str] | None]:
+    """One of the multilayer group's figures for ``network``: "ratio" (numba numgrad /
+    reference backprop), "speedup" (over the reference numgrad, extrapolated) or "diff"
+    (from the reference numgrad on the sampled parameters)."""
+
+    def measure(run: Run) -> tuple[float, str] | None:
+        nb = run.rec.find(ml.GROUP, network.work, ml.KERNEL)
+        if figure == "diff":
+            if nb is None or nb.max_abs_diff is None:
+                return None
+            return nb.max_abs_diff, fmt_diff(nb.max_abs_diff)
+        other = run.rec.find(
+            ml.GROUP, network.work, ml.ANALYTIC if figure == "ratio" else ml.REFERENCE
+        )
+        if nb is None or other is None or nb.timing is None or other.timing is None:
+            return None
+        if figure == "ratio":
+            return _ratio(nb, other)
+        return _ratio(other, nb)
+
+    return measure
+
+
+#: The multilayer group's targets (issue 10), network by network.
+MULTILAYER_TARGETS: tuple[Target, ...] = tuple(
+    target
+    for network in ml.NETWORKS
+    for target in (
+        Target(
+            f"MultiLayerNet {network.work}: numba numgrad / reference backprop",
+            f"<= {network.ratio_goal:g}x",
+            _multilayer(network, "ratio"),
+            _at_most(network.ratio_goal),
+        ),
+        Target(
+            f"MultiLayerNet {network.work}: speedup vs reference numgrad",
+            f">= {ml.SPEEDUP_GOAL:,}x",
+            _multilayer(network, "speedup"),
+            _at_least(ml.SPEEDUP_GOAL),
+        ),
+        Target(
+            f"MultiLayerNet {network.work}: max abs diff vs reference numgrad",
+            f"<= {ml.DIFF_GOAL:g}",
+            _multilayer(network, "diff"),
+            _at_most(ml.DIFF_GOAL),
+        ),
+    )
+)
 
 
 def _fastest_peer(run: Run) -> tuple[float, str] | None:
@@ -375,6 +427,7 @@ TARGETS: tuple[Target, ...] = (
             ),
         )
     ),
+    *MULTILAYER_TARGETS,
     Target("fastest peer vs the numba kernel", ">= 1,000x slower", _fastest_peer, _at_least(1000)),
     *TOOLKIT_TARGETS,
     FIRST_GRADIENT,

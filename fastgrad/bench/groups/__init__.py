@@ -25,6 +25,7 @@ GROUPS = (
     "generic",  # numerical_gradient on njit functions; thread scaling; overhead beyond f
     "simplenet",  # the book's 2x3 SimpleNet, every way in
     "twolayer",  # the book's 784-50-10 network: numerical and analytic gradients
+    "multilayer",  # the chapter-6 MultiLayerNet: [100, 100] and [50] ReLU, sigmoid with decay
     "sweep",  # the same across hidden size, batch and input size
     "training",  # one iteration of the book's training loop
     "peers",  # SciPy, numdifftools, PyTorch on the same loss
