@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import subprocess
@@ -222,7 +223,8 @@ def test_toolkit_reports_every_method(quick_toolkit):
         assert series == set(range(1, doc["machine"]["kernel_threads"] + 1))
     hessian = [r for r in rows if r["work"] == tk.HESSIAN_WORK]
     assert {r["backend"] for r in hessian} >= {tk.KERNEL}
-    assert any(r["timing"]["extrapolated"] for r in hessian if r["backend"] != tk.KERNEL)
+    if importlib.util.find_spec("numdifftools"):  # its Hessian, on a block with --quick
+        assert any(r["timing"]["extrapolated"] for r in hessian if r["backend"] != tk.KERNEL)
 
 
 def test_toolkit_targets_and_readme_block(quick_toolkit):
