@@ -30,11 +30,18 @@ truncation error ``~h^order`` against the rounding error ``~eps |f| / h``; the c
 has no subtraction, hence no rounding error to balance, and takes a step far below the
 truncation scale. Richardson's order is that of its final extrapolation.
 
-Error estimates (``full_output``): for the difference methods, ``|D(h) - D(2h)|`` (which
-overestimates the truncation error of ``D(h)`` by ``2^order - 1``) plus the rounding bound
+Error estimates (``full_output``): for the difference methods, ``|D(h) - D(2h)|``, which is
+``2^order - 1`` times the truncation error of ``D(h)`` (doubled for the first-order methods,
+where that factor is 1, so that the estimate keeps a margin), plus the rounding bound
 ``sum|w_k| eps max|f_k| / h``; for Richardson, the difference between the last two
 extrapolations plus the same rounding bound; for the complex step, which subtracts nothing,
 ``8 eps`` times the largest derivative (the size of the terms ``Im f`` is made of).
+
+Limits: the rounding bound assumes ``f`` is accurate to a few ``eps |f|``; an ``f`` that
+cancels internally (``log(1 + exp(-15))``) is less accurate than that, and its estimate is
+too small. The steps scale with ``max(1, |x_p|)``, as SciPy's relative steps do, which is too
+large for a function that varies on a scale much finer than ``|x_p|`` (``sin`` at ``x = 1000``);
+the estimates then flag a large error.
 """
 
 from __future__ import annotations
