@@ -77,6 +77,52 @@ def point(shape=(3, 4)):
     return np.linspace(-0.7, 1.3, n).reshape(shape), np.arange(1.0, n + 1).reshape(shape)
 
 
+# -- the range arguments the tasks use ---------------------------------------------------------
+
+
+def test_stencil_and_hessian_ranges_concatenate_to_the_whole():
+    from fastgrad.kernels import differentiate as kd
+    from fastgrad.reference import differentiate as rd
+
+    x, a = point((2, 5))
+    h = np.full(x.size, 1e-3)
+    offsets = (2.0, 1.0, -1.0, -2.0)
+    whole = rd.stencil_values(lambda v: smooth(v, a), x.copy(), offsets, h.reshape(x.shape))
+    parts = [
+        rd.stencil_values(lambda v: smooth(v, a), x.copy(), offsets, h.reshape(x.shape), lo, hi)
+        for lo, hi in ((0, 3), (3, 4), (4, 10))
+    ]
+    assert_array_equal(np.concatenate(parts), whole)
+    kernel = np.empty((6, 4))
+    kd.stencil_values(compiled, x, np.array(offsets), h, (a,), kernel, 3)
+    assert_array_equal(
+        kernel, [[compiled(y, a) for y in row] for row in _nudged(x, offsets, h, 3, 9)]
+    )
+
+    whole = rd.hessian_values(lambda v: smooth(v, a), x.copy(), h)
+    parts = [
+        rd.hessian_values(lambda v: smooth(v, a), x.copy(), h, None, lo, hi)
+        for lo, hi in ((0, 4), (4, 10))
+    ]
+    assert_array_equal(np.concatenate(parts), whole)
+    f0 = compiled(x, a)
+    whole = kd.hessian_values(compiled, x, h, (a,), f0)
+    parts = [kd.hessian_values(compiled, x, h, (a,), f0, lo, hi) for lo, hi in ((0, 7), (7, 10))]
+    assert_array_equal(np.concatenate(parts), whole)
+
+
+def _nudged(x, offsets, h, lo, hi):
+    rows = []
+    for p in range(lo, hi):
+        row = []
+        for o in offsets:
+            y = x.copy()
+            y.flat[p] = x.flat[p] + o * h[p]
+            row.append(y)
+        rows.append(row)
+    return rows
+
+
 # -- equality with the local backends ------------------------------------------------------
 
 
