@@ -80,8 +80,8 @@ def point(shape=(3, 4)):
 # -- the range arguments the tasks use ---------------------------------------------------------
 
 
-def test_stencil_and_hessian_ranges_concatenate_to_the_whole():
-    from fastgrad.kernels import differentiate as kd
+def test_reference_ranges_concatenate_to_the_whole():
+    # the kernel's ranges: test_compiled_f_runs_the_kernel... and test_hessian_... below
     from fastgrad.reference import differentiate as rd
 
     x, a = point((2, 5))
@@ -93,34 +93,12 @@ def test_stencil_and_hessian_ranges_concatenate_to_the_whole():
         for lo, hi in ((0, 3), (3, 4), (4, 10))
     ]
     assert_array_equal(np.concatenate(parts), whole)
-    kernel = np.empty((6, 4))
-    kd.stencil_values(compiled, x, np.array(offsets), h, (a,), kernel, 3)
-    assert_array_equal(
-        kernel, [[compiled(y, a) for y in row] for row in _nudged(x, offsets, h, 3, 9)]
-    )
-
     whole = rd.hessian_values(lambda v: smooth(v, a), x.copy(), h)
     parts = [
         rd.hessian_values(lambda v: smooth(v, a), x.copy(), h, None, lo, hi)
         for lo, hi in ((0, 4), (4, 10))
     ]
     assert_array_equal(np.concatenate(parts), whole)
-    f0 = compiled(x, a)
-    whole = kd.hessian_values(compiled, x, h, (a,), f0)
-    parts = [kd.hessian_values(compiled, x, h, (a,), f0, lo, hi) for lo, hi in ((0, 7), (7, 10))]
-    assert_array_equal(np.concatenate(parts), whole)
-
-
-def _nudged(x, offsets, h, lo, hi):
-    rows = []
-    for p in range(lo, hi):
-        row = []
-        for o in offsets:
-            y = x.copy()
-            y.flat[p] = x.flat[p] + o * h[p]
-            row.append(y)
-        rows.append(row)
-    return rows
 
 
 # -- equality with the local backends ------------------------------------------------------
