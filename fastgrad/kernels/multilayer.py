@@ -15,16 +15,19 @@ derives all of this):
   the softmax cross-entropy along ``v_nj``. ``r_nj`` is computed exactly from the
   pre-activations and the direction vectors of each layer.
 - **Sigmoid.** The change is carried as a truncated Taylor series through each layer
-  (univariate Taylor mode: ``sigma(a + u(y))`` from the ODE ``Z' = Z (1 - Z) u'``), then
-  through the log-partition of the logits.
-- **Guards.** A nudge takes the series path only where ``|y| < tau_nj``: ReLU,
-  ``tau = min(r_nj (1 - KINK_MARGIN), SERIES_RATIO_MAX rho_nj)``; sigmoid,
-  ``tau = SERIES_RATIO_MAX rho_j`` with ``rho`` the radius of a disk on which ``F`` is analytic
-  and bounded by 5 (so the truncation error is below ``5 * 0.008**9`` per row, as for the two
-  layer kernel). Every other nudge (a possible kink crossing, large ``h``, large inputs or
-  weights) has its two perturbed row losses evaluated exactly, through the layers below the
-  nudged unit: at a kink that is the reference's central difference, not the derivative.
-  :func:`nudge_limits` exposes the decision.
+  (univariate Taylor mode): every unit's sigmoid coefficients are computed once, the next
+  layer's change is composed through the shared powers of the nudged unit's series, deeper
+  layers through the ODE ``Z' = Z (1 - Z) u'``; then the log-partition of the logits.
+- **Guards.** ``rho`` is the radius of a disk of complex ``y`` on which ``F`` is analytic and
+  bounded by 5 (ReLU: per row and unit, from the direction; sigmoid: per unit, from ``|W|``).
+  Each block of rows is truncated at the lowest order ``P`` (3, 5 or 7) whose Cauchy
+  remainder at the block's largest nudge stays below the two-layer kernel's bound
+  (``5 * 0.008**9`` per row, ``_ORDER_RATIO``). A nudge takes the series path only where
+  ``|y| < tau``: ReLU, ``tau = min(r_nj (1 - KINK_MARGIN), R_P rho_nj)``; sigmoid,
+  ``tau = R_P rho_j``. Every other nudge (a possible kink crossing, large ``h``, large inputs
+  or weights) has its two perturbed row losses evaluated exactly, through the layers below
+  the nudged unit: at a kink that is the reference's central difference, not the
+  derivative. :func:`nudge_limits` exposes the decision.
 - Weight decay's share of a weight's difference is ``lambda * w`` exactly; the output layer's
   tasks are the two-layer kernel's logit tasks (``kernels.nets._logit_series``).
 
