@@ -24,6 +24,11 @@ small, but never so many that there are fewer tasks than worker threads.
 and a Numba-compiled ``f`` must be importable on the workers (define it in a module installed
 there, not in ``__main__`` or a notebook).
 
+Progress (:func:`show_progress`): with ``progress=None`` (the default) a tqdm bar over the
+tasks, on stderr, appears only when more than :data:`PROGRESS_SECONDS` of work per worker
+thread is expected from the measured cost of ``f``; ``progress=True`` asks for it on any call,
+``False`` never. A bar is never drawn when stderr is not a terminal (logs, CI, pipes).
+
 Dask is imported lazily: ``import fastgrad`` does not need it (``pip install
 "fastgrad[dask]"``).
 """
@@ -31,6 +36,7 @@ Dask is imported lazily: ``import fastgrad`` does not need it (``pip install
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,17 +45,24 @@ import numpy as np
 
 __all__ = [
     "TASK_SECONDS",
+    "PROGRESS_SECONDS",
     "CONNECT_TIMEOUT",
     "get_client",
     "connect",
     "local_cluster",
+    "check_progress_argument",
     "task_size",
+    "show_progress",
     "map_ranges",
     "row_split",
 ]
 
 #: The least work a task should carry (seconds of ``f``), so that scheduling stays small.
 TASK_SECONDS = 0.05
+
+#: With ``progress=None``, the expected seconds of work per worker thread past which a
+#: gradient shows a progress bar (shorter calls stay quiet).
+PROGRESS_SECONDS = 2.0
 
 #: How long connecting to a scheduler address may take before it is an error (seconds).
 CONNECT_TIMEOUT = 10.0
@@ -140,6 +153,64 @@ def _threads(client: Any) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
+def check_progress_argument(progress: Any, backend: str) -> None:
+    """``progress=`` is None or a bool, and ``True`` only with ``backend="dask"``."""
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be None, True or False, got {type(progress).__name__}")
+    if progress and backend != "dask":
+        raise ValueError(
+            f'progress=True is only used by backend="dask" (a bar over its tasks), not '
+            f"backend={backend!r}"
+        )
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
+
+
+def show_progress(progress: bool | None, expected_seconds: float, stream: Any = None) -> bool:
+    """Whether to draw a progress bar: never when ``stream`` (default stderr) is not a
+    terminal; otherwise ``progress`` if given, else whether ``expected_seconds`` (of work per
+    worker thread) exceeds :data:`PROGRESS_SECONDS`."""
+    if not _is_terminal(sys.stderr if stream is None else stream):
+        return False
+    if progress is None:
+        return expected_seconds > PROGRESS_SECONDS
+    return bool(progress)
+
+
+#: How often a progress bar looks at the futures (seconds).
+_POLL = 0.05
+
+
+def _wait_with_bar(futures: list[Any], desc: str, stream: Any = None) -> None:
+    """A tqdm bar on ``stream`` (default stderr), one step per finished task (failed ones
+    included: the gather that follows raises their exception). It polls the futures every
+    :data:`_POLL` seconds (``distributed.as_completed`` would need the client to be the
+    default one)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is in the train and test extras: no bar
+        return
+    with tqdm(
+        total=len(futures),
+        desc=desc,
+        unit="task",
+        file=sys.stderr if stream is None else stream,
+        leave=False,
+    ) as bar:
+        pending = list(futures)
+        while pending:
+            still = [f for f in pending if not f.done()]
+            bar.update(len(pending) - len(still))
+            pending = still
+            if pending:
+                time.sleep(_POLL)
+
+
 def task_size(n: int, cost: float, evaluations: int, threads: int) -> int:
     """Parameters per task: at least :data:`TASK_SECONDS` of work (``cost`` seconds per
     evaluation, ``evaluations`` per parameter), at most ``ceil(n / threads)`` so that every
@@ -177,10 +248,13 @@ def map_ranges(
     chunk: int,
     shared: Sequence[Any],
     extra: Sequence[Any] = (),
+    progress: bool = False,
+    desc: str = "fastgrad (dask)",
 ) -> list[Any]:
     """``task(*shared, *extra, start, stop)`` for ``[0, chunk), [chunk, 2 chunk), ...`` up to
     ``n`` on the cluster, the objects of ``shared`` scattered once to every worker; returns the
-    results in range order."""
+    results in range order. ``progress``: a tqdm bar ``desc`` over the tasks on stderr (the
+    caller decides, :func:`show_progress`)."""
     for obj in shared:
         if callable(obj):
             _check_picklable(obj)
@@ -190,6 +264,8 @@ def map_ranges(
         for start in range(0, n, chunk)
     ]
     try:
+        if progress:
+            _wait_with_bar(futures, desc)
         return client.gather(futures)
     finally:
         client.cancel(futures + list(futures_shared))

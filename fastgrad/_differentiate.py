@@ -223,6 +223,7 @@ class _Problem:
     vector: bool  # f returns a 1-D array (jacobian)
     vectorized: bool = False
     client: Any = None  # the dask backend's: a Client, an address, or None for the current
+    progress: bool | None = None  # the dask backend's bar: None = only for long calls
     nfev: int = 0
     _m: int | None = field(default=None)
     _f0: Any = field(default=None)
@@ -303,7 +304,7 @@ class _Problem:
         """The stencil values computed on a Dask cluster, in ranges of parameters sized by
         the cost of ``f`` (:mod:`fastgrad._dask`), concatenated in parameter order."""
         n, K = v.size, len(offsets)
-        client, chunk = self._dask_tasks(v, K)
+        client, chunk, progress = self._dask_tasks(v, K)
         parts = _dask.map_ranges(
             client,
             _stencil_range,
@@ -311,27 +312,38 @@ class _Problem:
             chunk,
             shared=(self.f, v, self.args, h),
             extra=(offsets, self.vector, self._m),
+            progress=progress,
         )
         self.nfev += n * K
         return np.concatenate(parts)
 
-    def _dask_tasks(self, v: NDArray, evaluations: int) -> tuple[Any, int]:
-        """The client, and the parameters (or Hessian rows) per task for ``evaluations``
-        evaluations each, from the measured cost of ``f``."""
+    def _dask_tasks(self, v: NDArray, evaluations: int) -> tuple[Any, int, bool]:
+        """The client, the parameters (or Hessian rows) per task for ``evaluations``
+        evaluations each, from the measured cost of ``f``, and whether to show a progress bar
+        (from the expected seconds of work per worker thread)."""
         client = _dask.get_client(self.client)
         self.base()
         cost = self._cost
         if is_jitted(self.f):  # the first call compiled f: time a second one
             _, cost = _dask.timed(lambda: self.call(v))
-        return client, _dask.task_size(v.size, cost, evaluations, _dask._threads(client))
+        threads = _dask._threads(client)
+        expected = cost * evaluations * v.size / threads
+        progress = _dask.show_progress(self.progress, expected)
+        return client, _dask.task_size(v.size, cost, evaluations, threads), progress
 
     def hessian_values_dask(self, v: NDArray, h: NDArray) -> NDArray:
         """:func:`fastgrad.reference.differentiate.hessian_values` on a Dask cluster, in
         ranges of rows ``i`` (about ``2 n`` evaluations a row), concatenated in order."""
         n = v.size
-        client, chunk = self._dask_tasks(v, 2 * n)
+        client, chunk, progress = self._dask_tasks(v, 2 * n)
         parts = _dask.map_ranges(
-            client, _hessian_range, n, chunk, shared=(self.f, v, self.args, h), extra=(self.base(),)
+            client,
+            _hessian_range,
+            n,
+            chunk,
+            shared=(self.f, v, self.args, h),
+            extra=(self.base(),),
+            progress=progress,
         )
         self.nfev += 2 * n + 2 * n * (n - 1)
         return np.concatenate(parts)
@@ -444,8 +456,9 @@ def _located(problem: _Problem, v: NDArray) -> Callable[[NDArray], Any]:
     return call
 
 
-def _prepare(f, x, args, backend, vectorized, vector, client=None):
+def _prepare(f, x, args, backend, vectorized, vector, client=None, progress=None):
     backend = _check_common(f, args, backend, vectorized, client)
+    _dask.check_progress_argument(progress, backend)
     arr = _checked_float_array(x)
     dtype = _working_dtype(arr)
     if backend == "numba":
@@ -455,7 +468,7 @@ def _prepare(f, x, args, backend, vectorized, vector, client=None):
                 "copies of x (one per thread) and gives f private copies of args, so f would "
                 "never see the nudge through args; pass the array only as x"
             )
-    return _Problem(f, x, arr, args, backend, dtype, vector, vectorized, client)
+    return _Problem(f, x, arr, args, backend, dtype, vector, vectorized, client, progress)
 
 
 def _differentiate(problem: _Problem, method: str, h: Any, full_output: bool):
@@ -495,6 +508,7 @@ def numerical_gradient(
     full_output: bool = False,
     vectorized: bool = False,
     client: Any = None,
+    progress: bool | None = None,
 ) -> NDArray[np.float64] | tuple[NDArray[np.float64], DerivativeInfo]:
     """Numerical gradient of a scalar function; by default the book's central difference.
 
@@ -538,6 +552,10 @@ def numerical_gradient(
         ``backend="dask"`` only (an error otherwise): the client, or a scheduler address to
         connect to (within ``fastgrad._dask.CONNECT_TIMEOUT`` seconds); default, the
         current client (``distributed.get_client()``).
+    progress : bool, optional
+        ``backend="dask"``: a progress bar over the tasks, on stderr. ``None`` (default): only
+        when more than ``fastgrad._dask.PROGRESS_SECONDS`` of work per worker thread is
+        expected from the measured cost of ``f``; never when stderr is not a terminal.
 
     Returns
     -------
@@ -570,7 +588,7 @@ def numerical_gradient(
            [ 0.328871,  0.215344, -0.544215]])
     """
     method = _check_method(method)
-    problem = _prepare(f, x, args, backend, vectorized, vector=False, client=client)
+    problem = _prepare(f, x, args, backend, vectorized, False, client, progress)
     d, info = _differentiate(problem, method, h, full_output)
     grad = np.asarray(d, dtype=np.float64).reshape(problem.arr.shape)
     if info is None:
@@ -594,6 +612,7 @@ def jacobian(
     full_output: bool = False,
     vectorized: bool = False,
     client: Any = None,
+    progress: bool | None = None,
 ) -> NDArray[np.float64] | tuple[NDArray[np.float64], DerivativeInfo]:
     """Numerical Jacobian of ``f: R^n -> R^m``, shape ``(m, *x.shape)``.
 
@@ -609,7 +628,7 @@ def jacobian(
            [1., 6.]])
     """
     method = _check_method(method)
-    problem = _prepare(f, x, args, backend, vectorized, vector=True, client=client)
+    problem = _prepare(f, x, args, backend, vectorized, True, client, progress)
     d, info = _differentiate(problem, method, h, full_output)  # (n, m)
     shape = (d.shape[1], *problem.arr.shape)
     J = np.ascontiguousarray(np.asarray(d, dtype=np.float64).T).reshape(shape)
@@ -629,13 +648,15 @@ def hessian(
     backend: Literal["auto", "numpy", "numba", "dask"] = "auto",
     full_output: bool = False,
     client: Any = None,
+    progress: bool | None = None,
 ) -> NDArray[np.float64] | tuple[NDArray[np.float64], DerivativeInfo]:
     """Numerical Hessian of a scalar ``f``, shape ``(n, n)`` for ``n = x.size``, symmetric.
 
     Second central differences, ``(f(+i+j) - f(+i-j) - f(-i+j) + f(-i-j)) / (4 h_i h_j)``
     (on the diagonal, steps of ``2 h_i``): ``1 + 2n + 2n(n-1)`` evaluations; the parallel
     kernel fills each pair ``i <= j`` once. ``h="auto"`` is ``eps^(1/4) max(1, |x_p|)``.
-    ``backend="dask"`` (with ``client=``, as for :func:`numerical_gradient`) evaluates ranges
+    ``backend="dask"`` (with ``client=`` and ``progress=``, as for
+    :func:`numerical_gradient`) evaluates ranges
     of rows ``i`` on the workers, the result equal bit for bit to the local backend's.
 
     Examples
@@ -646,7 +667,7 @@ def hessian(
     """
     if method != "central":
         raise ValueError(f"hessian supports method='central' (second differences), got {method!r}")
-    problem = _prepare(f, x, args, backend, vectorized=False, vector=False, client=client)
+    problem = _prepare(f, x, args, backend, False, False, client, progress)
     steps = (
         rd.auto_step("central", problem.arr, problem.dtype, rd.HESSIAN_POWER).reshape(-1)
         if isinstance(h, str) and h == "auto"
@@ -748,6 +769,7 @@ def check_gradient(
     backend: Literal["auto", "numpy", "numba", "dask"] = "auto",
     seed: int = 0,
     client: Any = None,
+    progress: bool | None = None,
 ) -> GradientCheck:
     """Compare a gradient function with the numerical gradient, element by element or along
     ``directions`` random directions (two evaluations each, PyTorch's fast mode).
@@ -761,7 +783,7 @@ def check_gradient(
     x : ndarray of float
     rtol, atol : float
         An element passes when ``|g - n| <= atol + rtol |n|``.
-    method, h, backend, args, client
+    method, h, backend, args, client, progress
         As for :func:`numerical_gradient` (``h`` defaults to ``"auto"`` here). With
         ``directions``, the few directional derivatives are evaluated locally on any
         backend.
@@ -790,11 +812,14 @@ def check_gradient(
         raise TypeError(f"grad must be callable, got {type(grad).__name__}")
     arr = _checked_float_array(x)
     _dask.check_client_argument(client, backend)
+    _dask.check_progress_argument(progress, backend)
     g = np.asarray(grad(np.array(arr, dtype=np.float64), *args), dtype=np.float64)
     if g.shape != arr.shape:
         raise ValueError(f"grad returned shape {g.shape}, but x has shape {arr.shape}")
     if directions is None:
-        n = numerical_gradient(f, x, h=h, method=method, args=args, backend=backend, client=client)
+        n = numerical_gradient(
+            f, x, h=h, method=method, args=args, backend=backend, client=client, progress=progress
+        )
         analytic, numerical = g, n
     else:
         k = check_int(directions, "directions", 1)

@@ -7,6 +7,7 @@ scheduler, a worker killed mid-gradient) reach the caller as stated in fastgrad/
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -214,6 +215,62 @@ def test_task_size_rule():
     # a slow f: one parameter per task
     assert _dask.task_size(10, 2.0, 2, 2) == 1
     assert _dask.task_size(3, 1e-7, 2, 8) == 1
+
+
+# -- progress ------------------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def test_progress_rule():
+    tty, pipe = Terminal(), io.StringIO()
+    long, short = 2 * _dask.PROGRESS_SECONDS, _dask.PROGRESS_SECONDS / 2
+    assert _dask.show_progress(None, long, tty) is True  # long work on a terminal
+    assert _dask.show_progress(None, short, tty) is False  # short calls stay quiet
+    assert _dask.show_progress(True, short, tty) is True
+    assert _dask.show_progress(False, long, tty) is False
+    for progress in (None, True):  # never when stderr is not a terminal
+        assert _dask.show_progress(progress, long, pipe) is False
+
+
+def test_a_progress_bar_counts_the_tasks_on_a_terminal(client, monkeypatch):
+    monkeypatch.setattr(_dask, "task_size", lambda *a: 5)  # 12 parameters: 3 tasks
+    x, a = point()
+    local = fastgrad.numerical_gradient(smooth, x, args=(a,), backend="numpy")
+    for progress, drawn in ((True, True), (None, False), (False, False)):
+        err = Terminal()
+        monkeypatch.setattr(sys, "stderr", err)
+        g = fastgrad.numerical_gradient(
+            smooth, x, args=(a,), backend="dask", client=client, progress=progress
+        )
+        assert_array_equal(g, local)
+        assert ("fastgrad (dask)" in err.getvalue() and "/3 [" in err.getvalue()) is drawn, (
+            progress,
+            err.getvalue(),
+        )
+
+
+def test_a_long_call_shows_the_bar_by_default(client, monkeypatch):
+    # the measured cost of f says more than PROGRESS_SECONDS of work per thread
+    monkeypatch.setattr(_dask, "PROGRESS_SECONDS", 0.0)
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    x, a = point()
+    fastgrad.hessian(smooth, x, args=(a,), backend="dask", client=client)
+    assert "task" in err.getvalue()
+
+
+def test_progress_argument_is_checked():
+    x, a = point()
+    with pytest.raises(ValueError, match='progress=True is only used by backend="dask"'):
+        fastgrad.numerical_gradient(smooth, x, args=(a,), backend="numpy", progress=True)
+    with pytest.raises(TypeError, match="progress must be None, True or False"):
+        fastgrad.numerical_gradient(smooth, x, args=(a,), progress="yes")
 
 
 # -- client argument -----------------------------------------------------------------------
