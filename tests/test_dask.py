@@ -497,3 +497,42 @@ def test_a_worker_killed_mid_gradient_costs_time_not_correctness(client):
     assert_array_equal(remote, local)
     client.wait_for_workers(2, timeout=WAIT)
     assert victim not in set(client.run(os.getpid).values())
+
+
+# -- the bench group ---------------------------------------------------------------------
+
+
+def test_bench_projection_model():
+    from fastgrad.bench.groups import dask as dg
+
+    # 400 params, 10 ms per f: 3 params per task (>= 50 ms), 134 tasks
+    t, tasks, chunk = dg.project(400, 0.01, 0.002, 0.01, 8)
+    assert (tasks, chunk) == (134, 3)
+    assert t == pytest.approx(17 * 3 * 2 * 0.01 + 134 * 0.002 + 0.01 + 2 * 0.01)
+    # more workers than tasks: one parameter per task, one round
+    t, tasks, chunk = dg.project(400, 0.01, 0.002, 0.01, 512)
+    assert (tasks, chunk) == (400, 1)
+    assert t == pytest.approx(2 * 0.01 + 400 * 0.002 + 0.01 + 2 * 0.01)
+
+
+def test_bench_group_records_checked_rows_targets_and_the_projection(monkeypatch):
+    from fastgrad.bench import targets
+    from fastgrad.bench.groups import dask as dg
+    from fastgrad.bench.recorder import Recorder
+    from fastgrad.bench.settings import Settings
+
+    monkeypatch.setattr(dg, "PARAMS_QUICK", 6)
+    monkeypatch.setattr(dg, "COST_QUICK", 2e-4)
+    monkeypatch.setattr(dg, "OVERHEAD_TASKS_QUICK", 10)
+    rec = Recorder(out=lambda line: None)
+    dg.run(rec, Settings.make(quick=True, threads=2))
+    assert rec.failures == []
+    by_backend = {r.backend: r for r in rec.rows}
+    for backend in (dg.SERIAL, dg.NUMBA, dg.CLUSTER):
+        assert by_backend[backend].max_abs_diff == 0.0  # bit for bit the local numba result
+        assert by_backend[backend].timing is not None
+    assert by_backend[dg.OVERHEAD_BACKEND].timing.median > 0
+    assert [r.meta["workers"] for r in rec.rows if r.meta.get("workers")] == [2, 8, 64, 512]
+    run = targets.Run(rec, True, ["dask"], 1.0)
+    names = [t["target"] for t in targets.evaluate(run)]
+    assert names == [t.name for t in targets.DASK_TARGETS]

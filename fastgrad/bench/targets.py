@@ -17,6 +17,7 @@ from typing import Any
 from .._differentiate import METHODS
 from .fmt import fmt_diff, fmt_ratio, fmt_time
 from .groups import GROUPS
+from .groups import dask as dg
 from .groups import multilayer as ml
 from .groups import toolkit as tk
 from .groups.generic import F_ALONE, KERNEL_1, OVERHEAD_WORK, per_evaluation
@@ -30,6 +31,7 @@ __all__ = [
     "TARGETS",
     "TOOLKIT_TARGETS",
     "MULTILAYER_TARGETS",
+    "DASK_TARGETS",
     "FIRST_GRADIENT",
     "QUICK_WALL",
     "evaluate",
@@ -302,6 +304,49 @@ def _toolkit_threads(run: Run) -> tuple[float, str] | None:
     )
 
 
+def _dask_speedup(run: Run) -> tuple[float, str] | None:
+    """The 2-worker cluster's speedup over the serial run (one process, one evaluation at a
+    time: one worker process's work without Dask's overhead), on medians."""
+    for serial in (r for r in run.rec.rows if r.group == dg.GROUP and r.backend == dg.SERIAL):
+        cluster = run.rec.find(dg.GROUP, serial.work, dg.CLUSTER)
+        if serial.timing is None or cluster is None or cluster.timing is None:
+            return None
+        sp = serial.timing.median / cluster.timing.median
+        return sp, (
+            f"{sp:.2f}x ({serial.work}: serial {fmt_time(serial.timing.median)}, "
+            f"{dg.WORKERS} workers {fmt_time(cluster.timing.median)})"
+        )
+    return None
+
+
+def _dask_overhead(run: Run) -> tuple[float, str] | None:
+    row = run.rec.find(dg.GROUP, dg.OVERHEAD, dg.OVERHEAD_BACKEND)
+    if row is None or row.timing is None:
+        return None
+    return row.timing.median, (
+        f"{fmt_time(row.timing.median)} on medians, {fmt_time(row.timing.best)} best-of "
+        f"({row.params:,} tasks)"
+    )
+
+
+#: The dask group's targets (issue 12).
+DASK_TARGETS: tuple[Target, ...] = (
+    Target(
+        f"dask: {dg.WORKERS}-worker LocalCluster / serial, f of ~10 ms (--quick: ~2 ms)",
+        f">= {dg.WORKERS * dg.EFFICIENCY_GOAL:g}x (within {1 - dg.EFFICIENCY_GOAL:.0%} of "
+        f"the ideal {dg.WORKERS}x)",
+        _dask_speedup,
+        _at_least(dg.WORKERS * dg.EFFICIENCY_GOAL),
+    ),
+    Target(
+        "dask: overhead per task, loopback",
+        f"< {dg.OVERHEAD_GOAL * 1e3:g} ms",
+        _dask_overhead,
+        _below(dg.OVERHEAD_GOAL),
+    ),
+)
+
+
 def _first_gradient(run: Run) -> tuple[float, str] | None:
     warm = run.rec.first_gradient.get("warm")
     if warm is None:
@@ -430,6 +475,7 @@ TARGETS: tuple[Target, ...] = (
     *MULTILAYER_TARGETS,
     Target("fastest peer vs the numba kernel", ">= 1,000x slower", _fastest_peer, _at_least(1000)),
     *TOOLKIT_TARGETS,
+    *DASK_TARGETS,
     FIRST_GRADIENT,
     QUICK_WALL,
 )

@@ -30,6 +30,7 @@ GROUPS = (
     "training",  # one iteration of the book's training loop
     "peers",  # SciPy, numdifftools, PyTorch on the same loss
     "toolkit",  # every differentiation method: accuracy on test functions, speed vs peers
+    "dask",  # backend="dask" on a 2-worker LocalCluster; task overhead; projection to W workers
     "compile",  # JIT compilation and first calls, in fresh processes
 )
 
