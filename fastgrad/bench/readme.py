@@ -32,6 +32,7 @@ from typing import Any
 
 from .._files import write_atomically
 from .fmt import fmt_diff, fmt_ratio, fmt_time
+from .groups import dask as _dg
 from .groups import multilayer as _ml
 from .groups import toolkit as _tk
 from .groups.generic import F_ALONE, KERNEL_1, OVERHEAD_WORK, per_evaluation
@@ -64,7 +65,7 @@ PUBLISH_COMMAND = "python -m fastgrad.bench.publish"
 
 #: The generated blocks, per file (relative to the repository root).
 BLOCKS: dict[str, tuple[str, ...]] = {
-    "README.md": ("quickstart", "summary", "toolkit"),
+    "README.md": ("quickstart", "summary", "toolkit", "cluster"),
     "benchmarks/README.md": ("run-times", "details"),
 }
 
@@ -655,6 +656,7 @@ def _details(results: Mapping[str, Any]) -> str:
         out.append(f"| {s} | | | |")
     out += _multilayer_details(b)
     out += _toolkit_details(b)
+    out += _dask_details(b)
     out += ["", "### Other groups (same run)", ""]
     out += [f"- {x}" for x in _other_groups(b)]
     out += [
@@ -1093,10 +1095,160 @@ def _toolkit_details(b: _Bench) -> list[str]:
     return out
 
 
+# -- on a cluster: the dask group ----------------------------------------------------------------
+
+
+def _dask_source(b: _Bench) -> str:
+    """Which run the dask figures come from: the document's own, or a run merged into it
+    (``"merged": {"dask": {"command", "date", "dev", ...}}``)."""
+    merged = (b.doc.get("merged") or {}).get(_dg.GROUP)
+    if merged:
+        dev = " (development figures: quick settings, a busy machine)" if merged.get("dev") else ""
+        return (
+            f"`{merged['command']}` on {str(merged['date'])[:10]}{dev}, a separate run merged "
+            f'into the JSON (`"merged"`)'
+        )
+    return f"`{b.doc.get('command')}` on {_date(b.doc)}"
+
+
+def _dask_figures(b: _Bench) -> dict[str, Any] | None:
+    """The dask group's rows by role: serial, numba, cluster, overhead, scatter, projected
+    (a list), or None if the run has none."""
+    serial = next(
+        (r for r in b.rows if r["group"] == _dg.GROUP and r["backend"] == _dg.SERIAL), None
+    )
+    if serial is None:
+        return None
+    work = serial["work"]
+    projected = [
+        r
+        for r in b.rows
+        if r["group"] == _dg.GROUP and r["work"] == work and r["meta"].get("workers")
+    ]
+    return {
+        "work": work,
+        "serial": serial,
+        "numba": b.row(_dg.GROUP, work, _dg.NUMBA),
+        "cluster": b.row(_dg.GROUP, work, _dg.CLUSTER),
+        "overhead": b.row(_dg.GROUP, _dg.OVERHEAD, _dg.OVERHEAD_BACKEND),
+        "scatter": next(
+            (r for r in b.rows if r["group"] == _dg.GROUP and r["work"] == _dg.SCATTER), None
+        ),
+        "projected": sorted(projected, key=lambda r: r["meta"]["workers"]),
+    }
+
+
+def _med(r: Mapping[str, Any] | None) -> float | None:
+    return r["timing"]["median"] if r and r.get("timing") else None
+
+
+def _dask_details(b: _Bench) -> list[str]:
+    d = _dask_figures(b)
+    if d is None:
+        return []
+    cost = d["serial"]["meta"].get("cost_s")
+    out = [
+        "",
+        '### On a cluster: backend="dask"',
+        "",
+        f"From {_dask_source(b)}. `f` is a Numba-compiled sweep of `sin` over `x` "
+        "(`fastgrad.bench.groups.dask.sweep`, `nogil=True`), calibrated to "
+        f"{_t(cost)} per evaluation, central differences on {d['serial']['params']:,} "
+        "parameters; every gradient checked against the local numba result, bit for bit, "
+        f"before it is timed. The cluster: `LocalCluster(n_workers={_dg.WORKERS}, "
+        "threads_per_worker=1)` on 127.0.0.1, started by the group and closed after, on the "
+        "same cores as the caller and the scheduler.",
+        "",
+        "| backend | median (best) | x faster than serial | max abs diff vs numba |",
+        "|---|---|---|---|",
+    ]
+    for key in ("serial", "numba", "cluster"):
+        r = d[key]
+        if r is None:
+            continue
+        t = r.get("timing")
+        cell = f"{_t(t['median'])} ({_t(t['best'])})" if t else "-"
+        sp = r.get("speedup_vs_reference")
+        diff = r.get("max_abs_diff")
+        out.append(
+            f"| {r['backend']} | {cell} | {_x(sp) if sp else '-'} | "
+            f"{_e(diff) if diff is not None else '-'} |"
+        )
+    o, sc = d["overhead"], d["scatter"]
+    if _med(o) is not None:
+        out += [
+            "",
+            f"Overhead per task: {_t(_med(o))} ({_t(o['timing']['best'])} best-of), the wall "
+            f"time of {o['params']:,} trivial one-parameter tasks through the same cluster "
+            "divided by their number"
+            + (f"; scattering `f`, `x` and `args` to every worker: {_t(_med(sc))}." if sc else "."),
+        ]
+    if d["projected"]:
+        model = d["projected"][0]["meta"].get("model", "")
+        out += [
+            "",
+            f"Projection, model `{model}` (the overhead charged serially: the scheduler is "
+            "one process; one thread and one core per worker; the scatter constant in W). The "
+            f"{_dg.WORKERS}-worker line checks the model against the measured cluster time "
+            f"({_t(_med(d['cluster']))}).",
+            "",
+            "| workers | tasks x parameters | projected time | x faster than serial |",
+            "|---|---|---|---|",
+        ]
+        for r in d["projected"]:
+            m = r["meta"]
+            sp = r.get("speedup_vs_reference")
+            out.append(
+                f"| {m['workers']:,} | {m['tasks']:,} x {m['chunk']:,} | {_t(_med(r))} | "
+                f"{_x(sp) if sp else '-'} |"
+            )
+    out += [
+        "",
+        f"Goals (issue 12): {_dg.WORKERS} workers within {1 - _dg.EFFICIENCY_GOAL:.0%} of the "
+        f"ideal {_dg.WORKERS}x over one process (the serial row), for an `f` of ~10 ms; "
+        f"overhead per task < {_dg.OVERHEAD_GOAL * 1e3:g} ms on loopback.",
+    ]
+    return out
+
+
+def _cluster(results: Mapping[str, Any]) -> str:
+    """README "On a cluster": the dask group's figures in a paragraph."""
+    b = _Bench(results.get("bench"))
+    d = _dask_figures(b) if b else None
+    if d is None or _med(d["cluster"]) is None:
+        return _banner(results) + (
+            "No cluster figures yet: `fastgrad bench --groups dask` measures them."
+        )
+    serial, cluster = d["serial"], d["cluster"]
+    cost = serial["meta"].get("cost_s")
+    parts = [
+        f"Measured (from {_dask_source(b)}): an `f` of {_t(cost)} with "
+        f"{serial['params']:,} parameters took {_t(_med(serial))} serially, "
+        f"{_t(_med(d['numba']))} on the local numba backend and {_t(_med(cluster))} on a "
+        f"{_dg.WORKERS}-worker `LocalCluster` ({_x(cluster['speedup_vs_reference'])} the "
+        "serial speed, on shared cores that also run the caller and the scheduler), bit for "
+        "bit the same gradient."
+    ]
+    if _med(d["overhead"]) is not None:
+        parts.append(f"A task costs {_t(_med(d['overhead']))} of overhead on loopback.")
+    if d["projected"]:
+        proj = ", ".join(
+            f"{r['meta']['workers']:,} workers {_t(_med(r))}"
+            for r in d["projected"]
+            if r["meta"]["workers"] != _dg.WORKERS
+        )
+        parts.append(
+            f"Projected for the same gradient: {proj} (the model and the table in "
+            "[benchmarks/README.md](benchmarks/README.md#on-a-cluster-backenddask))."
+        )
+    return _banner(results) + " ".join(parts)
+
+
 _RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "quickstart": _quickstart,
     "summary": _summary,
     "toolkit": _toolkit,
+    "cluster": _cluster,
     "run-times": _run_times,
     "details": _details,
 }
