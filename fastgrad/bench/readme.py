@@ -422,7 +422,11 @@ def _summary(results: Mapping[str, Any]) -> str:
     bullets += _multilayer_bullets(b)
     bullets.append(_training_sentence(results.get("train")))
     lines += [f"- {x}" for x in bullets]
-    lines += ["", "\\* extrapolated from a timed subset of the 39,760 parameters."]
+    lines += [
+        "",
+        "\\* extrapolated from a timed subset of the network's parameters "
+        "(of 39,760 for 784-50-10).",
+    ]
     pub = results.get("publish")
     if pub:
         git = pub.get("git") or {}
