@@ -417,12 +417,13 @@ def test_kernel_matches_reference_on_random_networks():
     assert all(v > 0 for v in seen.values()), seen
 
 
+@pytest.mark.parametrize("zeros", [0.0, 0.8])  # dense inputs; mostly sparse columns
 @pytest.mark.parametrize("hidden", [[6], [5, 4], [4, 5, 3], [3, 4, 3, 4]])
-def test_kinks_in_every_hidden_layer(rng, hidden):
+def test_kinks_in_every_hidden_layer(rng, hidden, zeros):
     # pre-activations within h/2 of zero in every hidden layer: the reference's central
     # difference straddles the kink and is not the derivative there; the kernel must give the
     # reference's number, which it evaluates exactly
-    net, x, t = make_problem(rng, 8, hidden, 4, 12, lam=0.1)
+    net, x, t = make_problem(rng, 8, hidden, 4, 12, lam=0.1, zeros=zeros)
     put_on_kinks(net, x, rng, 1e-4)
     fast, slow, _ = path_counts(net, x, t, 1e-4)
     assert fast > 0 and slow > 0
