@@ -856,6 +856,7 @@ def test_gradient_check_finds_a_wrong_backprop(backend, rng):
     net.gradient = wrong
     report = fastgrad.gradient_check(net, x, t)
     assert report["W2"].mean_abs_diff > 1e3 * right["W2"].mean_abs_diff
+    assert report["W2"].max_rel_diff == pytest.approx(0.5, rel=1e-3)  # relative to numerical
     assert report["b1"].max_rel_diff == pytest.approx(2.0, rel=1e-3)
     assert report["W1"] == right["W1"]
     with pytest.raises(KeyError):
