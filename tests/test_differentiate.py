@@ -362,6 +362,7 @@ def drops_imaginary(v):
         ),
     ],
 )
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")  # math.exp(complex)
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
