@@ -55,6 +55,14 @@ class Settings:
         kw.setdefault("budget", self.budget)
         return measure(fn, first=first, **kw)
 
+    def time_in_turn(self, calls: Any) -> None:
+        """Time each ``(row, call)`` whose check passed, one after the other, not interleaved:
+        OpenBLAS's threads keep spinning for a while after a NumPy call and would steal the
+        core from the kernel that follows."""
+        for row, call in calls:
+            if row.check_passed:
+                row.timing = self.timeit(call)
+
     @contextlib.contextmanager
     def blas1(self) -> Iterator[None]:
         """BLAS held to one thread around direct kernel calls (Numba and BLAS threads would

@@ -172,10 +172,7 @@ def multilayer_rows(rec: Recorder, s: Settings, case: MultiLayerCase) -> dict[st
         (nb, functools.partial(net.numerical_gradient, case.x, case.t)),
         (nba, functools.partial(net.gradient, case.x, case.t)),
     ]
-    # one after the other, not interleaved (OpenBLAS's spinning threads; see twolayer)
-    for r, c in calls:
-        if r.check_passed:
-            r.timing = s.timeit(c)
+    s.time_in_turn(calls)
     relate([ref, an, nb, nba], ref, an)
     return {"ref": ref, "analytic": an, "numba": nb, "numba_analytic": nba}
 

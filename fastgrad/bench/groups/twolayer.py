@@ -90,11 +90,7 @@ def two_layer_rows(
         (nb, functools.partial(net.numerical_gradient, case.x, case.t)),
         (nba, functools.partial(net.gradient, case.x, case.t)),
     ]
-    # one after the other, not interleaved: OpenBLAS's threads keep spinning for a while
-    # after a NumPy call and would steal the core from the kernel that follows
-    for r, c in calls:
-        if r.check_passed:
-            r.timing = s.timeit(c)
+    s.time_in_turn(calls)
     relate([ref, an, nb, nba], ref, an)
     return {"ref": ref, "analytic": an, "numba": nb, "numba_analytic": nba}
 
