@@ -36,6 +36,9 @@ import threading
 import warnings
 
 import numba
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 FASTMATH = {"contract", "reassoc", "nsz"}
 CACHE = True
@@ -101,3 +104,45 @@ jit_generic_parallel = functools.partial(numba.njit, cache=False, parallel=True,
 
 #: The options each kind of kernel must carry, for the test that walks the kernels.
 EXPECTED_OPTIONS = {"cached": {**_COMMON, "cache": True}, "generic": {**_GENERIC, "cache": False}}
+
+
+# -- dynamic scheduling ----------------------------------------------------------------------
+#
+# Numba hands each thread one contiguous share of a ``prange`` (OpenMP's static schedule), so a
+# thread that the OS deschedules (another process on its core, BLAS threads spinning after a
+# NumPy call) holds up the whole loop: with one of two cores busy, 2 threads ran slower than 1
+# (docs/design.md, "Parallelism"). The kernels that matter claim their tasks from a shared
+# counter instead, so that a slow thread takes fewer tasks:
+#
+#     counter = np.zeros(1, dtype=np.int64)
+#     for _ in prange(n_tasks):
+#         task = next_task(counter)
+#         while task < n_tasks:
+#             run(task)
+#             task = next_task(counter)
+#
+# Each task still runs exactly once, with the same arithmetic whichever thread runs it, so the
+# results do not depend on the schedule.
+
+
+@intrinsic
+def _fetch_add(typingctx, counter, value):
+    """``counter[0] += value`` atomically; returns the value before the addition."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+    sig = types.int64(counter, types.int64)
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [zero])
+        return builder.atomic_rmw("add", ptr, args[1], "monotonic")
+
+    return sig, codegen
+
+
+@jit
+def next_task(counter):
+    """Claim the next task of a dynamically scheduled loop (``counter``: a zeroed
+    one-element int64 array shared by the loop's threads)."""
+    return _fetch_add(counter, 1)

@@ -87,9 +87,10 @@ def test_full_reference_small_network(rng):
 
 def series_path_taken(params, x, h):
     """Which hidden units and whether the logits take the series path, by the kernel's own
-    guard (``kernels.nets._series_guard``)."""
+    choice of truncation order (``kernels.nets._series_orders``; ``EXACT`` is the exact path)."""
     xmax = max(1.0, float(np.max(np.abs(x))))
-    return KN._series_guard(np.ascontiguousarray(params["W2"]), h, xmax, False)
+    units, logits = KN._series_orders(np.ascontiguousarray(params["W2"]), h, xmax, False)
+    return units != KN.EXACT, logits != KN.EXACT
 
 
 SMALL_CASE = dict(
@@ -204,6 +205,88 @@ def test_series_path_against_long_double(rng, spread, x_scale):
         for idx in np.ndindex(net.params[name].shape):
             oracle = longdouble_central_difference(net.params, x, t, 1e-4, name, idx)
             assert abs(got[name][idx] - oracle) <= 1e-14 + 1e-12 * abs(oracle), (name, idx)
+
+
+# -- the truncation order, chosen per hidden unit ------------------------------------------
+
+
+def oracle_tolerance(loss, h, exact):
+    """How far the kernel may be from the long-double oracle.
+
+    - The oracle's own rounding: ``reference_noise`` at long-double precision.
+    - On the series path, the truncation bound the order rule keeps (7e-19 per row, so
+      ``7e-19 / h`` on a gradient element; docs/design.md, "The truncation order") plus the
+      float64 rounding of the polynomial sums (a few ulps of values below 2: 1e-15).
+    - On the exact path, no truncation, but each perturbed row loss is rounded in float64
+      before the difference: ``8 eps max(1, L) / 2h`` (a quarter of ``reference_noise``).
+    """
+    ld_noise = 32 * float(np.finfo(np.longdouble).eps) * max(1.0, loss) / (2 * h)
+    if exact:
+        return ld_noise + reference_noise(loss, h) / 4
+    return ld_noise + 7e-19 / h + 1e-15
+
+
+def assert_matches_oracle(net, x, t, h, got, exact_units, exact_logits):
+    loss = net.loss(x, t)
+    for name in NAMES:
+        for idx in np.ndindex(net.params[name].shape):
+            unit = idx[-1] if name in ("W1", "b1") else None
+            exact = exact_logits if unit is None else bool(exact_units[unit])
+            oracle = longdouble_central_difference(net.params, x, t, h, name, idx)
+            tol = oracle_tolerance(loss, h, exact)
+            assert abs(got[name][idx] - oracle) <= tol, (name, idx, exact)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps >= 1e-17, reason="no extended long double")
+@pytest.mark.parametrize(
+    ("h", "order"), [(1e-7, 1), (1e-4, 3), (1e-3, 5), (5e-3, 7), (0.05, KN.EXACT)]
+)
+def test_every_truncation_order_is_taken_and_correct(rng, h, order):
+    # inputs in [0, 1] and W2 rows of spread <= 0.25: ratio = h, so each h lands in one order
+    net, x, t = make_problem(rng, 6, 5, 4, 11, std=0.05)
+    units, logits = KN._series_orders(np.ascontiguousarray(net.params["W2"]), h, 1.0, False)
+    assert np.all(units == order), units
+    got = kernel_grads(net, x, t, h)
+    assert_matches_oracle(net, x, t, h, got, units == KN.EXACT, logits == KN.EXACT)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps >= 1e-17, reason="no extended long double")
+def test_units_of_one_call_take_different_orders(rng):
+    # W2 rows of different spreads put the units of one call in different orders (and one on
+    # the exact path): the kernel groups the columns by order and must put each result back
+    # in its own unit's place
+    net, x, t = make_problem(rng, 7, 6, 4, 13, std=1.0)
+    spreads = np.array([0.1, 1.0, 10.0, 0.2, 60.0, 4.0])
+    W2 = net.params["W2"]
+    W2 *= (spreads / np.ptp(W2, axis=1))[:, None]
+    units, logits = KN._series_orders(np.ascontiguousarray(W2), 1e-4, 1.0, False)
+    assert set(units.tolist()) == {3, 5, 7, KN.EXACT}, units
+    got = kernel_grads(net, x, t)
+    assert_matches_oracle(net, x, t, 1e-4, got, units == KN.EXACT, logits == KN.EXACT)
+
+
+@pytest.mark.parametrize("w2_scale", [0.01, 1.0, 10.0])
+def test_closed_form_cubic_is_the_series(rng, w2_scale):
+    # orders 1 and 3 take closed-form coefficients; they must be the series' coefficients
+    N, K = 70, 7
+    w = rng.normal(size=K) * w2_scale
+    a2 = rng.normal(size=(N, K)) * 3
+    s = np.exp(a2 - a2.max(axis=1, keepdims=True))
+    s /= s.sum(axis=1, keepdims=True)
+    t = rng.integers(0, K, N)
+    p0 = s[np.arange(N), t]
+    q = p0 / (p0 + 1e-7)
+    a1 = rng.normal(size=N) * 4
+    z1 = 1 / (1 + np.exp(-a1))
+    series = np.zeros((4, N))
+    scratch = np.empty((6, 4, KN._BLOCK))
+    for lo in range(0, N, KN._BLOCK):
+        KN._unit_series(w, s, t, q, a1, z1, lo, scratch, series)
+    closed = np.zeros((4, N))
+    KN._unit_cubic(w, s, t, q, a1, z1, 3, closed)
+    assert np.all(series[2:] == 0) and np.all(closed[2:] == 0)
+    for p in range(2):
+        assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,6 @@ from ..reference.multilayer import check_activation, param_names
 from .functions import _softmax_rows
 from .nets import (
     _BLOCK,
-    _DENSE_FRACTION,
     _INV_FACT,
     _N_ODD,
     ORDER,
@@ -66,7 +65,6 @@ from .nets import (
     _row_loss_along,
     _rows,
     _sigmoid,
-    _split_columns,
 )
 
 __all__ = ["MultiLayerNet", "KINK_MARGIN", "SIGMOID_LIPSCHITZ", "nudge_limits"]
@@ -89,6 +87,60 @@ _SIGMOID_BLOCK = 32
 #: ``SERIES_RATIO_MAX`` (about 7e-19 per row): ``SERIES_RATIO_MAX ** ((ORDER + 2) / (P + 2))``.
 _ORDERS = np.array([3, 5, ORDER])
 _ORDER_RATIO = SERIES_RATIO_MAX ** ((ORDER + 2) / (_ORDERS + 2.0))
+
+
+# -- the inputs of the first layer's sums ------------------------------------------------
+
+
+@jit_parallel
+def _split_columns(x, h, dense_min):
+    """Split the inputs for the W1 sums: columns with at least ``dense_min`` non-zeros are
+    kept dense (``dense_cols``, ``hx_dense = h * x[:, dense_cols].T``); the non-zeros of the
+    other columns are listed by row (CSR: ``rowptr``, ``cols``, ``hv = h * value``).
+    All-zero columns appear in neither: their gradient is exactly 0, as in the reference.
+    Also returns ``max(1, max|x|)`` for the truncation guard."""
+    N, I = x.shape
+    nnz = np.zeros(I, dtype=np.int64)
+    col_max = np.zeros(I)
+    # iteration i writes only nnz[i] and col_max[i]
+    for i in prange(I):
+        for n in range(N):
+            v = x[n, i]
+            if v != 0.0:
+                nnz[i] += 1
+                col_max[i] = max(col_max[i], abs(v))
+    xmax = max(1.0, np.max(col_max))
+    is_dense = nnz >= dense_min
+    dense_cols = np.nonzero(is_dense)[0]
+    hx_dense = np.empty((dense_cols.shape[0], N))
+    # iteration d writes only row d of hx_dense
+    for d in prange(dense_cols.shape[0]):
+        for n in range(N):
+            hx_dense[d, n] = h * x[n, dense_cols[d]]
+    counts = np.zeros(N + 1, dtype=np.int64)
+    # iteration n writes only counts[n + 1], then only its own slice of cols and hv
+    for n in prange(N):
+        c = 0
+        for i in range(I):
+            if x[n, i] != 0.0 and not is_dense[i]:
+                c += 1
+        counts[n + 1] = c
+    rowptr = np.cumsum(counts)
+    cols = np.empty(rowptr[N], dtype=np.int64)
+    hv = np.empty(rowptr[N])
+    for n in prange(N):
+        e = rowptr[n]
+        for i in range(I):
+            if x[n, i] != 0.0 and not is_dense[i]:
+                cols[e] = i
+                hv[e] = h * x[n, i]
+                e += 1
+    return (dense_cols, hx_dense, rowptr, cols, hv), xmax
+
+
+#: A column with at least this fraction of non-zeros is summed densely (vectorised), the
+#: zeros contributing exactly 0; sparser columns are summed over their non-zeros only.
+_DENSE_FRACTION = 0.25
 
 
 # -- flat storage: every layer's arrays in one buffer, addressed by offsets ----------------

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from .._config import PARALLEL_LOCK, jit, jit_parallel
+from .._config import PARALLEL_LOCK, jit, jit_parallel, next_task
 from ..reference.nets import PARAM_NAMES
 from .functions import CROSS_ENTROPY_DELTA, _softmax_rows
 from .functions import _labels as _target_labels
@@ -168,7 +168,7 @@ def _unit_series(w2j, s, t, q, a1j, z1j, lo, scratch, coef):
         _blk_mul_const(acc, dz, tmp)
         for pp in range(P1):
             acc[pp, :B] = tmp[pp, :B]
-    for i in range(_N_ODD):
+    for i in range(P1 // 2):  # the odd coefficients up to the order; the caller zeroes the rest
         coef[i, lo : lo + B] = acc[2 * i + 1, :B]
 
 
@@ -205,7 +205,7 @@ def _logit_row_series(s, t, q, k, lo, scratch, coef):
         if t[lo + r] == k:
             lg[1, r] += 1.0
     _blk_loss_change(lg, q[lo : lo + B], tmp, g)
-    for i in range(_N_ODD):
+    for i in range(P1 // 2):  # the odd coefficients up to the order; the caller zeroes the rest
         coef[i, lo : lo + B] = g[2 * i + 1, :B]
 
 
@@ -223,15 +223,6 @@ def _odd_poly_sum_const(coef, y):
     total = 0.0
     for n in range(coef.shape[1]):
         total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], y)
-    return total
-
-
-@jit
-def _odd_poly_sum(coef, y):
-    """``sum_n odd_poly(coef[:, n], y[n])`` over a dense ``y`` (vectorised over rows)."""
-    total = 0.0
-    for n in range(y.shape[0]):
-        total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], y[n])
     return total
 
 
@@ -281,33 +272,31 @@ def _unit_loss_delta_exact(a1_nj, z_nj, a2_row, w2j, label, d):
     return lp - lm
 
 
-# -- the parallel driver ----------------------------------------------------------------
+# -- the forward pass --------------------------------------------------------------------
+
+#: Rows per task of the forward pass: each row of ``W1`` is read from the cache once per block
+#: and used for every row of it.
+_ROW_BLOCK = 4
 
 
-@jit_parallel
-def _forward(W1, b1, W2, b2, x):
-    """The book's forward pass, ``a1 = x W1 + b1``, ``z1 = sigmoid(a1)``, ``a2 = z1 W2 + b2``,
-    ``softmax(a2)``, in parallel over rows.
-
-    No BLAS here on purpose: OpenBLAS's own threads spin after a call and fought Numba's
-    threads for the two cores (``docs/design.md``, "Pitfalls"), and holding BLAS to one
-    thread around every call cost more than it saved. Zero inputs are skipped (80% of MNIST pixels).
-    """
-    N, I = x.shape
+@jit
+def _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, a2):
+    """Rows ``n0:n1`` of the forward pass (see :func:`_forward`); returns their ``max|x|``."""
+    I = x.shape[1]
     H = W1.shape[1]
     K = W2.shape[1]
-    a1 = np.empty((N, H))
-    z1 = np.empty((N, H))
-    a2 = np.empty((N, K))
-    # iteration n writes only row n of a1, z1 and a2
-    for n in prange(N):
+    for n in range(n0, n1):
         for j in range(H):
             a1[n, j] = 0.0
-        for i in range(I):
+    xmax = 0.0
+    for i in range(I):
+        for n in range(n0, n1):
             v = x[n, i]
             if v != 0.0:
+                xmax = max(xmax, abs(v))
                 for j in range(H):
                     a1[n, j] += v * W1[i, j]
+    for n in range(n0, n1):
         for j in range(H):
             a1[n, j] += b1[j]
             z1[n, j] = 1.0 / (1.0 + np.exp(-a1[n, j]))
@@ -319,98 +308,378 @@ def _forward(W1, b1, W2, b2, x):
                 a2[n, k] += zj * W2[j, k]
         for k in range(K):
             a2[n, k] += b2[k]
-    return a1, z1, a2, _softmax_rows(a2)
+    return xmax
 
 
 @jit_parallel
-def _split_columns(x, h, dense_min):
-    """Split the inputs for the W1 sums: columns with at least ``dense_min`` non-zeros are
-    kept dense (``dense_cols``, ``hx_dense = h * x[:, dense_cols].T``); the non-zeros of the
-    other columns are listed by row (CSR: ``rowptr``, ``cols``, ``hv = h * value``).
-    All-zero columns appear in neither: their gradient is exactly 0, as in the reference.
-    Also returns ``max(1, max|x|)`` for the truncation guard."""
-    N, I = x.shape
-    nnz = np.zeros(I, dtype=np.int64)
-    col_max = np.zeros(I)
-    # iteration i writes only nnz[i] and col_max[i]
-    for i in prange(I):
-        for n in range(N):
-            v = x[n, i]
-            if v != 0.0:
-                nnz[i] += 1
-                col_max[i] = max(col_max[i], abs(v))
-    xmax = max(1.0, np.max(col_max))
-    is_dense = nnz >= dense_min
-    dense_cols = np.nonzero(is_dense)[0]
-    hx_dense = np.empty((dense_cols.shape[0], N))
-    # iteration d writes only row d of hx_dense
-    for d in prange(dense_cols.shape[0]):
-        for n in range(N):
-            hx_dense[d, n] = h * x[n, dense_cols[d]]
-    counts = np.zeros(N + 1, dtype=np.int64)
-    # iteration n writes only counts[n + 1], then only its own slice of cols and hv
-    for n in prange(N):
-        c = 0
-        for i in range(I):
-            if x[n, i] != 0.0 and not is_dense[i]:
+def _forward(W1, b1, W2, b2, x):
+    """The book's forward pass, ``a1 = x W1 + b1``, ``z1 = sigmoid(a1)``, ``a2 = z1 W2 + b2``,
+    ``softmax(a2)``, in parallel over blocks of rows; also ``max(1, max|x|)``, the truncation
+    guard's input scale (a bias's input is 1).
+
+    No BLAS here on purpose: OpenBLAS's own threads spin after a call and fought Numba's
+    threads for the two cores (``docs/design.md``, "Pitfalls"), and holding BLAS to one
+    thread around every call cost more than it saved. Zero inputs are skipped (80% of MNIST
+    pixels). Each ``a1[n, j]`` adds its inputs in increasing ``i``, whatever the block size.
+    """
+    N = x.shape[0]
+    H = W1.shape[1]
+    K = W2.shape[1]
+    a1 = np.empty((N, H))
+    z1 = np.empty((N, H))
+    a2 = np.empty((N, K))
+    n_blocks = (N + _ROW_BLOCK - 1) // _ROW_BLOCK
+    xmax = np.zeros(n_blocks)
+    counter = np.zeros(1, dtype=np.int64)
+    # block b writes only its rows of a1, z1 and a2 and xmax[b]; blocks are claimed
+    # dynamically (_config)
+    for _ in prange(n_blocks):
+        b = next_task(counter)
+        while b < n_blocks:
+            n0 = b * _ROW_BLOCK
+            n1 = min(N, n0 + _ROW_BLOCK)
+            xmax[b] = _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, a2)
+            b = next_task(counter)
+    return a1, z1, a2, _softmax_rows(a2), max(1.0, np.max(xmax))
+
+
+# -- the truncation order, per hidden unit ------------------------------------------------
+
+#: The odd truncation orders the series path chooses from, lowest first.
+SERIES_ORDERS = np.array([1, 3, 5, ORDER])
+#: For each order ``P``, the largest ``ratio`` at which its remainder bound
+#: ``5 ratio^(P+2) / (1 - ratio^2)`` is at most the bound of ``ORDER`` at ``SERIES_RATIO_MAX``
+#: (7e-19 per row): ``SERIES_RATIO_MAX ** ((ORDER + 2) / (P + 2))``.
+SERIES_ORDER_RATIO = SERIES_RATIO_MAX ** ((ORDER + 2) / (SERIES_ORDERS + 2.0))
+#: The order code of a task that takes the exact path.
+EXACT = 0
+
+
+@jit
+def series_order(ratio):
+    """The lowest order of ``SERIES_ORDERS`` whose remainder bound holds at ``ratio``
+    (``docs/design.md``, "The truncation order"); ``EXACT`` where none does."""
+    for i in range(SERIES_ORDERS.shape[0]):
+        if ratio <= SERIES_ORDER_RATIO[i]:
+            return SERIES_ORDERS[i]
+    return EXACT
+
+
+@jit
+def _series_orders(W2, h, xmax, force_exact):
+    """The truncation order of each hidden unit's tasks and of the logits' tasks
+    (``xmax = max(1, max|x|)``: every nudge of unit ``j`` is at most ``h xmax``, the bias's
+    input 1 included); ``EXACT`` where the series bound fails or ``force_exact``."""
+    H = W2.shape[0]
+    orders = np.zeros(H, dtype=np.int64)
+    for j in range(H):
+        spread = np.max(W2[j]) - np.min(W2[j])
+        if not force_exact:
+            orders[j] = series_order(h * xmax * max(1.0, 4.0 * spread))
+    logit_order = EXACT if force_exact else series_order(2.0 * h)
+    return orders, logit_order
+
+
+@jit
+def _group_by_order(orders):
+    """Columns for the series tasks, grouped by order: ``col[j]`` is unit ``j``'s column
+    (``-1`` on the exact path), ``unit[c]`` the unit in column ``c``, and ``bounds[g]`` the
+    number of columns whose order is at most ``SERIES_ORDERS[g]``."""
+    H = orders.shape[0]
+    G = SERIES_ORDERS.shape[0]
+    col = np.full(H, -1, dtype=np.int64)
+    unit = np.empty(H, dtype=np.int64)
+    bounds = np.zeros(G, dtype=np.int64)
+    c = 0
+    for g in range(G):
+        for j in range(H):
+            if orders[j] == SERIES_ORDERS[g]:
+                col[j] = c
+                unit[c] = j
                 c += 1
-        counts[n + 1] = c
-    rowptr = np.cumsum(counts)
-    cols = np.empty(rowptr[N], dtype=np.int64)
-    hv = np.empty(rowptr[N])
-    for n in prange(N):
-        e = rowptr[n]
-        for i in range(I):
-            if x[n, i] != 0.0 and not is_dense[i]:
-                cols[e] = i
-                hv[e] = h * x[n, i]
-                e += 1
-    return (dense_cols, hx_dense, rowptr, cols, hv), xmax
+        bounds[g] = c
+    return col, unit[:c], bounds
 
 
-#: A column with at least this fraction of non-zeros is summed densely (vectorised), the
-#: zeros contributing exactly 0; sparser columns are summed over their non-zeros only.
-_DENSE_FRACTION = 0.25
+# -- the series path: coefficients, then sums shaped like backprop's products ---------------
 
 
 @jit
-def _hidden_unit_series(j, W2, s, t, q, a1T, z1T, h, split, scratch, coef, acc, gW1T, gb1):
-    """Worker: ``gW1[:, j]`` and ``gb1[j]`` from the odd series of each row's loss change."""
-    dense_cols, hx_dense, rowptr, cols, hv = split
-    N = s.shape[0]
-    scale = 1.0 / (N * h)  # (sum_n [F(+y) - F(-y)] / N) / (2h), and F(+y) - F(-y) = 2 odd(y)
-    for lo in range(0, N, _BLOCK):
-        _unit_series(W2[j], s, t, q, a1T[j], z1T[j], lo, scratch, coef)
-    gb1[j] = _odd_poly_sum_const(coef, h) * scale  # b1[j]: the input is 1 in every row
-    # sparse columns, row by row; acc[i] adds its rows in increasing n
-    acc[:] = 0.0
+def _unit_cubic(w2j, s, t, q, a1j, z1j, P, coef):
+    """``c1`` and, for ``P == 3``, ``c3`` of every row's ``F_nj`` (:func:`_unit_series`'s
+    coefficients 0 and 1), in closed form: the orders the book's step needs, at a fraction of
+    the cost of the series arithmetic.
+
+    With ``d_k = W2[j, k] - W2[j, t]`` and ``m_p = sum_k s_k d_k^p``, the log-probability of
+    the target moves by ``l(u)`` with ``l1 = -m1``, ``l2 = -(m2 - m1^2)`` and
+    ``l3 = -(m3 - 3 m1 m2 + 2 m1^3)`` (its derivatives: the cumulants of ``d`` under the
+    softmax). The loss change ``g = -log(1 + q (e^l - 1))`` has ``g1 = -q l1``,
+    ``g2 = -(q(1-q) l1^2 + q l2)`` and ``g3 = -(q(1-q)(1-2q) l1^3 + 3 q(1-q) l1 l2 + q l3)``.
+    The sigmoid's change has ``D1 = z(1-z)``, ``D2 = D1 (1-2z)``, ``D3 = D1 (1 - 6 z(1-z))``,
+    and ``F = g o D``: ``F1 = g1 D1``, ``F3 = g3 D1^3 + 3 g2 D1 D2 + g1 D3``; ``c1 = F1``,
+    ``c3 = F3 / 6``. ``1 - z`` and ``1 - q`` are computed directly, not by subtraction
+    (saturated units; ``q = p0 / (p0 + 1e-7)`` next to 1).
+    """
+    N, K = s.shape
     for n in range(N):
-        c0, c1, c2, c3 = coef[0, n], coef[1, n], coef[2, n], coef[3, n]
-        for e in range(rowptr[n], rowptr[n + 1]):
-            acc[cols[e]] += _odd_poly(c0, c1, c2, c3, hv[e])
-    for i in range(acc.shape[0]):
-        gW1T[j, i] = acc[i] * scale
-    for d in range(dense_cols.shape[0]):
-        gW1T[j, dense_cols[d]] = _odd_poly_sum(coef, hx_dense[d]) * scale
+        wt = w2j[t[n]]
+        m1 = 0.0
+        m2 = 0.0
+        m3 = 0.0
+        for k in range(K):
+            d = w2j[k] - wt
+            sd = s[n, k] * d
+            m1 += sd
+            m2 += sd * d
+            m3 += sd * d * d
+        z = z1j[n]
+        zc = 1.0 / (1.0 + np.exp(a1j[n]))  # 1 - z
+        D1 = z * zc
+        qn = q[n]
+        l1 = -m1
+        coef[0, n] = -qn * l1 * D1
+        if P == 3:
+            qc = CROSS_ENTROPY_DELTA / (s[n, t[n]] + CROSS_ENTROPY_DELTA)  # 1 - q
+            l2 = -(m2 - m1 * m1)
+            l3 = -(m3 - 3.0 * m1 * m2 + 2.0 * m1 * m1 * m1)
+            g1 = -qn * l1
+            g2 = -(qn * qc * l1 * l1 + qn * l2)
+            g3 = -(qn * qc * (qc - qn) * l1 * l1 * l1 + 3.0 * qn * qc * l1 * l2 + qn * l3)
+            D2 = D1 * (zc - z)
+            D3 = D1 * (1.0 - 6.0 * D1)
+            coef[1, n] = (g3 * D1 * D1 * D1 + 3.0 * g2 * D1 * D2 + g1 * D3) / 6.0
 
 
 @jit
-def _hidden_unit_exact(j, W2, a1, z1, a2, t, x, h, gW1T, gb1):
-    """Worker, fallback: ``gW1[:, j]`` and ``gb1[j]`` from directly evaluated row losses."""
+def _coefficient_task(r, W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
+    """Task ``r`` of :func:`_coefficients`."""
+    N = s.shape[0]
+    H = W2.shape[0]
+    P = orders[r] if r < H else logit_order
+    if P == EXACT:
+        return
+    coef = np.zeros((_N_ODD, N))
+    if r < H:
+        if P <= 3:
+            _unit_cubic(W2[r], s, t, q, a1T[r], z1T[r], P, coef)
+        else:
+            scratch = np.empty((6, P + 1, _BLOCK))
+            for lo in range(0, N, _BLOCK):
+                _unit_series(W2[r], s, t, q, a1T[r], z1T[r], lo, scratch, coef)
+        c = col[r]
+        for p in range(_N_ODD):
+            for n in range(N):
+                C[p, n, c] = coef[p, n]
+    else:
+        scratch = np.empty((4, P + 1, _BLOCK))
+        for lo in range(0, N, _BLOCK):
+            _logit_row_series(s, t, q, r - H, lo, scratch, coef)
+        for p in range(_N_ODD):
+            for n in range(N):
+                E[p, n, r - H] = coef[p, n]
+
+
+@jit_parallel
+def _coefficients(W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
+    """Odd Taylor coefficients, ``C[p, n, col[j]]`` of hidden unit ``j``'s ``F_nj`` (term
+    ``2p + 1``) and ``E[p, n, k]`` of logit ``k``'s, up to each task's order (the arrays
+    arrive zeroed). Task ``j < H`` is unit ``j``, task ``H + k`` logit ``k``."""
+    n_tasks = W2.shape[0] + W2.shape[1]
+    counter = np.zeros(1, dtype=np.int64)
+    # task j writes only column col[j] of C, task H + k only column k of E; each allocates its
+    # own scratch; tasks are claimed dynamically (_config)
+    for _ in prange(n_tasks):
+        r = next_task(counter)
+        while r < n_tasks:
+            _coefficient_task(r, W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E)
+            r = next_task(counter)
+
+
+#: Inputs per task of the sums: the accumulators of a block (``_INPUT_BLOCK x columns``) stay
+#: in the L1 cache, and each row of coefficients is read once per block.
+_INPUT_BLOCK = 16
+
+
+@jit
+def _group_sums(v, i0, m, c, h, acc):
+    """``acc[ii, col] += sum_n v[n, i] (c[0] + y^2 c[1] + ...)[n, col]``, ``y = h v[n, i]``,
+    for the inputs ``i = i0 + ii < i0 + m``: one order's columns, ``c.shape[0]`` odd terms.
+
+    One loop nest per number of terms, each over C-contiguous arrays indexed from 0: that is
+    what LLVM vectorises (a branch on the order inside the loop, or columns offset by a
+    run-time start, ran 2-3x slower here)."""
+    N = v.shape[0]
+    w = c.shape[2]
+    T = c.shape[0]
+    c0 = c[0]
+    c1 = c[min(1, T - 1)]
+    c2 = c[min(2, T - 1)]
+    c3 = c[min(3, T - 1)]
+    if T == 1:
+        for n in range(N):
+            for ii in range(m):
+                xv = v[n, i0 + ii]
+                if xv != 0.0:
+                    for k in range(w):
+                        acc[ii, k] += xv * c0[n, k]
+    elif T == 2:
+        for n in range(N):
+            for ii in range(m):
+                xv = v[n, i0 + ii]
+                if xv != 0.0:
+                    y2 = (h * xv) * (h * xv)
+                    for k in range(w):
+                        acc[ii, k] += xv * (c0[n, k] + y2 * c1[n, k])
+    elif T == 3:
+        for n in range(N):
+            for ii in range(m):
+                xv = v[n, i0 + ii]
+                if xv != 0.0:
+                    y2 = (h * xv) * (h * xv)
+                    for k in range(w):
+                        acc[ii, k] += xv * (c0[n, k] + y2 * (c1[n, k] + y2 * c2[n, k]))
+    else:
+        for n in range(N):
+            for ii in range(m):
+                xv = v[n, i0 + ii]
+                if xv != 0.0:
+                    y2 = (h * xv) * (h * xv)
+                    for k in range(w):
+                        acc[ii, k] += xv * (
+                            c0[n, k] + y2 * (c1[n, k] + y2 * (c2[n, k] + y2 * c3[n, k]))
+                        )
+
+
+@jit
+def _block_sums(v, groups, h, unit, out, i0):
+    """Rows ``i0:i0 + _INPUT_BLOCK`` of :func:`_odd_sums`'s ``out``."""
+    N, I = v.shape
+    m = min(_INPUT_BLOCK, I - i0)
+    inv = 1.0 / N
+    lo = 0
+    for c in groups:
+        w = c.shape[2]
+        if w > 0:
+            acc = np.zeros((_INPUT_BLOCK, w))
+            _group_sums(v, i0, m, c, h, acc)
+            for ii in range(m):
+                for k in range(w):
+                    out[i0 + ii, unit[lo + k]] = acc[ii, k] * inv
+        lo += w
+
+
+@jit_parallel
+def _odd_sums(x, groups1, unit1, gW1, z1, groups2, unit2, gW2, h):
+    """``out[i, unit[col]] = mean_n v[n, i] (C0 + y^2 C1 + y^4 C2 + y^6 C3)[n, col]`` with
+    ``y = h v[n, i]``, for the first layer (``v = x``, ``out = gW1``) and the second
+    (``v = z1``, ``out = gW2``): the central difference of every weight into column ``col``'s
+    unit (``C`` the odd coefficients of its row losses), the polynomial cut at the column's
+    order. ``groups`` holds the coefficients one order at a time (shape
+    ``(terms, N, columns)``, :func:`_by_order`), the columns numbered across them.
+    Half the difference ``F(+y) - F(-y) = 2 y (C0 + y^2 C1 + ...)``, over ``2h``, is
+    ``v (C0 + y^2 C1 + ...)``.
+
+    The shape of backprop's ``x^T delta`` product (``C0`` is the backprop's ``delta``), one
+    more multiply-add per term. Zero inputs add exactly nothing and are skipped.
+    """
+    nb1 = (x.shape[1] + _INPUT_BLOCK - 1) // _INPUT_BLOCK
+    n_tasks = nb1 + (z1.shape[1] + _INPUT_BLOCK - 1) // _INPUT_BLOCK
+    counter = np.zeros(1, dtype=np.int64)
+    # task b writes only its block of rows of gW1 or gW2; every element adds its rows in
+    # increasing n; tasks are claimed dynamically (_config)
+    for _ in prange(n_tasks):
+        b = next_task(counter)
+        while b < n_tasks:
+            if b < nb1:
+                _block_sums(x, groups1, h, unit1, gW1, b * _INPUT_BLOCK)
+            else:
+                _block_sums(z1, groups2, h, unit2, gW2, (b - nb1) * _INPUT_BLOCK)
+            b = next_task(counter)
+
+
+@jit
+def _by_order(C, bounds):
+    """The columns of ``C`` (``(_N_ODD, N, columns)``) split by order, each group with only
+    its own terms, C-contiguous."""
+    g1 = np.ascontiguousarray(C[:1, :, : bounds[0]])
+    g3 = np.ascontiguousarray(C[:2, :, bounds[0] : bounds[1]])
+    g5 = np.ascontiguousarray(C[:3, :, bounds[1] : bounds[2]])
+    g7 = np.ascontiguousarray(C[:4, :, bounds[2] : bounds[3]])
+    return (g1, g3, g5, g7)
+
+
+@jit
+def _bias_sums(C, h, unit, out):
+    """``out[unit[c]]``: :func:`_odd_sums` for an input of 1 in every row (a bias). The
+    coefficients beyond a column's order are exactly zero, so the full polynomial is its
+    truncated one."""
+    N = C.shape[1]
+    y2 = h * h
+    for c in range(unit.shape[0]):
+        acc = 0.0
+        for n in range(N):
+            acc += C[0, n, c] + y2 * (C[1, n, c] + y2 * (C[2, n, c] + y2 * C[3, n, c]))
+        out[unit[c]] = acc / N
+
+
+@jit
+def _numgrad_series(W1, b1, W2, b2, x, t, h, force_exact):
+    """The forward pass, the truncation orders and every series task of the central
+    difference for TwoLayerNet. Returns the gradients (the exact-path entries still unset),
+    the orders, and the forward pass for :func:`_numgrad_exact`."""
+    N, I = x.shape
+    H = W1.shape[1]
+    K = W2.shape[1]
+    a1, z1, a2, s, xmax = _forward(W1, b1, W2, b2, x)
+    q = np.empty(N)
+    for n in range(N):
+        p0 = s[n, t[n]]
+        q[n] = p0 / (p0 + CROSS_ENTROPY_DELTA)
+    orders, logit_order = _series_orders(W2, h, xmax, force_exact)
+    col, unit, bounds = _group_by_order(orders)
+    C = np.zeros((_N_ODD, N, unit.shape[0]))
+    E = np.zeros((_N_ODD, N, K))
+    _coefficients(
+        W2, s, t, q, np.ascontiguousarray(a1.T), np.ascontiguousarray(z1.T),
+        orders, col, logit_order, C, E,
+    )  # fmt: skip
+    gW1 = np.zeros((I, H))
+    gb1 = np.zeros(H)
+    gW2 = np.zeros((H, K))
+    gb2 = np.zeros(K)
+    logits = np.arange(K)
+    logit_bounds = np.zeros(SERIES_ORDERS.shape[0], dtype=np.int64)
+    for g in range(SERIES_ORDERS.shape[0]):
+        if logit_order != EXACT and logit_order <= SERIES_ORDERS[g]:
+            logit_bounds[g] = K
+    groups2 = _by_order(E, logit_bounds)
+    _odd_sums(x, _by_order(C, bounds), unit, gW1, z1, groups2, logits, gW2, h)
+    _bias_sums(C, h, unit, gb1)
+    _bias_sums(E, h, logits[: logit_bounds[-1]], gb2)
+    return (gW1, gb1, gW2, gb2), (orders, logit_order), (a1, z1, a2)
+
+
+# -- the exact path ------------------------------------------------------------------------
+
+
+@jit
+def _hidden_unit_exact(j, W2, a1, z1, a2, t, x, h, out):
+    """``gW1[:, j]`` into ``out`` and ``gb1[j]`` (returned) from directly evaluated row
+    losses: the fallback where unit ``j``'s series bound fails."""
     N, I = x.shape
     w2j = W2[j]
     acc_b = 0.0
     for n in range(N):
         acc_b += _unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], h)
-    gb1[j] = acc_b / (2 * h) / N
-    gW1T[j, :] = 0.0
+    out[:] = 0.0
     for n in range(N):
         for i in range(I):
             if x[n, i] != 0.0:  # a zero input leaves the row unchanged, exactly
                 d = h * x[n, i]
-                gW1T[j, i] += _unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], d)
+                out[i] += _unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], d)
     for i in range(I):
-        gW1T[j, i] = gW1T[j, i] / (2 * h) / N
+        out[i] = out[i] / (2 * h) / N
+    return acc_b / (2 * h) / N
 
 
 @jit
@@ -445,129 +714,42 @@ def _logit_exact(k, a2, z1T, t, h, gW2T, gb2):
 
 
 @jit_parallel
-def _numgrad_tasks(
-    W2,
-    s,
-    t,
-    q,
-    a1,
-    z1,
-    a2,
-    a1T,
-    z1T,
-    x,
-    h,
-    split,
-    series_unit,
-    series_logits,
-    order,
-    gW1T,
-    gb1,
-    gW2T,
-    gb2,
-):
-    """Parallel driver: task ``j < H`` is hidden unit ``j`` (``gW1[:, j]``, ``gb1[j]``), task
-    ``H + k`` is output logit ``k`` (``gW2[:, k]``, ``gb2[k]``), run in the given ``order``.
-    One parallel region, so one parallel compile."""
+def _numgrad_exact(W2, a1, z1, a2, t, x, h, units, logits, gW1, gb1, gW2, gb2):
+    """The exact path for the hidden ``units`` listed and, if ``logits``, for every logit:
+    the two perturbed row losses evaluated directly. Compiled on first need only."""
     N, I = x.shape
-    H = W2.shape[0]
-    # task j writes only gW1T[j] and gb1[j]; task H + k only gW2T[k] and gb2[k]; each
-    # allocates its own scratch
-    for r in prange(H + W2.shape[1]):
-        task = order[r]
-        if task < H:
-            if series_unit[task]:
-                scratch = np.empty((6, ORDER + 1, _BLOCK))
-                coef = np.empty((_N_ODD, N))
-                acc = np.empty(I)
-                _hidden_unit_series(
-                    task, W2, s, t, q, a1T, z1T, h, split, scratch, coef, acc, gW1T, gb1
-                )
-            else:
-                _hidden_unit_exact(task, W2, a1, z1, a2, t, x, h, gW1T, gb1)
-        elif series_logits:
-            scratch = np.empty((4, ORDER + 1, _BLOCK))
-            coef = np.empty((_N_ODD, N))
-            _logit_series(task - H, s, t, q, z1T, h, scratch, coef, gW2T, gb2)
-        else:
-            _logit_exact(task - H, a2, z1T, t, h, gW2T, gb2)
-
-
-@jit
-def _task_order(H, K):
-    """Hidden units with the K cheap logit tasks spread evenly among them: prange hands each
-    thread one contiguous block of iterations, and this keeps the blocks' costs even."""
-    order = np.empty(H + K, dtype=np.int64)
-    j = 0
-    k = 0
-    for r in range(H + K):
-        # logit k goes at position about (k + 1/2) (H + K) / K
-        if k < K and r >= (2 * k + 1) * (H + K) // (2 * K):
-            order[r] = H + k
-            k += 1
-        else:
-            order[r] = j
-            j += 1
-    return order
-
-
-@jit
-def _series_guard(W2, h, xmax, force_exact):
-    """The truncation guard of the module docstring: whether each hidden unit's tasks, and the
-    logits' tasks, may take the series path (``xmax = max(1, max|x|)``)."""
-    H = W2.shape[0]
-    series_unit = np.empty(H, dtype=np.bool_)
-    for j in range(H):
-        spread = np.max(W2[j]) - np.min(W2[j])
-        series_unit[j] = not force_exact and h * xmax * max(1.0, 4.0 * spread) <= SERIES_RATIO_MAX
-    series_logits = not force_exact and 2.0 * h <= SERIES_RATIO_MAX
-    return series_unit, series_logits
-
-
-@jit
-def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
-    """The book's central difference for every parameter of TwoLayerNet: one forward pass,
-    the guards, then the parallel driver."""
-    N, I = x.shape
-    H = W1.shape[1]
-    K = W2.shape[1]
-    a1, z1, a2, s = _forward(W1, b1, W2, b2, x)
-    q = np.empty(N)
-    for n in range(N):
-        p0 = s[n, t[n]]
-        q[n] = p0 / (p0 + CROSS_ENTROPY_DELTA)
-    a1T = np.ascontiguousarray(a1.T)
+    H, K = W2.shape
+    U = units.shape[0]
     z1T = np.ascontiguousarray(z1.T)
-    split, xmax = _split_columns(x, h, _DENSE_FRACTION * N)  # xmax >= 1: b1's input is 1
-
-    series_unit, series_logits = _series_guard(W2, h, xmax, force_exact)
-
-    gW1T = np.empty((H, I))
-    gb1 = np.empty(H)
+    cols = np.empty((U, I))
     gW2T = np.empty((K, H))
-    gb2 = np.empty(K)
-    _numgrad_tasks(
-        W2,
-        s,
-        t,
-        q,
-        a1,
-        z1,
-        a2,
-        a1T,
-        z1T,
-        x,
-        h,
-        split,
-        series_unit,
-        series_logits,
-        _task_order(H, K),
-        gW1T,
-        gb1,
-        gW2T,
-        gb2,
+    n_tasks = U + K if logits else U
+    # task r < U writes only cols[r] and gb1[units[r]]; task U + k only gW2T[k] and gb2[k]
+    for r in prange(n_tasks):
+        if r < U:
+            gb1[units[r]] = _hidden_unit_exact(units[r], W2, a1, z1, a2, t, x, h, cols[r])
+        else:
+            _logit_exact(r - U, a2, z1T, t, h, gW2T, gb2)
+    for r in range(U):
+        for i in range(I):
+            gW1[i, units[r]] = cols[r, i]
+    if logits:
+        for j in range(H):
+            for k in range(K):
+                gW2[j, k] = gW2T[k, j]
+
+
+def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
+    """The book's central difference for every parameter of TwoLayerNet: the series path for
+    every task whose truncation bound holds, then the exact path for the others (compiled
+    only the first time some task needs it)."""
+    grads, (orders, logit_order), (a1, z1, a2) = _numgrad_series(
+        W1, b1, W2, b2, x, t, h, force_exact
     )
-    return np.ascontiguousarray(gW1T.T), gb1, np.ascontiguousarray(gW2T.T), gb2
+    units = np.flatnonzero(orders == EXACT)
+    if units.size or logit_order == EXACT:
+        _numgrad_exact(W2, a1, z1, a2, t, x, h, units, logit_order == EXACT, *grads)
+    return grads
 
 
 # -- forward, loss and backprop ---------------------------------------------------------
@@ -593,7 +775,7 @@ def _gradient_two_layer(W1, b1, W2, b2, x, t):
     N, I = x.shape
     H = W1.shape[1]
     K = W2.shape[1]
-    a1, z1, a2, y = _forward(W1, b1, W2, b2, x)
+    a1, z1, a2, y, _ = _forward(W1, b1, W2, b2, x)
     dy = np.empty((N, K))
     dz1 = np.empty((N, H))
     # iteration n writes only row n of dy and dz1
