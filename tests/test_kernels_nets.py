@@ -17,7 +17,7 @@ from fastgrad import reference as R
 from fastgrad.kernels import nets as KN
 from fastgrad.reference.gradient import central_difference
 
-from .conftest import THREAD_COUNTS, reference_noise
+from .conftest import EPS, THREAD_COUNTS, reference_noise
 from .test_reference import BOOK_W, NUMGRAD_VS_ANALYTIC_ATOL, eps_aware_gradient
 
 NAMES = R.nets.PARAM_NAMES
@@ -287,6 +287,67 @@ def test_closed_form_cubic_is_the_series(rng, w2_scale):
     assert np.all(series[2:] == 0) and np.all(closed[2:] == 0)
     for p in range(2):
         assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
+
+
+def softmax_rows(rng, N, K, temperature):
+    a2 = rng.normal(size=(N, K)) * temperature
+    s = np.exp(a2 - a2.max(axis=1, keepdims=True))
+    s /= s.sum(axis=1, keepdims=True)
+    t = rng.integers(0, K, N)
+    p0 = s[np.arange(N), t]
+    return s, t, p0 / (p0 + 1e-7)
+
+
+def logit_series(s, t, q, k):
+    N = s.shape[0]
+    series = np.zeros((4, N))
+    scratch = np.empty((4, 6, KN._BLOCK))
+    for lo in range(0, N, KN._BLOCK):
+        KN._logit_row_series(s, t, q, k, lo, scratch, series)
+    return series
+
+
+@pytest.mark.parametrize("temperature", [0.1, 3.0])
+def test_closed_form_logit_coefficients_are_the_series(rng, temperature):
+    # logits up to order 5 take closed-form coefficients, the series arithmetic beyond: in
+    # one call both kinds meet, so they must agree
+    s, t, q = softmax_rows(rng, 70, 6, temperature)
+    for k in range(6):
+        series = logit_series(s, t, q, k)
+        closed = np.zeros((4, 70))
+        KN._logit_closed(s, t, q, k, 5, closed)
+        assert np.all(series[3] == 0) and np.all(closed[3] == 0)
+        for p in range(3):
+            assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
+
+
+@pytest.mark.parametrize("temperature", [0.1, 3.0, 30.0])
+def test_closed_form_logit_coefficients_against_mpmath(rng, temperature):
+    # against 80-digit Taylor coefficients of -log(p_t(u) + 1e-7) + log(p_t(0) + 1e-7), up to
+    # saturated softmax rows (temperature 30), where the series arithmetic itself loses a few
+    # digits on c5 (3e-12 relative, seen here) and the closed form does not
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 80
+    N, K = 6, 5
+    s, t, q = softmax_rows(rng, N, K, temperature)
+    for k in range(K):
+        closed = np.zeros((4, N))
+        KN._logit_closed(s, t, q, k, 5, closed)
+        for n in range(N):
+            row = [mpmath.mpf(float(v)) for v in s[n]]
+
+            def g(u, row=row, n=n, k=k):
+                e = [row[i] * (mpmath.exp(u) if i == k else 1) for i in range(K)]
+                p = e[t[n]] / sum(e)
+                return -mpmath.log(p + mpmath.mpf(1e-7)) + mpmath.log(row[t[n]] + mpmath.mpf(1e-7))
+
+            taylor = mpmath.taylor(g, 0, 5)
+            for p in range(3):
+                exact = float(taylor[2 * p + 1])
+                # a few roundings of terms no larger than the coefficient's own scale; below
+                # 1e-40 a coefficient moves no gradient (and the oracle's finite differences
+                # at 80 digits lose it against the O(1) logarithms)
+                assert abs(closed[p, n] - exact) <= 64 * EPS * abs(exact) + 1e-40, (k, n, p)
 
 
 @pytest.mark.parametrize(
