@@ -816,7 +816,9 @@ def test_nothing_passed_in_is_modified(backend, rng):
     "make",
     [
         lambda b: fastgrad.MultiLayerNet(784, [50], 10, weight_init_std=0.01, backend=b, rng=0),
-        lambda b: fastgrad.MultiLayerNet(784, [20, 10], 10, "sigmoid", "sigmoid", 0.1, backend=b),
+        lambda b: fastgrad.MultiLayerNet(
+            784, [20, 10], 10, "sigmoid", "sigmoid", 0.1, backend=b, rng=0
+        ),
         lambda b: fastgrad.TwoLayerNet(784, 20, 10, backend=b, rng=0),
     ],
 )
