@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
+
 import numba
 import numpy as np
 import pytest
+from numba.core import event as numba_event
 
 import fastgrad
 
@@ -49,3 +54,53 @@ def num_threads():
 
 
 THREAD_COUNTS = sorted({1, 2, numba.config.NUMBA_NUM_THREADS})
+
+
+# -- the suite's compile share ------------------------------------------------------------------
+
+
+class CompileClock(numba_event.Listener):
+    """Seconds this pytest process spends in Numba compilations: the outermost ones only (a
+    compilation compiles its callees inside it). Dask workers compile in their own
+    processes and are not counted."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.started = 0.0
+        self.seconds = 0.0
+        self.compilations = 0
+
+    def on_start(self, event: numba_event.Event) -> None:
+        if self.depth == 0:
+            self.started = time.perf_counter()
+        self.depth += 1
+
+    def on_end(self, event: numba_event.Event) -> None:
+        self.depth -= 1
+        if self.depth == 0:
+            self.seconds += time.perf_counter() - self.started
+            self.compilations += 1
+
+
+COMPILE_CLOCK = CompileClock()
+#: Where the share is also written as JSON (the bench's compile group reads it).
+COMPILE_REPORT_ENV = "FASTGRAD_COMPILE_REPORT"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config._fastgrad_started = time.perf_counter()
+    numba_event.register("numba:compile", COMPILE_CLOCK)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    wall = time.perf_counter() - config._fastgrad_started
+    c = COMPILE_CLOCK
+    terminalreporter.write_line(
+        f"numba compilation: {c.seconds:.1f} s of {wall:.1f} s ({100 * c.seconds / wall:.0f}%), "
+        f"{c.compilations} compilations in this process"
+    )
+    path = os.environ.get(COMPILE_REPORT_ENV)
+    if path:
+        doc = {"compile_s": c.seconds, "wall_s": wall, "compilations": c.compilations}
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)

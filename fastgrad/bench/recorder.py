@@ -70,6 +70,10 @@ class Recorder:
         self.compile: list[dict[str, Any]] = []
         self.memory: dict[str, Any] | None = None
         self.first_gradient: dict[str, dict[str, Any]] = {}
+        #: the default ``fastgrad train`` job, run by the training group (not with --quick)
+        self.training_job: dict[str, Any] = {}
+        #: the test suite's compile share, measured by the compile group (not with --quick)
+        self.suite_compile: dict[str, Any] = {}
         #: the toolkit's accuracy on the test-function suite, one entry per method
         self.accuracy: list[dict[str, Any]] = []
         #: the toolkit against SciPy where the definitions coincide, one entry per method

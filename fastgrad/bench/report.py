@@ -177,6 +177,14 @@ def text(result: Result) -> str:
                 f"; then loss and accuracy {fmt_time(fg['loss_accuracy_s'])}; whole "
                 f"process {fmt_time(fg['process_s'])})"
             )
+    if rec.training_job:
+        job = rec.training_job
+        out += [
+            "",
+            f"Default training job (`{job['command']}`, a fresh process): "
+            f"{job['wall_time_s']:.1f} s of training ({job['iterations']:,} iterations), "
+            f"final test accuracy {job['test_acc']:.3f}; whole process {job['process_s']:.1f} s",
+        ]
     if rec.memory:
         m = rec.memory
         bound = "" if m["exact"] else " (upper bound: the call did not raise the peak)"
@@ -231,6 +239,8 @@ def document(result: Result, command: str) -> dict[str, Any]:
         "projections": rec.projections,
         "compile": rec.compile,
         "first_gradient": rec.first_gradient,
+        "training_job": rec.training_job,
+        "suite_compile": rec.suite_compile,
         "memory": rec.memory,
         "accuracy": rec.accuracy,
         "scipy_agreement": rec.agreement,

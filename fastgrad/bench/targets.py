@@ -20,6 +20,8 @@ from .groups import GROUPS
 from .groups import dask as dg
 from .groups import multilayer as ml
 from .groups import toolkit as tk
+from .groups import twolayer as tl
+from .groups._scaling import busy_row
 from .groups.generic import F_ALONE, KERNEL_1, OVERHEAD_WORK, per_evaluation
 from .groups.simplenet import WORK as SIMPLENET
 from .groups.twolayer import ANALYTIC, KERNEL, REFERENCE
@@ -32,6 +34,7 @@ __all__ = [
     "TOOLKIT_TARGETS",
     "MULTILAYER_TARGETS",
     "DASK_TARGETS",
+    "SPEED_PUSH_TARGETS",
     "FIRST_GRADIENT",
     "QUICK_WALL",
     "evaluate",
@@ -347,6 +350,140 @@ DASK_TARGETS: tuple[Target, ...] = (
 )
 
 
+def _speed_push_ratio(work: str) -> Callable[[Run], tuple[float, str] | None]:
+    """The kernel with BLAS held at one thread against the reference backprop on ``work``:
+    the kernel calls no BLAS, and the hold keeps the reference's idle OpenBLAS threads from
+    spinning on its cores (the row without the hold is printed beside it)."""
+
+    def measure(run: Run) -> tuple[float, str] | None:
+        nb = run.rec.find("twolayer", work, tl.KERNEL_BLAS1)
+        an = run.rec.find("twolayer", work, ANALYTIC)
+        if nb is None or an is None or nb.timing is None or an.timing is None:
+            return None
+        return _ratio(nb, an)
+
+    return measure
+
+
+def _speed_push_diff(run: Run) -> tuple[float, str] | None:
+    rows = [
+        r
+        for r in run.rec.rows
+        if r.group == "twolayer" and r.backend == KERNEL and r.max_abs_diff is not None
+    ]
+    if not rows:
+        return None
+    worst = max(rows, key=lambda r: r.max_abs_diff)
+    shown = f"{fmt_diff(worst.max_abs_diff)} (the worst of {len(rows)} workloads: {worst.work})"
+    return worst.max_abs_diff, shown
+
+
+def _idle_scaling(run: Run) -> tuple[float, str] | None:
+    two = [p for p in run.rec.scaling if p["work"] == tl.SCALING_SERIES and p["threads"] == 2]
+    if not two:
+        return None
+    return two[0]["speedup"], (
+        f"{two[0]['speedup']:.2f}x on medians, {two[0]['speedup_best']:.2f}x on best-of"
+    )
+
+
+def _busy(figure: str) -> Callable[[Run], tuple[float, str] | None]:
+    """With one core busy: "ratio" (2-thread median / 1-thread median) or "worst" (the
+    slowest 2-thread call / the 2-thread median)."""
+
+    def measure(run: Run) -> tuple[float, str] | None:
+        work = "784-50-10 b100 dense"
+        one = run.rec.find("twolayer", work, busy_row(KERNEL, 1))
+        two = run.rec.find("twolayer", work, busy_row(KERNEL, 2))
+        if one is None or two is None or one.timing is None or two.timing is None:
+            return None
+        if figure == "ratio":
+            r = two.timing.median / one.timing.median
+            return r, (
+                f"{r:.2f} (2 threads {fmt_time(two.timing.median)}, 1 thread "
+                f"{fmt_time(one.timing.median)}, medians of {two.timing.n} calls)"
+            )
+        w = two.meta["max_over_median"]
+        return w, f"{w:.1f}x (1 thread: {one.meta['max_over_median']:.1f}x)"
+
+    return measure
+
+
+def _training_job(run: Run) -> tuple[float, str] | None:
+    job = run.rec.training_job
+    if not job:
+        return None
+    return job["wall_time_s"], (
+        f"{job['wall_time_s']:.1f} s of training, test accuracy {job['test_acc']:.3f}"
+    )
+
+
+def _cold_first_call(run: Run) -> tuple[float, str] | None:
+    cold = run.rec.first_gradient.get("cold")
+    if cold is None:
+        return None
+    return cold["first_call_s"], (
+        f"{fmt_time(cold['first_call_s'])} (import {fmt_time(cold['import_s'])} besides)"
+    )
+
+
+#: The speed push's targets (issue 13).
+SPEED_PUSH_TARGETS: tuple[Target, ...] = (
+    *(
+        Target(
+            f"TwoLayerNet {work}: numba numgrad (BLAS held at 1) / reference backprop",
+            f"<= {goal:g}x",
+            _speed_push_ratio(work),
+            _at_most(goal),
+        )
+        for work, goal in (
+            ("784-50-10 b100 dense", 2.5),
+            ("784-50-10 b100 mnist", 2.5),
+            ("784-50-10 b100 sparse", 3.0),
+            ("784-50-10 b1000 dense", 3.0),
+            ("784-300-10 b100 dense", 3.0),
+            ("784-1000-10 b100 dense", 3.0),
+        )
+    ),
+    Target(
+        "TwoLayerNet: max abs diff of the numba numgrad from the reference, every workload",
+        "<= 1e-10",
+        _speed_push_diff,
+        _at_most(1e-10),
+    ),
+    Target(
+        "TwoLayerNet kernel: 2 threads vs 1, idle machine",
+        ">= 1.85x",
+        _idle_scaling,
+        _at_least(1.85),
+    ),
+    Target(
+        "TwoLayerNet kernel, one core busy: 2-thread median / 1-thread median",
+        "<= 1 (2 threads no slower)",
+        _busy("ratio"),
+        _at_most(1.0),
+    ),
+    Target(
+        "TwoLayerNet kernel, one core busy: slowest 2-thread call / median",
+        "<= 3x",
+        _busy("worst"),
+        _at_most(3.0),
+    ),
+    Target(
+        "fastgrad train default job (10,000 iterations, MNIST sample): training time",
+        "< 20 s, test accuracy unchanged",
+        _training_job,
+        _below(20.0),
+    ),
+    Target(
+        "first TwoLayerNet numerical gradient on an empty Numba cache (fresh install)",
+        "< 10 s",
+        _cold_first_call,
+        _below(10.0),
+    ),
+)
+
+
 def _first_gradient(run: Run) -> tuple[float, str] | None:
     warm = run.rec.first_gradient.get("warm")
     if warm is None:
@@ -476,6 +613,7 @@ TARGETS: tuple[Target, ...] = (
     Target("fastest peer vs the numba kernel", ">= 1,000x slower", _fastest_peer, _at_least(1000)),
     *TOOLKIT_TARGETS,
     *DASK_TARGETS,
+    *SPEED_PUSH_TARGETS,
     FIRST_GRADIENT,
     QUICK_WALL,
 )

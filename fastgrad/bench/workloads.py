@@ -255,7 +255,8 @@ def two_layer_case(
     """The book's network at the given sizes with the book's initialisation (std 0.01).
 
     ``inputs="dense"``: float32 uniform [0, 1). ``inputs="mnist"``: see
-    :func:`mnist_like_batch`.
+    :func:`mnist_like_batch`. ``inputs="sparse"``: :func:`sparse_images`, the zeros at random
+    positions (MNIST's zeros sit mostly at the borders, the same pixels in every image).
     """
     from ..reference import TwoLayerNet
 
@@ -267,8 +268,11 @@ def two_layer_case(
         description = "float32 uniform [0, 1)"
     elif inputs == "mnist":
         x, t, description = mnist_like_batch(batch, rng, n_in, n_out)
+    elif inputs == "sparse":
+        x, t = sparse_images(batch, rng, n_in, n_out)
+        description = "float32 uniform [0, 1), 80% zeros at random positions"
     else:
-        raise ValueError(f"inputs must be 'dense' or 'mnist', not {inputs!r}")
+        raise ValueError(f"inputs must be 'dense', 'mnist' or 'sparse', not {inputs!r}")
     return TwoLayerCase((n_in, n_hidden, n_out), x, t, params, inputs, description)
 
 

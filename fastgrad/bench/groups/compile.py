@@ -1,11 +1,16 @@
 """Group ``compile``: JIT compilation and first calls, in fresh processes
 (:mod:`fastgrad.bench.probes`): cold (an empty Numba cache) and warm; the first TwoLayerNet
-numerical gradient from before ``import fastgrad``; cached kernels called first."""
+numerical gradient from before ``import fastgrad``; cached kernels called first; and (not
+with ``--quick``) the test suite's share of time spent compiling, on an empty cache as in CI."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 from ..fmt import fmt_time
 from ..probes import compile_probe, first_calls_probe, first_gradient_probe
@@ -53,6 +58,10 @@ def run(rec: Recorder, s: Settings) -> None:
         "be cached: their first call compiles in every process"
     )
     _first_gradient(rec, s)
+    if s.quick:
+        rec.note("the test suite's compile share (a run of the whole suite) runs without --quick")
+    else:
+        _suite_compile_share(rec)
     # a fresh process whose first calls are cached kernels, as a user's would be
     row = rec.add(
         Row(
@@ -93,3 +102,47 @@ def _first_gradient(rec: Recorder, s: Settings) -> None:
                     f"{fmt_time(res['first_call_s'])}",
                 )
             )
+
+
+#: The repository's tests, next to the package in a checkout (absent from an installed wheel).
+TESTS = Path(__file__).resolve().parents[3] / "tests"
+#: The environment variable ``tests/conftest.py`` writes its compile clock to.
+COMPILE_REPORT_ENV = "FASTGRAD_COMPILE_REPORT"
+SUITE_TIMEOUT = 3600
+
+
+def _suite_compile_share(rec: Recorder) -> None:
+    """Run the test suite as CI does (a fresh process, an empty Numba cache) and record the
+    share of its wall time spent in Numba compilations (``tests/conftest.py`` clocks them)."""
+    if not (TESTS / "conftest.py").is_file():
+        rec.note(f"test suite compile share: no tests at {TESTS} (an installed package)")
+        return
+    with tempfile.TemporaryDirectory(prefix="fastgrad-suite-") as tmp:
+        report = Path(tmp) / "compile.json"
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "cache")}
+        env[COMPILE_REPORT_ENV] = str(report)
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(TESTS)]
+        try:
+            done = subprocess.run(
+                cmd, cwd=TESTS.parent, env=env, capture_output=True, text=True,
+                timeout=SUITE_TIMEOUT, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            rec.fail(f"compile: the test suite took over {SUITE_TIMEOUT} s")
+            return
+        if not report.is_file():
+            rec.fail(f"compile: the test suite wrote no compile report: {done.stdout[-300:]}")
+            return
+        doc = json.loads(report.read_text(encoding="utf-8"))
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    rec.suite_compile = {**doc, "share": doc["compile_s"] / doc["wall_s"], "summary": summary}
+    rec.add(
+        Row(
+            "compile",
+            "the test suite, empty Numba cache (as CI)",
+            "numba compilations in the pytest process",
+            Timing.from_samples([doc["compile_s"]]),
+            note=f"{100 * rec.suite_compile['share']:.0f}% of the suite's "
+            f"{fmt_time(doc['wall_s'])}; {doc['compilations']} compilations; {summary}",
+        )
+    )

@@ -1,11 +1,18 @@
 """Group ``training``: one iteration of the book's loop (sample a batch, gradient, update)
 on the MNIST sample, per backend and gradient; the reference's numerical-gradient iteration
-is its extrapolated gradient plus the measured sampling and update."""
+is its extrapolated gradient plus the measured sampling and update. Without ``--quick``, also
+the default ``fastgrad train`` job in a fresh process, timed by its own history."""
 
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -101,3 +108,43 @@ def run(rec: Recorder, s: Settings) -> None:
     for r in (ref, *rows.values()):
         if r.timing is not None:
             rec.project(f"training iteration: {r.backend}", r.timing)
+    if s.quick:
+        rec.note("the default training job (fastgrad train --data sample) runs without --quick")
+    else:
+        training_job(rec)
+
+
+#: The default training job, as the README runs it.
+TRAINING_JOB = ("train", "--data", "sample")
+#: Seconds the default job may take before the probe gives up.
+TRAINING_JOB_TIMEOUT = 600
+
+
+def training_job(rec: Recorder) -> None:
+    """Run the default ``fastgrad train`` job in a fresh process and record its training time
+    and test accuracy (from the job's own ``history.json``)."""
+    command = "fastgrad " + " ".join(TRAINING_JOB)
+    with tempfile.TemporaryDirectory(prefix="fastgrad-bench-train-") as out:
+        cmd = [sys.executable, "-m", "fastgrad", *TRAINING_JOB, "--quiet", "--out", out]
+        t0 = time.perf_counter()
+        try:
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=TRAINING_JOB_TIMEOUT, check=False
+            )
+        except subprocess.TimeoutExpired:
+            rec.fail(f"training: {command} took over {TRAINING_JOB_TIMEOUT} s")
+            return
+        process_s = time.perf_counter() - t0
+        if done.returncode != 0:
+            rec.fail(f"training: {command} exited {done.returncode}: {done.stderr[-300:]}")
+            return
+        doc = json.loads((Path(out) / "history.json").read_text(encoding="utf-8"))
+    summary = doc["run"]["summary"]
+    rec.training_job = {
+        "command": command,
+        "wall_time_s": summary["wall_time_s"],
+        "iterations": summary["iterations"],
+        "test_acc": summary["final_test_acc"],
+        "train_acc": summary["final_train_acc"],
+        "process_s": process_s,
+    }
