@@ -278,12 +278,13 @@ def test_closed_form_cubic_is_the_series(rng, w2_scale):
     q = p0 / (p0 + 1e-7)
     a1 = rng.normal(size=N) * 4
     z1 = 1 / (1 + np.exp(-a1))
+    zc = 1 / (1 + np.exp(a1))  # 1 - z1
     series = np.zeros((4, N))
     scratch = np.empty((6, 4, KN._BLOCK))
     for lo in range(0, N, KN._BLOCK):
-        KN._unit_series(w, s, t, q, a1, z1, lo, scratch, series)
+        KN._unit_series(w, s, t, q, zc, z1, lo, scratch, series)
     closed = np.zeros((4, N))
-    KN._unit_cubic(w, s, t, q, a1, z1, 3, closed)
+    KN._unit_cubic(w, s, t, q, zc, z1, 3, closed)
     assert np.all(series[2:] == 0) and np.all(closed[2:] == 0)
     for p in range(2):
         assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())

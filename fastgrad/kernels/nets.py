@@ -114,7 +114,7 @@ def _blk_loss_change(log_ratio, q, tmp, out):
 
 
 @jit
-def _unit_series(w2j, s, t, q, a1j, z1j, lo, scratch, coef):
+def _unit_series(w2j, s, t, q, zcj, z1j, lo, scratch, coef):
     """Odd Taylor coefficients of ``F_nj(y)``, rows ``lo:lo+B``, into ``coef[:, lo:lo+B]``.
 
     ``F_nj(y)`` is the change of row loss ``l_n`` when hidden unit ``j``'s pre-activation
@@ -144,11 +144,10 @@ def _unit_series(w2j, s, t, q, a1j, z1j, lo, scratch, coef):
             lg[p, r] = -lg[p, r]
     _blk_loss_change(lg, q[lo : lo + B], tmp, g)
     # Delta z(y) = sigmoid(a + y) - sigmoid(a): S' = S (1 - S), with 1 - S carried as its own
-    # series C, C[0] = sigmoid(-a) computed directly (no cancellation near saturation)
+    # series C, C[0] = 1 - S from the forward pass (computed there without cancellation)
     for r in range(B):
-        a = a1j[lo + r]
         dz[0, r] = z1j[lo + r]
-        tmp[0, r] = 1.0 / (1.0 + np.exp(a))
+        tmp[0, r] = zcj[lo + r]
     for p in range(1, P1):
         for r in range(B):
             acc[0, r] = 0.0
@@ -280,7 +279,7 @@ _ROW_BLOCK = 4
 
 
 @jit
-def _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, a2, y):
+def _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, zc, a2, y):
     """Rows ``n0:n1`` of the forward pass (see :func:`_forward`); returns their ``max|x|``."""
     I = x.shape[1]
     H = W1.shape[1]
@@ -299,7 +298,9 @@ def _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, a2, y):
     for n in range(n0, n1):
         for j in range(H):
             a1[n, j] += b1[j]
-            z1[n, j] = 1.0 / (1.0 + np.exp(-a1[n, j]))
+            e = np.exp(-a1[n, j])
+            z1[n, j] = 1.0 / (1.0 + e)
+            zc[n, j] = e * z1[n, j]  # 1 - z = e / (1 + e), without cancellation
         for k in range(K):
             a2[n, k] = 0.0
         for j in range(H):
@@ -326,7 +327,8 @@ def _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, a2, y):
 def _forward(W1, b1, W2, b2, x):
     """The book's forward pass, ``a1 = x W1 + b1``, ``z1 = sigmoid(a1)``, ``a2 = z1 W2 + b2``,
     ``softmax(a2)``, in parallel over blocks of rows; also ``max(1, max|x|)``, the truncation
-    guard's input scale (a bias's input is 1).
+    guard's input scale (a bias's input is 1), and ``1 - z1`` as ``exp(-a1) z1`` (no
+    cancellation where the sigmoid saturates), which the coefficients need.
 
     No BLAS here on purpose: OpenBLAS's own threads spin after a call and fought Numba's
     threads for the two cores (``docs/design.md``, "Pitfalls"), and holding BLAS to one
@@ -338,6 +340,7 @@ def _forward(W1, b1, W2, b2, x):
     K = W2.shape[1]
     a1 = np.empty((N, H))
     z1 = np.empty((N, H))
+    zc = np.empty((N, H))
     a2 = np.empty((N, K))
     y = np.empty((N, K))
     n_blocks = (N + _ROW_BLOCK - 1) // _ROW_BLOCK
@@ -350,12 +353,12 @@ def _forward(W1, b1, W2, b2, x):
         while b < n_blocks:
             n0 = b * _ROW_BLOCK
             n1 = min(N, n0 + _ROW_BLOCK)
-            xmax[b] = _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, a2, y)
+            xmax[b] = _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, zc, a2, y)
             b = next_task(counter)
     big = 1.0
     for b in range(n_blocks):
         big = max(big, xmax[b])
-    return a1, z1, a2, y, big
+    return a1, z1, a2, y, big, zc
 
 
 # -- the truncation order, per hidden unit ------------------------------------------------
@@ -406,7 +409,7 @@ def _group_by_order(orders):
 
 
 @jit
-def _unit_cubic(w2j, s, t, q, a1j, z1j, P, coef):
+def _unit_cubic(w2j, s, t, q, zcj, z1j, P, coef):
     """``c1`` and, for ``P == 3``, ``c3`` of every row's ``F_nj`` (:func:`_unit_series`'s
     coefficients 0 and 1), in closed form: the orders the book's step needs, at a fraction of
     the cost of the series arithmetic.
@@ -434,7 +437,7 @@ def _unit_cubic(w2j, s, t, q, a1j, z1j, P, coef):
             m2 += sd * d
             m3 += sd * d * d
         z = z1j[n]
-        zc = 1.0 / (1.0 + np.exp(a1j[n]))  # 1 - z
+        zc = zcj[n]  # 1 - z, from the forward pass
         D1 = z * zc
         qn = q[n]
         l1 = -m1
@@ -510,7 +513,7 @@ CLOSED_UNIT_ORDER, CLOSED_LOGIT_ORDER = 3, 5
 
 
 @jit
-def _closed_form_task(r, W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
+def _closed_form_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
     """Task ``r`` of :func:`_coefficients` if its order has closed-form coefficients."""
     H = W2.shape[0]
     P = orders[r] if r < H else logit_order
@@ -518,7 +521,7 @@ def _closed_form_task(r, W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
         return
     coef = np.zeros((_N_ODD, s.shape[0]))
     if r < H:
-        _unit_cubic(W2[r], s, t, q, a1T[r], z1T[r], P, coef)
+        _unit_cubic(W2[r], s, t, q, zcT[r], z1T[r], P, coef)
         _store_column(coef, C, col[r])
     else:
         _logit_closed(s, t, q, r - H, P, coef)
@@ -526,7 +529,7 @@ def _closed_form_task(r, W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
 
 
 @jit
-def _series_task(r, W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
+def _series_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
     """Task ``r`` of :func:`_series_coefficients` if its order is beyond the closed forms."""
     N = s.shape[0]
     H = W2.shape[0]
@@ -537,7 +540,7 @@ def _series_task(r, W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
     if r < H:
         scratch = np.empty((6, P + 1, _BLOCK))
         for lo in range(0, N, _BLOCK):
-            _unit_series(W2[r], s, t, q, a1T[r], z1T[r], lo, scratch, coef)
+            _unit_series(W2[r], s, t, q, zcT[r], z1T[r], lo, scratch, coef)
         _store_column(coef, C, col[r])
     else:
         scratch = np.empty((4, P + 1, _BLOCK))
@@ -554,7 +557,7 @@ def _store_column(coef, C, c):
 
 
 @jit_parallel
-def _coefficients(W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
+def _coefficients(W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
     """Odd Taylor coefficients, ``C[p, n, col[j]]`` of hidden unit ``j``'s ``F_nj`` (term
     ``2p + 1``) and ``E[p, n, k]`` of logit ``k``'s, up to each task's order (the arrays
     arrive zeroed): the tasks with closed-form coefficients. Task ``j < H`` is unit ``j``,
@@ -566,12 +569,12 @@ def _coefficients(W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
     for _ in prange(n_tasks):
         r = next_task(counter)
         while r < n_tasks:
-            _closed_form_task(r, W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E)
+            _closed_form_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E)
             r = next_task(counter)
 
 
 @jit_parallel
-def _series_coefficients(W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
+def _series_coefficients(W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
     """:func:`_coefficients` for the tasks whose order is beyond the closed forms, by the
     series arithmetic."""
     n_tasks = W2.shape[0] + W2.shape[1]
@@ -580,7 +583,7 @@ def _series_coefficients(W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E):
     for _ in prange(n_tasks):
         r = next_task(counter)
         while r < n_tasks:
-            _series_task(r, W2, s, t, q, a1T, z1T, orders, col, logit_order, C, E)
+            _series_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E)
             r = next_task(counter)
 
 
@@ -794,14 +797,14 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     every step's code once more (seconds of a cold start) to save a few microseconds."""
     N, I = x.shape
     H, K = W2.shape
-    a1, z1, a2, s, xmax = _forward(W1, b1, W2, b2, x)
+    a1, z1, a2, s, xmax, zc = _forward(W1, b1, W2, b2, x)
     p0 = s[np.arange(N), t]
     q = p0 / (p0 + CROSS_ENTROPY_DELTA)
     orders, logit_order = _series_orders(W2, h, xmax, force_exact)
     col, unit, bounds = _group_by_order(orders)
     C = np.zeros((_N_ODD, N, unit.size))
     E = np.zeros((_N_ODD, N, K))
-    args = (W2, s, t, q, np.ascontiguousarray(a1.T), np.ascontiguousarray(z1.T), orders, col)
+    args = (W2, s, t, q, np.ascontiguousarray(zc.T), np.ascontiguousarray(z1.T), orders, col)
     _coefficients(*args, logit_order, C, E)
     if np.any(orders > CLOSED_UNIT_ORDER) or logit_order > CLOSED_LOGIT_ORDER:
         _series_coefficients(*args, logit_order, C, E)
@@ -846,7 +849,7 @@ def _gradient_two_layer(W1, b1, W2, b2, x, t):
     N, I = x.shape
     H = W1.shape[1]
     K = W2.shape[1]
-    a1, z1, a2, y, _ = _forward(W1, b1, W2, b2, x)
+    a1, z1, a2, y, _, _ = _forward(W1, b1, W2, b2, x)
     dy = np.empty((N, K))
     dz1 = np.empty((N, H))
     # iteration n writes only row n of dy and dz1
