@@ -292,3 +292,24 @@ def test_one_output_class_is_refused_alike_on_every_backend(backend):
     net.params["W2"], net.params["b2"] = net.params["W2"][:, :1], net.params["b2"][:1]
     with pytest.raises(ValueError, match=r"W2 has shape \(3, 1\)"):
         net.numerical_gradient(np.ones((2, 4)), [0, 0])
+
+
+def test_kernel_region_holds_blas_at_one_thread_and_restores_it():
+    # the generic kernel runs the user's f under this region: BLAS at 1 thread inside (its
+    # threads and Numba's would oversubscribe the cores), the caller's setting afterwards,
+    # also when the body raises
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from fastgrad._api import _kernel_region
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() and all(n == 2 for n in blas_threads())
+        with _kernel_region():
+            assert all(n == 1 for n in blas_threads())
+        assert all(n == 2 for n in blas_threads())
+        with pytest.raises(RuntimeError), _kernel_region():
+            raise RuntimeError("f failed")
+        assert all(n == 2 for n in blas_threads())

@@ -24,7 +24,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from .._config import jit_generic, jit_generic_parallel
+from .._config import jit_generic, jit_generic_parallel, next_task
 
 __all__ = ["numerical_diff", "numerical_gradient", "gradient_descent"]
 
@@ -74,21 +74,25 @@ def _stencil(f, x, offsets, h, args, values, n_chunks, first=0):
     size = x.size
     count = values.shape[0]
     chunk = (count + n_chunks - 1) // n_chunks
+    counter = np.zeros(1, dtype=np.int64)
     # each chunk owns private copies of x and of the arrays in args, and writes only
-    # values[start:stop]
-    for c in prange(n_chunks):
-        start = c * chunk
-        stop = min(start + chunk, count)
-        if start < stop:
-            xp = x.copy()
-            ap = _private(args)
-            flat = xp.reshape(size)
-            for p in range(first + start, first + stop):
-                tmp_val = flat[p]
-                for k in range(offsets.shape[0]):
-                    flat[p] = tmp_val + offsets[k] * h[p]
-                    values[p - first, k] = f(xp, *ap)
-                flat[p] = tmp_val
+    # values[start:stop]; chunks are claimed dynamically (_config.next_task)
+    for _ in prange(n_chunks):
+        c = next_task(counter)
+        while c < n_chunks:
+            start = c * chunk
+            stop = min(start + chunk, count)
+            if start < stop:
+                xp = x.copy()
+                ap = _private(args)
+                flat = xp.reshape(size)
+                for p in range(first + start, first + stop):
+                    tmp_val = flat[p]
+                    for k in range(offsets.shape[0]):
+                        flat[p] = tmp_val + offsets[k] * h[p]
+                        values[p - first, k] = f(xp, *ap)
+                    flat[p] = tmp_val
+            c = next_task(counter)
 
 
 #: The book's stencil: ``x + h`` then ``x - h``.
