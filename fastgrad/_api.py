@@ -271,8 +271,8 @@ class TwoLayerNet:
             params = {k: v.copy() if v is self.params[k] else v for k, v in params.items()}
         x = as_batch(x, params["W1"].shape[0])
         labels = None if t is None else _batch_labels(x, t, params["W2"].shape[1])
-        if self.backend == "numba":
-            x = np.ascontiguousarray(x, dtype=np.float64)
+        if self.backend == "numba":  # float32 stays float32: the kernels read it as float64
+            x = np.ascontiguousarray(x, dtype=np.float32 if x.dtype == np.float32 else np.float64)
         return BACKENDS[self.backend].TwoLayerNet.from_params(params), x, labels
 
     def predict(self, x: ArrayLike) -> NDArray:
