@@ -404,6 +404,23 @@ def test_extreme_logits_and_saturated_sigmoids(rng, scale):
         assert_allclose(got[k], ref[k], rtol=0, atol=tol)
 
 
+def test_saturated_sigmoid_on_the_series_path(rng):
+    # a unit whose pre-activation is below -745 (exp(-a) overflows, z = 0) while its W2 row is
+    # small (the series path): 1 - z must be 1, not inf * 0 (a NaN hypothesis found)
+    net, x, t = make_problem(rng, 8, 4, 3, 6, std=0.01)
+    net.params["W1"][:, 1] = -1000.0
+    net.params["W1"][:, 2] = 1000.0
+    units, _ = series_path_taken(net.params, x, 1e-4)
+    assert units.all()
+    with np.errstate(over="ignore"):
+        ref = net.numerical_gradient(x, t)
+        loss = net.loss(x, t)
+    got = kernel_grads(net, x, t)
+    for k in NAMES:
+        assert np.all(np.isfinite(got[k]))
+        assert_allclose(got[k], ref[k], rtol=0, atol=reference_noise(loss, 1e-4))
+
+
 def test_kernel_numerical_matches_analytic(rng):
     net, x, t = make_problem(rng, 20, 8, 5, 30, std=0.5)
     got = kernel_grads(net, x, t)

@@ -300,7 +300,8 @@ def _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, zc, a2, y):
             a1[n, j] += b1[j]
             e = np.exp(-a1[n, j])
             z1[n, j] = 1.0 / (1.0 + e)
-            zc[n, j] = e * z1[n, j]  # 1 - z = e / (1 + e), without cancellation
+            # 1 - z = e / (1 + e), without cancellation; e = inf (a1 < -709) means z = 0
+            zc[n, j] = e * z1[n, j] if e < np.inf else 1.0
         for k in range(K):
             a2[n, k] = 0.0
         for j in range(H):
