@@ -10,7 +10,6 @@ registry and the thread controls live here too; the differentiation of arbitrary
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,10 +17,9 @@ from typing import Any, Literal
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from threadpoolctl import ThreadpoolController
 
 from . import _dask, kernels, reference
-from ._config import PARALLEL_LOCK
+from ._config import PARALLEL_LOCK, blas_held
 from ._validation import (
     as_batch,
     as_labels,
@@ -64,37 +62,13 @@ def resolve_backend(backend: str) -> str:
 
 # -- threads --------------------------------------------------------------------------------
 
-_blas: list | None = None
-_blas_lock = threading.Lock()
-
-
-def _blas_libraries() -> list:
-    """threadpoolctl's controllers of the BLAS libraries loaded when first asked (NumPy's and
-    SciPy's OpenBLAS here), found once."""
-    global _blas
-    with _blas_lock:
-        if _blas is None:
-            _blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
-        return _blas
-
-
 @contextlib.contextmanager
 def _kernel_region() -> Iterator[None]:
     """Hold BLAS to one thread while Numba's threads run a user's ``f`` (which may call BLAS:
     the two pools oversubscribe the cores, docs/design.md "Pitfalls"), and serialise the call
-    where the threading layer needs it (``_config.PARALLEL_LOCK``). The network kernels call
-    no BLAS and need no such region. The libraries' own setters are called directly: 4 us a
-    region, against 11 us for threadpoolctl's ``limit()``, which lists every library again."""
-    with PARALLEL_LOCK:
-        libs = _blas_libraries()
-        before = [lib.get_num_threads() for lib in libs]
-        for lib in libs:
-            lib.set_num_threads(1)
-        try:
-            yield
-        finally:
-            for lib, n in zip(libs, before, strict=True):
-                lib.set_num_threads(n)
+    where the threading layer needs it (``_config.PARALLEL_LOCK``)."""
+    with PARALLEL_LOCK, blas_held():
+        yield
 
 
 def get_num_threads() -> int:

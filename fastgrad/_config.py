@@ -34,6 +34,7 @@ import functools
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 
 import numba
 from numba import types
@@ -146,3 +147,40 @@ def next_task(counter):
     """Claim the next task of a dynamically scheduled loop (``counter``: a zeroed
     one-element int64 array shared by the loop's threads)."""
     return _fetch_add(counter, 1)
+
+
+# -- BLAS held at one thread -------------------------------------------------------------------
+
+_blas: list | None = None
+_blas_lock = threading.Lock()
+
+
+def _blas_libraries() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded when first asked (NumPy's and
+    SciPy's OpenBLAS here), found once."""
+    global _blas
+    with _blas_lock:
+        if _blas is None:
+            from threadpoolctl import ThreadpoolController
+
+            _blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        return _blas
+
+
+@contextlib.contextmanager
+def blas_held() -> Iterator[None]:
+    """Hold BLAS to one thread while Numba's threads run code that calls BLAS: each Numba
+    thread then runs its own single-threaded BLAS call, and the BLAS library's own threads
+    (which spin after a call) do not fight Numba's for the cores (docs/design.md,
+    "Pitfalls"). The libraries' own setters are called directly: 4 us a region, against
+    11 us for threadpoolctl's ``limit()``, which lists every library again. The caller's
+    setting is restored afterwards, also on an exception."""
+    libs = _blas_libraries()
+    before = [lib.get_num_threads() for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, before, strict=True):
+            lib.set_num_threads(n)
