@@ -265,9 +265,11 @@ def test_units_of_one_call_take_different_orders(rng):
     assert_matches_oracle(net, x, t, 1e-4, got, units == KN.EXACT, logits == KN.EXACT)
 
 
+@pytest.mark.parametrize("order", [1, 3, 5])
 @pytest.mark.parametrize("w2_scale", [0.01, 1.0, 10.0])
-def test_closed_form_cubic_is_the_series(rng, w2_scale):
-    # orders 1 and 3 take closed-form coefficients; they must be the series' coefficients
+def test_closed_form_unit_coefficients_are_the_series(rng, w2_scale, order):
+    # orders 1, 3 and 5 of the hidden units take closed-form coefficients, order 7 the series
+    # arithmetic: in one call both kinds meet, so they must agree, term by term
     N, K = 70, 7
     w = rng.normal(size=K) * w2_scale
     a2 = rng.normal(size=(N, K)) * 3
@@ -280,13 +282,14 @@ def test_closed_form_cubic_is_the_series(rng, w2_scale):
     z1 = 1 / (1 + np.exp(-a1))
     zc = 1 / (1 + np.exp(a1))  # 1 - z1
     series = np.zeros((4, N))
-    scratch = np.empty((6, 4, KN._BLOCK))
+    scratch = np.empty((6, order + 1, KN._BLOCK))
     for lo in range(0, N, KN._BLOCK):
         KN._unit_series(w, s, t, q, zc, z1, lo, scratch, series)
     closed = np.zeros((4, N))
-    KN._unit_cubic(w, s, t, q, zc, z1, 3, closed)
-    assert np.all(series[2:] == 0) and np.all(closed[2:] == 0)
-    for p in range(2):
+    KN._unit_closed(w, s, t, q, zc, z1, order, closed)
+    terms = (order + 1) // 2
+    assert np.all(series[terms:] == 0) and np.all(closed[terms:] == 0)
+    for p in range(terms):
         assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
 
 

@@ -415,49 +415,85 @@ def _group_by_order(orders):
 
 
 @jit
-def _unit_cubic(w2j, s, t, q, zcj, z1j, P, coef):
-    """``c1`` and, for ``P == 3``, ``c3`` of every row's ``F_nj`` (:func:`_unit_series`'s
-    coefficients 0 and 1), in closed form: the orders the book's step needs, at a fraction of
-    the cost of the series arithmetic.
+def _faa5(o1, o2, o3, o4, o5, i1, i2, i3, i4, i5):
+    """Derivatives 1 to 5 of ``outer(inner(y))`` at 0 from those of ``outer`` (at
+    ``inner(0)``) and of ``inner`` (Faa di Bruno's formula)."""
+    d1 = o1 * i1
+    d2 = o1 * i2 + o2 * i1 * i1
+    d3 = o1 * i3 + 3.0 * o2 * i1 * i2 + o3 * i1 * i1 * i1
+    d4 = (
+        o1 * i4
+        + o2 * (4.0 * i1 * i3 + 3.0 * i2 * i2)
+        + 6.0 * o3 * i1 * i1 * i2
+        + o4 * i1 * i1 * i1 * i1
+    )
+    d5 = (
+        o1 * i5
+        + o2 * (5.0 * i1 * i4 + 10.0 * i2 * i3)
+        + o3 * (10.0 * i1 * i1 * i3 + 15.0 * i1 * i2 * i2)
+        + 10.0 * o4 * i1 * i1 * i1 * i2
+        + o5 * i1 * i1 * i1 * i1 * i1
+    )
+    return d1, d2, d3, d4, d5
 
-    With ``d_k = W2[j, k] - W2[j, t]`` and ``m_p = sum_k s_k d_k^p``, the log-probability of
-    the target moves by ``l(u)`` with ``l1 = -m1``, ``l2 = -(m2 - m1^2)`` and
-    ``l3 = -(m3 - 3 m1 m2 + 2 m1^3)`` (its derivatives: the cumulants of ``d`` under the
-    softmax). The loss change ``g = -log(1 + q (e^l - 1))`` has ``g1 = -q l1``,
-    ``g2 = -(q(1-q) l1^2 + q l2)`` and ``g3 = -(q(1-q)(1-2q) l1^3 + 3 q(1-q) l1 l2 + q l3)``.
-    The sigmoid's change has ``D1 = z(1-z)``, ``D2 = D1 (1-2z)``, ``D3 = D1 (1 - 6 z(1-z))``,
-    and ``F = g o D``: ``F1 = g1 D1``, ``F3 = g3 D1^3 + 3 g2 D1 D2 + g1 D3``; ``c1 = F1``,
-    ``c3 = F3 / 6``. ``1 - z`` and ``1 - q`` are computed directly, not by subtraction
-    (saturated units; ``q = p0 / (p0 + 1e-7)`` next to 1).
+
+@jit
+def _unit_closed(w2j, s, t, q, zcj, z1j, P, coef):
+    """``c1``, ``c3`` and ``c5`` (up to order ``P <= 5``) of every row's ``F_nj``
+    (:func:`_unit_series`'s coefficients 0 to 2), in closed form: the orders the book's step
+    needs, at a fraction of the cost of the series arithmetic.
+
+    With ``d_k = W2[j, k] - W2[j, t]``, the target's log-probability moves by ``l(u)`` when
+    ``z`` moves by ``u``, and ``lm = -kappa_m``, the cumulants of ``d`` under the softmax
+    (from its central moments ``c_p``: ``kappa1`` the mean, ``kappa2 = c2``, ``kappa3 = c3``,
+    ``kappa4 = c4 - 3 c2^2``, ``kappa5 = c5 - 10 c2 c3``). The loss change is ``g = -B(l)``
+    with ``B`` the cumulant generating function of a Bernoulli(``q``) variable,
+    ``q = p0 / (p0 + 1e-7)`` (as in :func:`_logit_closed`). The sigmoid's change ``D`` has,
+    with ``v = z(1-z)``, ``D1 = v``, ``D2 = v (1-2z)``, ``D3 = v (1 - 6v)``,
+    ``D4 = v (1-2z)(1 - 12v)``, ``D5 = v (1 - 30v + 120v^2)``. ``F = g o D`` by Faa di
+    Bruno's formula (:func:`_faa5`); ``c1 = F1``, ``c3 = F3 / 3!``, ``c5 = F5 / 5!``.
+    ``1 - z`` comes from the forward pass, ``1 - q`` is computed directly (no cancellation).
     """
     N, K = s.shape
     for n in range(N):
         wt = w2j[t[n]]
-        m1 = 0.0
-        m2 = 0.0
-        m3 = 0.0
+        mean = 0.0
         for k in range(K):
-            d = w2j[k] - wt
-            sd = s[n, k] * d
-            m1 += sd
-            m2 += sd * d
-            m3 += sd * d * d
+            mean += s[n, k] * (w2j[k] - wt)
+        c2 = 0.0
+        c3 = 0.0
+        c4 = 0.0
+        c5 = 0.0
+        if P >= 3:
+            for k in range(K):
+                e = (w2j[k] - wt) - mean
+                se2 = s[n, k] * e * e
+                c2 += se2
+                c3 += se2 * e
+                c4 += se2 * e * e
+                c5 += se2 * e * e * e
         z = z1j[n]
-        zc = zcj[n]  # 1 - z, from the forward pass
-        D1 = z * zc
+        zc = zcj[n]
+        v = z * zc
         qn = q[n]
-        l1 = -m1
-        coef[0, n] = -qn * l1 * D1
-        if P == 3:
-            qc = CROSS_ENTROPY_DELTA / (s[n, t[n]] + CROSS_ENTROPY_DELTA)  # 1 - q
-            l2 = -(m2 - m1 * m1)
-            l3 = -(m3 - 3.0 * m1 * m2 + 2.0 * m1 * m1 * m1)
-            g1 = -qn * l1
-            g2 = -(qn * qc * l1 * l1 + qn * l2)
-            g3 = -(qn * qc * (qc - qn) * l1 * l1 * l1 + 3.0 * qn * qc * l1 * l2 + qn * l3)
-            D2 = D1 * (zc - z)
-            D3 = D1 * (1.0 - 6.0 * D1)
-            coef[1, n] = (g3 * D1 * D1 * D1 + 3.0 * g2 * D1 * D2 + g1 * D3) / 6.0
+        qc = CROSS_ENTROPY_DELTA / (s[n, t[n]] + CROSS_ENTROPY_DELTA)  # 1 - q, directly
+        w = qn * qc
+        if P == 1:
+            coef[0, n] = -qn * (-mean) * v
+            continue
+        g1, g2, g3, g4, g5 = _faa5(
+            qn, w, w * (qc - qn), w * (1.0 - 6.0 * w), w * (qc - qn) * (1.0 - 12.0 * w),
+            -mean, -c2, -c3, -(c4 - 3.0 * c2 * c2), -(c5 - 10.0 * c2 * c3),
+        )  # fmt: skip
+        F1, _, F3, _, F5 = _faa5(
+            -g1, -g2, -g3, -g4, -g5,
+            v, v * (zc - z), v * (1.0 - 6.0 * v), v * (zc - z) * (1.0 - 12.0 * v),
+            v * (1.0 - 30.0 * v + 120.0 * v * v),
+        )  # fmt: skip
+        coef[0, n] = F1
+        coef[1, n] = F3 / 6.0
+        if P >= 5:
+            coef[2, n] = F5 / 120.0
 
 
 @jit
@@ -512,10 +548,10 @@ def _logit_closed(s, t, q, k, P, coef):
                 coef[2, n] = -g5 / 120.0
 
 
-#: The highest orders with closed-form coefficients: hidden units (:func:`_unit_cubic`) and
+#: The highest orders with closed-form coefficients: hidden units (:func:`_unit_closed`) and
 #: logits (:func:`_logit_closed`). Higher orders take the series arithmetic, compiled on
 #: first need only (it is most of a cold start's compile time).
-CLOSED_UNIT_ORDER, CLOSED_LOGIT_ORDER = 3, 5
+CLOSED_UNIT_ORDER, CLOSED_LOGIT_ORDER = 5, 5
 
 
 @jit
@@ -527,7 +563,7 @@ def _closed_form_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
         return
     coef = np.zeros((_N_ODD, s.shape[0]))
     if r < H:
-        _unit_cubic(W2[r], s, t, q, zcT[r], z1T[r], P, coef)
+        _unit_closed(W2[r], s, t, q, zcT[r], z1T[r], P, coef)
         _store_column(coef, C, col[r])
     else:
         _logit_closed(s, t, q, r - H, P, coef)
