@@ -62,6 +62,7 @@ def resolve_backend(backend: str) -> str:
 
 # -- threads --------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def _kernel_region() -> Iterator[None]:
     """Hold BLAS to one thread while Numba's threads run a user's ``f`` (which may call BLAS:

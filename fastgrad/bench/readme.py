@@ -266,9 +266,7 @@ def _backprop_sentence(b: _Bench, nb_d: Mapping[str, Any], nb_m: Mapping[str, An
         r = b.row("twolayer", work, _NB1)
         if r and r.get("ratio_to_analytic"):
             held.append(f"{_x(r['ratio_to_analytic'])} ({what})")
-    plain = (
-        f"{_x(nb_d['ratio_to_analytic'])} (dense) and {_x(nb_m['ratio_to_analytic'])} (MNIST)"
-    )
+    plain = f"{_x(nb_d['ratio_to_analytic'])} (dense) and {_x(nb_m['ratio_to_analytic'])} (MNIST)"
     if not held:
         return f"fastgrad vs backprop: {plain} the reference analytic gradient's time."
     return (

@@ -476,7 +476,7 @@ SPEED_PUSH_TARGETS: tuple[Target, ...] = (
         _below(20.0),
     ),
     Target(
-        "first TwoLayerNet numerical gradient on an empty Numba cache (fresh install)",
+        "cold start: the first TwoLayerNet numerical gradient on an empty Numba cache",
         "< 10 s",
         _cold_first_call,
         _below(10.0),

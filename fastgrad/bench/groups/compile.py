@@ -121,7 +121,7 @@ def _suite_compile_share(rec: Recorder) -> None:
         report = Path(tmp) / "compile.json"
         env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "cache")}
         env[COMPILE_REPORT_ENV] = str(report)
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(TESTS)]
+        cmd = [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", str(TESTS)]
         try:
             done = subprocess.run(
                 cmd, cwd=TESTS.parent, env=env, capture_output=True, text=True,
@@ -134,8 +134,17 @@ def _suite_compile_share(rec: Recorder) -> None:
             rec.fail(f"compile: the test suite wrote no compile report: {done.stdout[-300:]}")
             return
         doc = json.loads(report.read_text(encoding="utf-8"))
-    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-    rec.suite_compile = {**doc, "share": doc["compile_s"] / doc["wall_s"], "summary": summary}
+    lines = done.stdout.strip().splitlines()
+    summary = lines[-1] if lines else ""
+    failed = [line.split()[1] for line in lines if line.startswith("FAILED ")]
+    for name in failed:
+        rec.fail(f"compile: the test suite run failed {name}")
+    rec.suite_compile = {
+        **doc,
+        "share": doc["compile_s"] / doc["wall_s"],
+        "summary": summary,
+        "failed": failed,
+    }
     rec.add(
         Row(
             "compile",
