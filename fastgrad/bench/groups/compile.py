@@ -121,7 +121,12 @@ def _suite_compile_share(rec: Recorder) -> None:
         report = Path(tmp) / "compile.json"
         env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "cache")}
         env[COMPILE_REPORT_ENV] = str(report)
-        cmd = [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", str(TESTS)]
+        # the published-figures tests check the committed results, which a publish run is
+        # in the middle of replacing: they say nothing about compile time
+        cmd = [
+            sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", str(TESTS),
+            f"--ignore={TESTS / 'test_published_figures.py'}",
+        ]  # fmt: skip
         try:
             done = subprocess.run(
                 cmd, cwd=TESTS.parent, env=env, capture_output=True, text=True,
