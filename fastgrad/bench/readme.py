@@ -271,9 +271,9 @@ def _backprop_sentence(b: _Bench, nb_d: Mapping[str, Any], nb_m: Mapping[str, An
         return f"fastgrad vs backprop: {plain} the reference analytic gradient's time."
     return (
         f"fastgrad vs backprop, the reference analytic gradient: {', '.join(held)} its time "
-        f"with BLAS held at one thread while the kernel runs (the kernel calls no BLAS; "
-        f"OpenBLAS's threads, left spinning by the reference's calls, otherwise take a core "
-        f"from it: {plain} in the row above)."
+        f"with BLAS held at one thread for the whole measurement (the kernel's own products "
+        f"are single-threaded BLAS calls; OpenBLAS's threads, left spinning by the "
+        f"reference's calls, otherwise take a core from it: {plain} in the row above)."
     )
 
 
@@ -665,8 +665,9 @@ def _details(results: Mapping[str, Any]) -> str:
     scaling = b.scaling("TwoLayerNet")
     out += [
         f"\\* extrapolated from {k} (median per-parameter time x 39,760). MNIST inputs: 100 "
-        f"images ({inputs or '?'}). The network kernels call no BLAS; the BLAS-held row runs "
-        "the same kernel with BLAS limited to 1 thread for the whole measurement, so any "
+        f"images ({inputs or '?'}). The TwoLayerNet kernel holds BLAS at 1 thread around its "
+        "own products; the BLAS-held row runs the same kernel with BLAS limited to 1 thread "
+        "for the whole measurement, so any "
         "difference from the row above is OpenBLAS's threads, woken by the reference's NumPy "
         "calls timed just before, spinning on the cores the kernel needs.",
         "",

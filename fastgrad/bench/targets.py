@@ -352,7 +352,8 @@ DASK_TARGETS: tuple[Target, ...] = (
 
 def _speed_push_ratio(work: str) -> Callable[[Run], tuple[float, str] | None]:
     """The kernel with BLAS held at one thread against the reference backprop on ``work``:
-    the kernel calls no BLAS, and the hold keeps the reference's idle OpenBLAS threads from
+    the kernel's products are single-threaded BLAS calls, and the hold keeps the reference's
+    idle OpenBLAS threads from
     spinning on its cores (the row without the hold is printed beside it)."""
 
     def measure(run: Run) -> tuple[float, str] | None:

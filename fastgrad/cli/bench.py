@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="BLAS threads for the whole run (default: BLAS's own setting): the "
         "NumPy rows and the numba TwoLayerNet, SimpleNet, training and peer "
-        "rows run under it (the network kernels call no BLAS, but BLAS "
-        "threads left spinning by NumPy calls compete for the cores); only "
+        "rows run under it (the TwoLayerNet kernel holds BLAS at 1 thread "
+        "around its own products, but BLAS threads left spinning by NumPy "
+        "calls compete for the cores between calls); only "
         "the functions and generic kernel calls and the 'BLAS held at 1' "
         "rows hold BLAS to 1 thread",
     )

@@ -123,7 +123,8 @@ def run(rec: Recorder, s: Settings) -> None:
         rows["ref"].note += f"; inputs: {case.description}"
         nb, an, ref = rows["numba"], rows["analytic"], rows["ref"]
         if nb.timing is not None:
-            # The network kernels call no BLAS; this row keeps BLAS at 1 thread for the
+            # The kernel holds BLAS at 1 thread around its own products; this row keeps it
+            # there for the
             # whole measurement anyway, so that any difference from the row above is
             # OpenBLAS's idle threads (woken by the reference's NumPy calls) spinning on
             # the cores the kernel needs.
@@ -148,34 +149,21 @@ def run(rec: Recorder, s: Settings) -> None:
             if r.timing is not None:
                 rec.project(f"{case.label}: {r.backend}", r.timing)
     # thread scaling of the structure-aware kernel, thread counts interleaved: on an idle
-    # machine, then with another process keeping one core busy. BLAS is held at one thread
-    # (the kernel calls none): measured here, the reference's OpenBLAS threads, left awake by
-    # the rows above, took the second core from the 2-thread runs (1.1x instead of 1.8x)
+    # machine, then with another process keeping one core busy; BLAS held at one thread for
+    # the whole measurement, as in the 'BLAS held at 1' rows
     case = two_layer_case(784, 50, 10, 100, "dense", s.seed)
     net = case.net("numba")
-    call = functools.partial(net.numerical_gradient, case.x, case.t)
+    what = {
+        "group": "twolayer",
+        "work": case.label,
+        "backend": KERNEL,
+        "params": case.n_params,
+        "call": functools.partial(net.numerical_gradient, case.x, case.t),
+    }
     with s.blas1():
-        thread_scaling(
-            rec,
-            s,
-            group="twolayer",
-            work=case.label,
-            backend=KERNEL,
-            params=case.n_params,
-            call=call,
-            series=SCALING_SERIES,
-            repeat=s.repeat,
-        )
+        thread_scaling(rec, s, **what, series=SCALING_SERIES, repeat=s.repeat)
         if s.threads >= 2:
-            busy_core_scaling(
-                rec,
-                group="twolayer",
-                work=case.label,
-                backend=KERNEL,
-                params=case.n_params,
-                call=call,
-                calls=BUSY_CALLS_QUICK if s.quick else BUSY_CALLS,
-            )
+            busy_core_scaling(rec, **what, calls=BUSY_CALLS_QUICK if s.quick else BUSY_CALLS)
     if s.quick:
         rec.note("memory probe (hidden 1,000, batch 1,000) runs without --quick")
     else:
