@@ -22,15 +22,37 @@ FUNC_RTOL = 16 * EPS
 FUNC_ATOL = 16 * EPS
 
 
-def reference_noise(loss: float, h: float) -> float:
+def reference_noise(loss: float, h: float, scale: float = 0.0) -> float:
     """Rounding noise of the reference's central difference ``(L(+) - L(-)) / 2h``.
 
     Each of ``L(+)`` and ``L(-)`` is a float64 batch mean of row losses, rounded to a few
     ulps of ``|L|`` (pairwise summation over at most a few thousand rows: < 16 ulps); their
     difference keeps that absolute error and the division by ``2h`` magnifies it. The kernels
     sum exact per-row differences and are far more accurate, so this bounds the gap.
+
+    A row's loss is also off by the rounding of the logits it is computed from, which is a
+    few ulps of the magnitudes summed into them, not of the logits themselves: ``x W1 + b1``
+    with ``x W1 = 77.8`` and ``b1 = -77.8`` is 0 with an error of ulp(77.8), and the softmax
+    cross-entropy passes a logit's error on to the loss at most once (its gradient in the
+    logits has entries in [-1, 1] summing to 0). ``scale`` is a bound on those magnitudes
+    (:func:`forward_magnitude`); the noise is taken relative to the larger of the two.
     """
-    return 32 * EPS * max(1.0, abs(loss)) / (2 * h)
+    return 32 * EPS * max(1.0, abs(loss), scale) / (2 * h)
+
+
+def forward_magnitude(params: dict, x, activation: str) -> float:
+    """A bound on the magnitudes summed into any logit of a ``W1, b1, ..., WL, bL`` network:
+    the forward pass on absolute values, ``M_l = M_(l-1) |W_l| + |b_l|`` from ``M_0 = |x|``,
+    which bounds every pre-activation and, times a few ulps, its rounding error carried
+    forward (ReLU passes a value and its error on at most unchanged; a sigmoid's value is
+    below 1 and its error a quarter of its input's, hence ``1 + M`` after a sigmoid)."""
+    layers = sum(1 for k in params if k.startswith("W"))
+    m = np.abs(np.atleast_2d(x))
+    for li in range(1, layers + 1):
+        if li > 1 and activation == "sigmoid":
+            m = 1.0 + m
+        m = m @ np.abs(params[f"W{li}"]) + np.abs(params[f"b{li}"])
+    return float(np.max(m))
 
 
 @pytest.fixture
