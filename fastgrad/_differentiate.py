@@ -15,16 +15,21 @@ nudge (``docs/design.md``, "The public contract").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numba
 import numpy as np
 from numba.extending import is_jitted
 from numpy.typing import ArrayLike, NDArray
 
 from . import _dask
 from ._api import _kernel_region, _max_abs, resolve_backend
+from ._config import blas_held
 from ._validation import check_int, check_positive_float, check_step
 from .kernels import differentiate as kd
 from .reference import differentiate as rd
@@ -169,6 +174,77 @@ def _steps(h: Any, method: str, arr: NDArray, dtype: np.dtype, power: float | No
     return np.full(arr.size, h, dtype=dtype)
 
 
+_POOL_NAME = "fastgrad-vectorized"
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, pool)
+_pool_lock = threading.Lock()
+
+
+def _stack_pool(threads: int) -> ThreadPoolExecutor:
+    """The worker threads of ``vectorized=True``, started once (again after a fork, or for
+    more threads): starting two threads costs more than a whole small gradient."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid() or _pool[1] < threads:
+            _pool = (os.getpid(), threads, ThreadPoolExecutor(threads, _POOL_NAME))
+        return _pool[2]
+
+
+def _on_workers(fn: Callable[[int], NDArray], items: Sequence[int], threads: int) -> list:
+    """``[fn(i) for i in items]``, computed by ``threads`` worker threads that claim the
+    items in turn, under a BLAS hold (``f``'s BLAS on every worker would oversubscribe the
+    cores, as in :func:`fastgrad._api._kernel_region`). The first exception of ``fn`` is
+    raised here once every worker has stopped, and so is an interrupt of the wait; no worker
+    starts an item after either."""
+    results: list = [None] * len(items)
+    claims = iter(range(len(items)))
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            with lock:
+                i = next(claims, None)
+            if i is None:
+                return
+            try:
+                results[i] = fn(items[i])
+            except BaseException:
+                stop.set()
+                raise
+
+    with blas_held():
+        futures = [_stack_pool(threads).submit(worker) for _ in range(threads)]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            stop.set()
+            wait(futures)
+    return results
+
+
+_heap_primed = False
+
+
+def _keep_freed_stacks() -> None:
+    """Once per process: free one block of 4x :data:`VECTORIZED_BUDGET`, so that glibc keeps
+    the memory of the stacks and of ``f``'s temporaries for the next stack.
+
+    glibc's malloc serves a block above its mmap threshold (128 KiB at start) with a fresh
+    mapping, and returns freed memory above its trim threshold at the top of the heap to the
+    system; either way the next stack touches fresh pages, a page fault per 4 KiB. Freeing a
+    mapped block raises both thresholds, to its size and twice it (mallopt(3),
+    ``M_MMAP_THRESHOLD``: glibc adapts them to a program that frees large blocks); this does
+    it on purpose, once. Its cost is one 16 MiB mapping, never touched; other allocators are
+    unaffected. Measured in ``docs/design.md``, "vectorized=True".
+    """
+    global _heap_primed
+    if not _heap_primed:
+        _heap_primed = True
+        block = np.empty(4 * VECTORIZED_BUDGET, dtype=np.uint8)
+        del block
+
+
 def _private_args(args: tuple) -> tuple:
     """``args`` with every array copied, as each chunk of the kernel gets them."""
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
@@ -252,7 +328,10 @@ class _Problem:
 
     def one(self, v: NDArray) -> Any:
         """``f`` at one point, whether or not ``f`` is vectorized."""
-        return self._stacked(v[None], 1)[0] if self.vectorized else self.call(v)
+        if not self.vectorized:
+            return self.call(v)
+        self.nfev += 1
+        return self._stacked(v[None], 1)[0]
 
     def base(self) -> Any:
         """``f(x)``, evaluated once (it also checks what ``f`` returns before any loop)."""
@@ -261,20 +340,22 @@ class _Problem:
             self._f0, self._cost = _dask.timed(lambda: self.one(v))
         return self._f0
 
-    def _stacked(self, X: NDArray, rows: int) -> NDArray:
-        """``f`` on a stack of ``rows`` points, its result's shape checked."""
-        out = np.asarray(self.f(X, *self.private_args))
-        self.nfev += rows
+    def _stacked(self, X: NDArray, rows: int, args: tuple | None = None) -> NDArray:
+        """``f`` on a stack of ``rows`` points, with ``args`` (default: the calling thread's
+        private copies), its result's shape checked. It counts nothing, so the worker threads
+        of :meth:`_values_vectorized` can call it; its callers count."""
+        out = np.asarray(self.f(X, *(self.private_args if args is None else args)))
+        m = self._m  # set by f(x), before any worker runs
         ok = out.ndim == (2 if self.vector else 1) and out.shape[0] == rows
-        if ok and self.vector and self._m is not None:
-            ok = out.shape[1] == self._m
+        if ok and self.vector and m is not None:
+            ok = out.shape[1] == m
         if not ok:
             want = f"({rows}, m)" if self.vector else f"({rows},)"
             raise ValueError(
                 f"vectorized f must map a stack of {rows} points, shape ({rows}, *x.shape), "
                 f"to shape {want}; it returned shape {out.shape}"
             )
-        if self.vector:
+        if self.vector and m is None:
             self._m = out.shape[1]
         return out
 
@@ -349,20 +430,38 @@ class _Problem:
         return np.concatenate(parts)
 
     def _values_vectorized(self, v: NDArray, offsets: tuple, h: NDArray) -> NDArray:
+        """The stencil values from stacks of points, at most :data:`VECTORIZED_BUDGET` bytes
+        a stack, on as many threads as the kernels use (:func:`fastgrad.get_num_threads`):
+        NumPy releases the GIL in its array operations, so the stacks of a NumPy ``f`` are
+        evaluated on all cores. Each thread gives ``f`` its own copies of the arrays in
+        ``args``, as the kernels' chunks do. The stacks do not depend on the thread count, so
+        neither does the result (``docs/design.md``, "vectorized=True")."""
+        _keep_freed_stacks()
         n, K = v.size, len(offsets)
         flat = v.reshape(-1)
-        per_point = max(1, v.nbytes)
-        chunk = max(1, VECTORIZED_BUDGET // (per_point * K))
-        parts = []
-        for start in range(0, n, chunk):
+        chunk = max(1, VECTORIZED_BUDGET // (max(1, v.nbytes) * K))
+        starts = range(0, n, chunk)
+        o = np.array(offsets, dtype=v.dtype)
+        private = {threading.get_ident(): self.private_args}
+
+        def stack(start: int) -> NDArray:
             stop = min(start + chunk, n)
             rows = (stop - start) * K
+            me = threading.get_ident()
+            if me not in private:
+                private[me] = _private_args(self.args)
             X = np.broadcast_to(flat, (rows, n)).copy()
             p = np.repeat(np.arange(start, stop), K)
-            o = np.tile(np.array(offsets, dtype=v.dtype), stop - start)
-            X[np.arange(rows), p] = flat[p] + o * h[p]
-            out = self._stacked(X.reshape((rows, *v.shape)), rows)
-            parts.append(out.reshape((stop - start, K) + out.shape[1:]))
+            X[np.arange(rows), p] = flat[p] + np.tile(o, stop - start) * h[p]
+            out = self._stacked(X.reshape((rows, *v.shape)), rows, private[me])
+            return out.reshape((stop - start, K) + out.shape[1:])
+
+        threads = min(numba.get_num_threads(), len(starts))
+        if threads == 1 or threading.current_thread().name.startswith(_POOL_NAME):
+            parts = [stack(start) for start in starts]  # (f's own nested calls: in line)
+        else:
+            parts = _on_workers(stack, starts, threads)
+        self.nfev += n * K
         return np.concatenate(parts)
 
     def derivative(self, method: str, h: NDArray) -> tuple[NDArray, NDArray | None, NDArray]:
@@ -547,7 +646,9 @@ def numerical_gradient(
     vectorized : bool, default False
         NumPy backend: ``f`` takes a stack of points, shape ``(k, *x.shape)``, and returns
         ``(k,)``; many perturbations are evaluated per call, in batches of at most
-        :data:`VECTORIZED_BUDGET` bytes.
+        :data:`VECTORIZED_BUDGET` bytes, on :func:`fastgrad.get_num_threads` threads (NumPy
+        releases the GIL in its array operations): ``f`` may be called from several threads
+        at once, each with its own copies of the arrays in ``args``.
     client : distributed.Client or str, optional
         ``backend="dask"`` only (an error otherwise): the client, or a scheduler address to
         connect to (within ``fastgrad._dask.CONNECT_TIMEOUT`` seconds); default, the

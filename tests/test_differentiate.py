@@ -274,6 +274,94 @@ def test_vectorized_jacobian_and_wrong_shapes(rng):
         fastgrad.numerical_gradient(lambda X: X, x, vectorized=True)
 
 
+@pytest.fixture
+def small_stacks(monkeypatch):
+    """Stacks of a few points, so that a small problem makes many (each a worker's task)."""
+    monkeypatch.setattr(fastgrad._differentiate, "VECTORIZED_BUDGET", 2 * 8 * 40 * 3)
+
+
+def f_stack_jac(X):
+    return np.stack([np.sum(np.sin(X) * X[:, ::-1], axis=1), np.sum(np.exp(0.1 * X), axis=1)], 1)
+
+
+@pytest.mark.parametrize("method", ["central", "richardson"])
+def test_vectorized_does_not_depend_on_the_thread_count(method, rng, num_threads, small_stacks):
+    # 40 parameters in stacks of 3 points: 14+ stacks, claimed by the workers in turn
+    x = rng.uniform(-1, 1, size=40)
+    results = {}
+    for n in THREAD_COUNTS:
+        num_threads(n)
+        g, info = fastgrad.numerical_gradient(
+            lambda X: np.sum(np.sin(X) * X[:, ::-1], axis=1),
+            x,
+            method=method,
+            vectorized=True,
+            full_output=True,
+        )
+        J = fastgrad.jacobian(f_stack_jac, x, method=method, vectorized=True)
+        results[n] = (g, J, info.nfev)
+    for g, J, nfev in results.values():
+        assert_array_equal(g, results[1][0])
+        assert_array_equal(J, results[1][1])
+        assert nfev == results[1][2]
+    # d/dx_k of sum_i sin(x_i) x_(n-1-i): the terms i = k and i = n-1-k
+    assert_allclose(results[1][0], np.cos(x) * x[::-1] + np.sin(x[::-1]), rtol=1e-8)
+
+
+def test_vectorized_f_gets_private_args_on_every_worker(rng, num_threads, small_stacks):
+    # f accumulates into args[0] as scratch, 50 times: workers sharing it would mix their
+    # stacks (NumPy releases the GIL between and inside the additions)
+    x = rng.uniform(-1, 1, size=40)
+    scratch = np.zeros((6, 40))
+
+    def f(X, buf):
+        out = buf[: X.shape[0]]
+        out[...] = 0.0
+        for _ in range(50):
+            np.add(out, X * X, out=out)
+        return out.sum(axis=1) / 50
+
+    num_threads(max(THREAD_COUNTS))
+    for _ in range(5):
+        g = fastgrad.numerical_gradient(f, x, args=(scratch,), vectorized=True)
+        assert_allclose(g, 2 * x, rtol=1e-8)
+    assert not scratch.any()  # the caller's array is never written
+
+
+def test_vectorized_f_raising_on_a_worker(rng, num_threads, small_stacks):
+    x = rng.uniform(-1, 1, size=40)
+    calls = []
+
+    def f(X):
+        calls.append(X.shape[0])
+        if len(calls) == 5:
+            raise ZeroDivisionError("raised by f")
+        return np.sum(X * X, axis=1)
+
+    num_threads(max(THREAD_COUNTS))
+    with pytest.raises(ZeroDivisionError, match="raised by f"):
+        fastgrad.numerical_gradient(f, x, vectorized=True)
+    assert len(calls) <= 5 + max(THREAD_COUNTS)  # f(x), 4 stacks, and one in flight a worker
+    # and the workers serve the next call
+    assert_allclose(fastgrad.numerical_gradient(lambda X: np.sum(X * X, 1), x, vectorized=True),
+                    2 * x, rtol=1e-8)  # fmt: skip
+
+
+@pytest.mark.timeout(120, method="thread")  # the failure is a deadlock: end the run, say so
+def test_vectorized_f_that_differentiates_inside(rng, num_threads, small_stacks):
+    # f's own vectorized call runs on the worker that called it: waiting for the pool, whose
+    # every worker would be waiting in f the same way, would never return
+    x = rng.uniform(-1, 1, size=40)
+    num_threads(max(THREAD_COUNTS))
+
+    def f(X):
+        inner = fastgrad.numerical_gradient(lambda Y: np.sum(Y**3, axis=1), np.ones(40),
+                                            vectorized=True)  # fmt: skip
+        return np.sum(X * X, axis=1) * inner[0] / 3
+
+    assert_allclose(fastgrad.numerical_gradient(f, x, vectorized=True), 2 * x, rtol=1e-7)
+
+
 # -- gradient checks -------------------------------------------------------------------------
 
 
