@@ -417,6 +417,15 @@ def drops_imaginary(v):
         ),
         (
             lambda: fastgrad.numerical_gradient(
+                lambda v: np.sum(v.astype(np.float64, casting="safe") ** 2),
+                np.ones(2),
+                method="complex",
+            ),
+            TypeError,
+            "accepts complex input",
+        ),
+        (
+            lambda: fastgrad.numerical_gradient(
                 lambda v: math.exp(v[0]), np.ones(2), method="complex"
             ),
             ValueError,
