@@ -278,19 +278,31 @@ def _unit_loss_delta_exact(a1_nj, z_nj, a2_row, w2j, label, d):
 _ROW_BLOCK = 16
 
 
-def _rows64(x, n0, n1):
-    """Rows ``n0:n1`` of ``x`` as float64 (compiled code only: see the overload)."""
+def _rows64(x, n0, n1, x64):
+    """Rows ``n0:n1`` of ``x`` as float64: ``x``'s own for float64, else converted into
+    ``x64``'s rows (or a new array if ``x64`` has no rows). Compiled code only: see the
+    overload."""
 
 
 @overload(_rows64, jit_options={"fastmath": FASTMATH})
-def _rows64_overload(x, n0, n1):
+def _rows64_overload(x, n0, n1, x64):
     if x.dtype == types.float64:
-        return lambda x, n0, n1: x[n0:n1]
-    return lambda x, n0, n1: x[n0:n1].astype(np.float64)
+        return lambda x, n0, n1, x64: x[n0:n1]
+
+    def convert(x, n0, n1, x64):
+        if x64.shape[0] == 0:
+            return x[n0:n1].astype(np.float64)
+        out = x64[n0:n1]
+        for n in range(n1 - n0):
+            for i in range(x.shape[1]):
+                out[n, i] = x[n0 + n, i]
+        return out
+
+    return convert
 
 
 @jit
-def _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, zc, a2, y):
+def _forward_rows(n0, n1, W1, b1, W2, b2, x, x64, a1, z1, zc, a2, y):
     """Rows ``n0:n1`` of the forward pass (see :func:`_forward`); returns their ``max|x|``."""
     I = x.shape[1]
     H = W1.shape[1]
@@ -299,7 +311,7 @@ def _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, zc, a2, y):
     for n in range(n0, n1):
         for i in range(I):
             xmax = max(xmax, abs(x[n, i]))
-    np.dot(_rows64(x, n0, n1), W1, a1[n0:n1])
+    np.dot(_rows64(x, n0, n1, x64), W1, a1[n0:n1])
     for n in range(n0, n1):
         for j in range(H):
             a1[n, j] += b1[j]
@@ -330,11 +342,16 @@ def _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, zc, a2, y):
 
 
 @jit_parallel
-def _forward(W1, b1, W2, b2, x):
+def _forward(W1, b1, W2, b2, x, x64):
     """The book's forward pass, ``a1 = x W1 + b1``, ``z1 = sigmoid(a1)``, ``a2 = z1 W2 + b2``,
     ``softmax(a2)``, in parallel over blocks of rows; also ``max(1, max|x|)``, the truncation
     guard's input scale (a bias's input is 1), and ``1 - z1`` as ``exp(-a1) z1`` (no
     cancellation where the sigmoid saturates), which the coefficients need.
+
+    A float32 ``x`` is read as float64 rows, written into ``x64`` if it has rows (the
+    numerical gradient's sums then read them: one compiled version of the sums serves both
+    dtypes, 2 s of a cold start), else into temporaries (``x64 = np.empty((0, 0))``: the
+    same type, so the same compiled forward pass).
 
     ``x W1`` is one BLAS product per block of rows (Numba's ``np.dot``, SciPy's BLAS): 4-5x
     faster than the loops it replaced. Callers hold BLAS at one thread
@@ -359,7 +376,7 @@ def _forward(W1, b1, W2, b2, x):
         while b < n_blocks:
             n0 = b * _ROW_BLOCK
             n1 = min(N, n0 + _ROW_BLOCK)
-            xmax[b] = _forward_rows(n0, n1, W1, b1, W2, b2, x, a1, z1, zc, a2, y)
+            xmax[b] = _forward_rows(n0, n1, W1, b1, W2, b2, x, x64, a1, z1, zc, a2, y)
             b = next_task(counter)
     big = 1.0
     for b in range(n_blocks):
@@ -833,7 +850,9 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     every step's code once more (seconds of a cold start) to save a few microseconds."""
     N, I = x.shape
     H, K = W2.shape
-    a1, z1, a2, s, xmax, zc = _forward(W1, b1, W2, b2, x)
+    # the sums and the exact path read x as float64 rows, which the forward pass converts
+    x64 = x if x.dtype == np.float64 else np.empty((N, I))
+    a1, z1, a2, s, xmax, zc = _forward(W1, b1, W2, b2, x, x64)
     p0 = s[np.arange(N), t]
     q = p0 / (p0 + CROSS_ENTROPY_DELTA)
     orders, logit_order = _series_orders(W2, h, xmax, force_exact)
@@ -853,12 +872,12 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     logit_bounds = np.where((logit_order != EXACT) & (logit_order <= SERIES_ORDERS), K, 0).astype(
         np.int64
     )
-    _odd_sums(x, _by_order(C, bounds), unit, gW1, z1, _by_order(E, logit_bounds), logits, gW2, h)
+    _odd_sums(x64, _by_order(C, bounds), unit, gW1, z1, _by_order(E, logit_bounds), logits, gW2, h)
     _bias_sums(C, h, unit, gb1)
     _bias_sums(E, h, logits[: logit_bounds[-1]], gb2)
     units = np.flatnonzero(orders == EXACT)
     if units.size or logit_order == EXACT:
-        _numgrad_exact(W2, a1, z1, a2, t, x, h, units, logit_order == EXACT, gW1, gb1, gW2, gb2)
+        _numgrad_exact(W2, a1, z1, a2, t, x64, h, units, logit_order == EXACT, gW1, gb1, gW2, gb2)
     return gW1, gb1, gW2, gb2
 
 
@@ -867,12 +886,12 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
 
 @jit
 def _predict(W1, b1, W2, b2, x):
-    return _forward(W1, b1, W2, b2, x)[3]
+    return _forward(W1, b1, W2, b2, x, np.empty((0, 0)))[3]
 
 
 @jit
 def _loss_two_layer(W1, b1, W2, b2, x, t):
-    s = _forward(W1, b1, W2, b2, x)[3]
+    s = _forward(W1, b1, W2, b2, x, np.empty((0, 0)))[3]
     acc = 0.0
     for n in range(x.shape[0]):
         acc += np.log(s[n, t[n]] + CROSS_ENTROPY_DELTA)
@@ -885,7 +904,7 @@ def _gradient_two_layer(W1, b1, W2, b2, x, t):
     N, I = x.shape
     H = W1.shape[1]
     K = W2.shape[1]
-    a1, z1, a2, y, _, _ = _forward(W1, b1, W2, b2, x)
+    a1, z1, a2, y, _, _ = _forward(W1, b1, W2, b2, x, np.empty((0, 0)))
     dy = np.empty((N, K))
     dz1 = np.empty((N, H))
     # iteration n writes only row n of dy and dz1
