@@ -271,6 +271,10 @@ def test_step_range_scales_with_the_parameters():
     with pytest.raises(ValueError, match="too large"):
         fastgrad.numerical_gradient(f, np.ones(2), h=50.0)
     assert_allclose(fastgrad.numerical_gradient(f, np.array([1e3, 2e3]), h=50.0), [2e3, 4e3])
+    # the scale is max |x|: a large negative parameter counts as much as a positive one
+    with pytest.raises(ValueError, match="too small for parameters as large as 1e"):
+        fastgrad.numerical_gradient(f, np.array([1.0, -1e6]), h=1e-12)
+    assert_allclose(fastgrad.numerical_gradient(f, np.array([-1e3, -2e3]), h=50.0), [-2e3, -4e3])
 
 
 def test_largest_accepted_step_works_on_every_backend(backend, rng):
