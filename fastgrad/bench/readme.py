@@ -1026,7 +1026,8 @@ def _toolkit(results: Mapping[str, Any]) -> str:
     vec = b.row(_tk.GROUP, _tk.VECTORIZED_WORK, _tk.VECTORIZED)
     if loop and vec:
         bullets.append(
-            f"`vectorized=True` on the same function in NumPy: {_timed(vec)} against "
+            f"`vectorized=True` on the same function in NumPy ({vec.get('note') or 'one thread'}):"
+            f" {_timed(vec)} against "
             f"{_timed(loop)} for the per-parameter loop (the loop takes {_slower(loop, vec)} the "
             f"vectorized time; goal >= {_tk.SPEEDUP_GOAL:g}x)."
         )

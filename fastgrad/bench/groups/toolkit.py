@@ -381,7 +381,9 @@ def _vectorized(rec: Recorder, s: Settings) -> None:
     if rec.check(loop, max_rel_error(expected, truth), tolerance_of("central"), VECTORIZED_WORK):
         loop.timing = s.timeit(calls[LOOP], t_first, repeat=3)
     got, t_first = _warm(calls[VECTORIZED])
-    vec = rec.add(Row(GROUP, VECTORIZED_WORK, VECTORIZED, None, N))
+    budget = fastgrad._differentiate.VECTORIZED_BUDGET >> 20
+    note = f"stacks of up to {budget} MiB on {s.threads} threads"
+    vec = rec.add(Row(GROUP, VECTORIZED_WORK, VECTORIZED, None, N, note=note))
     if rec.check(vec, max_rel_error(got, expected), TOL_GENERIC, VECTORIZED_WORK):
         vec.timing = s.timeit(calls[VECTORIZED], t_first)
     relate([loop, vec], loop)
