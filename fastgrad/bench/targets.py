@@ -159,6 +159,8 @@ def _multilayer(network: ml.Network, figure: str) -> Callable[[Run], tuple[float
             if nb is None or nb.max_abs_diff is None:
                 return None
             return nb.max_abs_diff, fmt_diff(nb.max_abs_diff)
+        # the timings: the kernel timed alone with BLAS held at 1 (groups.multilayer.run)
+        nb = run.rec.find(ml.GROUP, network.work, ml.KERNEL_BLAS1) or nb
         other = run.rec.find(
             ml.GROUP, network.work, ml.ANALYTIC if figure == "ratio" else ml.REFERENCE
         )

@@ -43,6 +43,7 @@ REFERENCE = "numpy numgrad (reference)"
 ANALYTIC = "numpy analytic (reference)"
 KERNEL = "numba numgrad"
 KERNEL_ANALYTIC = "numba analytic"
+KERNEL_BLAS1 = "numba numgrad, BLAS held at 1"
 
 BATCH = 100
 
@@ -179,4 +180,31 @@ def multilayer_rows(rec: Recorder, s: Settings, case: MultiLayerCase) -> dict[st
 
 def run(rec: Recorder, s: Settings) -> None:
     for network in NETWORKS:
-        multilayer_rows(rec, s, multilayer_case(network, s.seed))
+        case = multilayer_case(network, s.seed)
+        rows = multilayer_rows(rec, s, case)
+        nb, ref, an = rows["numba"], rows["ref"], rows["analytic"]
+        if nb.timing is None:
+            continue
+        # Timed in turn with the reference's backprop, the kernel shares the cores with the
+        # OpenBLAS threads that backprop's products woke, which spin for a while after each
+        # call: the row above was 1.3 ms or 2.7 ms from run to run on 784-50-10, 1.34 ms
+        # every time with BLAS at one thread (docs/design.md, "Pitfalls"). This row times the
+        # kernel on its own, BLAS held at one thread, as a training loop on the numba
+        # backend runs it (no NumPy BLAS between gradients); the targets read it.
+        net = case.net("numba")
+        with s.blas1():
+            t = s.timeit(functools.partial(net.numerical_gradient, case.x, case.t))
+        held = rec.add(
+            Row(
+                GROUP,
+                network.work,
+                KERNEL_BLAS1,
+                t,
+                case.n_params,
+                nb.max_abs_diff,
+                note="timed alone, BLAS limited to 1 thread around the measurement",
+                meta={},
+                check_passed=True,
+            )
+        )
+        relate([held], ref, an)
