@@ -736,7 +736,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         If there is no file at ``path``.
     CheckpointError
         If the file is not a complete, consistent checkpoint (truncated, corrupt, another
-        kind of file); the message names the file.
+        kind of file, parameters or optimiser state holding NaN or infinity); the message
+        names the file.
     """
     path = Path(path)
 
@@ -796,7 +797,23 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise bad("its parameter shapes do not match its network shape")
     if history.iterations != iteration:
         raise bad(f"its history has {history.iterations} iterations, not {iteration}")
+    _check_finite_arrays(path, params, optimizer_state)
     return Checkpoint(path, iteration, shape, params, history, rng_state, config, optimizer_state)
+
+
+def _check_finite_arrays(
+    path: Path, params: dict[str, NDArray], optimizer_state: dict[str, NDArray]
+) -> None:
+    """Refuse a checkpoint whose parameters or optimiser state hold NaN or infinity: no run
+    continues from them (the front doors refuse such parameters; an update spreads them)."""
+    arrays = {**params, **{_OPTIMIZER_PREFIX + k: v for k, v in optimizer_state.items()}}
+    bad = [k for k, v in arrays.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {path} holds NaN or infinite values in {', '.join(bad)}: the run it "
+            "saved had diverged, or the file was altered; delete it (or pick another path) "
+            "to start over"
+        )
 
 
 def _check_resumable(ck: Checkpoint, shape: tuple[int, ...], config: dict[str, Any]) -> None:
@@ -1216,12 +1233,13 @@ def train(
     TypeError
         If an argument has the wrong type.
     CheckpointError
-        If ``resume`` finds a checkpoint that is unreadable or of an older format, or that holds
-        another run: another network shape, class, activation, initialisation or weight
-        decay, backend, data, ``grad``, optimiser or optimiser setting (``lr``, ...),
-        ``batch_size, eval_every`` or ``seed``, other fastgrad, NumPy or Numba versions, or
-        more iterations than ``iters`` (see the module docstring). The message names the
-        field, both values and what to do; the exception's ``field``, ``old`` and ``new`` hold them.
+        If ``resume`` finds a checkpoint that is unreadable, of an older format or holding
+        NaN or infinite values, or that holds another run: another network shape, class,
+        activation, initialisation or weight decay, backend, data, ``grad``, optimiser or
+        optimiser setting (``lr``, ...), ``batch_size, eval_every`` or ``seed``, other
+        fastgrad, NumPy or Numba versions, or more iterations than ``iters`` (see the module
+        docstring). The message names the field, both values and what to do; the
+        exception's ``field``, ``old`` and ``new`` hold them.
 
     Notes
     -----

@@ -438,3 +438,42 @@ def test_help_states_the_network_rule(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "TwoLayerNet (sigmoid, weights of std 0.01) unless --activation, --weight-init" in text
     assert "--optimizer {sgd,momentum,adagrad,rmsprop,adam}" in text
+
+
+# -- no silent wrong answers (issue 18): a wrong run ends with one line, not a traceback ----
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess:
+    """``python -m fastgrad train *argv`` in a subprocess; a hang fails instead of blocking."""
+    return subprocess.run(
+        [sys.executable, "-m", "fastgrad", "train", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *phrases: str) -> str:
+    """Exit status 1 and exactly one line on stderr, the error, holding each of ``phrases``."""
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("fastgrad train: error: "), proc.stderr
+    for phrase in phrases:
+        assert phrase in lines[0]
+    return lines[0]
+
+
+def test_resume_from_a_checkpoint_with_nan_parameters(tmp_path):
+    ck = tmp_path / "ck.npz"
+    argv = [*FAST, "--iters", "5", "--checkpoint", str(ck)]
+    assert train_cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    with np.load(ck) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["W1"][3, 2] = np.nan
+    np.savez(ck, **arrays)
+    out = tmp_path / "b"
+    proc = run_cli(*argv, "--iters", "10", "--resume", "--out", str(out))
+    assert_one_line_error(proc, f"checkpoint {ck}", "W1", "NaN or infinite", "delete it")
+    assert not out.exists()

@@ -768,6 +768,23 @@ def test_other_npz_files_are_not_checkpoints(tmp_path):
     assert zipfile.is_zipfile(plain)
 
 
+@pytest.mark.parametrize(
+    ("key", "value"), [("W1", np.nan), ("b2", -np.inf), ("optimizer/v/W2", np.inf)]
+)
+def test_checkpoint_with_non_finite_values_is_refused(problem, tmp_path, key, value):
+    ck = tmp_path / "ck.npz"
+    run(problem, iters=5, checkpoint=ck, optimizer="adam", lr=0.01)
+    with np.load(ck) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays[key].flat[1] = value
+    np.savez(ck, **arrays)
+    match = f"checkpoint {ck} holds NaN or infinite values in {key}: .* delete it"
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(ck)
+    with pytest.raises(CheckpointError, match=match):
+        run(problem, iters=10, checkpoint=ck, resume=True, optimizer="adam", lr=0.01)
+
+
 # -- a real crash: SIGKILL a training process, resume it in another ------------------------
 
 KILL_ITERS = 400
