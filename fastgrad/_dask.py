@@ -86,10 +86,42 @@ def _distributed() -> Any:
     return distributed
 
 
+#: The forms of a scheduler address, for the message that refuses one.
+_ADDRESS_FORMS = (
+    "give tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786, what `dask scheduler` prints), "
+    "tls://HOST:PORT, or HOST:PORT for tcp; `fastgrad train --scheduler` also takes local:N "
+    "to start N workers on this machine"
+)
+
+
+def _check_address(address: str) -> None:
+    """``ValueError`` naming ``address`` and the accepted forms unless Dask knows its
+    protocol and it has a host and a port in 1-65535 (an ``inproc://`` address has none).
+
+    Checked before a client is made: Dask raises its ``ValueError`` from inside the client,
+    which is then left open (and its ``__del__`` waits twice the timeout to close it)."""
+    from distributed.comm import registry
+    from distributed.comm.addressing import parse_address
+
+    try:
+        scheme, location = parse_address(address)
+        backend = registry.get_backend(scheme)  # ValueError: unknown protocol
+        if scheme != "inproc":
+            _, port = backend.get_address_host_port(location)  # ValueError: no port
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} is not in 1-65535")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{address!r} is not a Dask scheduler address ({exc}); {_ADDRESS_FORMS}"
+        ) from None
+
+
 def connect(address: str, timeout: float | None = None) -> Any:
-    """A client of the scheduler at ``address``, or ``OSError`` naming it after ``timeout``
-    seconds (:data:`CONNECT_TIMEOUT` by default)."""
+    """A client of the scheduler at ``address``: ``ValueError`` at once if it is not an
+    address (:func:`_check_address`), ``OSError`` naming it if nothing answers there within
+    ``timeout`` seconds (:data:`CONNECT_TIMEOUT` by default)."""
     distributed = _distributed()
+    _check_address(address)
     timeout = CONNECT_TIMEOUT if timeout is None else float(timeout)
     try:
         return distributed.Client(address, timeout=timeout, set_as_default=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -200,8 +201,6 @@ def test_x_and_args_are_scattered_once_not_sent_per_task(client, monkeypatch):
 
 
 def test_import_fastgrad_does_not_import_dask():
-    import subprocess
-
     code = "import sys, fastgrad; print(sorted({'dask', 'distributed'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT)
     assert out.stdout.strip() == "[]", out.stderr
@@ -302,6 +301,31 @@ def test_unreachable_scheduler_fails_in_time_naming_the_address(monkeypatch):
     with pytest.raises(OSError, match=f"scheduler at {address} within 2 s"):
         fastgrad.numerical_gradient(smooth, x, args=(a,), backend="dask", client=address)
     assert time.monotonic() - t0 < 2.0 + 10.0
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["http://x", "x", "tcp://127.0.0.1", "tcp://127.0.0.1:port", "tcp://127.0.0.1:99999"],
+)
+def test_a_malformed_address_is_refused_before_a_client_is_made(address, monkeypatch):
+    # Dask's own ValueError comes from inside a client that it then leaves open: its
+    # __del__ waits 2 * CONNECT_TIMEOUT to close it
+    def no_client(*args, **kwargs):
+        raise AssertionError(f"a Client was made for {address!r}")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
+    with pytest.raises(ValueError, match=rf"^'{address}' is not a Dask scheduler address \("):
+        _dask.connect(address)
+    with pytest.raises(ValueError, match=r"tcp://HOST:PORT .*tls://HOST:PORT, or HOST:PORT"):
+        _dask.get_client(address)
+
+
+@pytest.mark.parametrize("address", ["tcp://10.0.0.5:8786", "127.0.0.1:8786", "tls://h:1"])
+def test_the_accepted_address_forms_reach_the_client(address, monkeypatch):
+    made = []
+    monkeypatch.setattr(distributed, "Client", lambda *args, **kwargs: made.append(args))
+    _dask.connect(address)
+    assert made == [(address,)]
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -466,6 +490,41 @@ def test_train_names_an_unreachable_scheduler(tmp_path, capsys, monkeypatch):
     argv = [*TRAIN, "--quiet", "--scheduler", address, "--out", str(tmp_path / "out")]
     assert train_cli.main(argv) == 1
     assert f"scheduler at {address} within 2 s" in capsys.readouterr().err
+
+
+def run_train_cli(tmp_path, scheduler, connect_timeout=None):
+    """``fastgrad train --scheduler SCHEDULER`` in a fresh interpreter (``python -m
+    fastgrad``, or with ``CONNECT_TIMEOUT`` set first); a hang fails by the timeout."""
+    argv = ["train", *TRAIN, "--quiet", "--scheduler", scheduler, "--out", str(tmp_path / "o")]
+    if connect_timeout is None:
+        command = [sys.executable, "-m", "fastgrad", *argv]
+    else:
+        code = (
+            "import sys; from fastgrad import _dask; from fastgrad.cli import main; "
+            f"_dask.CONNECT_TIMEOUT = {connect_timeout!r}; sys.exit(main(sys.argv[1:]))"
+        )
+        command = [sys.executable, "-c", code, *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
+def test_train_refuses_a_malformed_address_in_one_line(tmp_path):
+    out = run_train_cli(tmp_path, "http://x")
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith("fastgrad train: error: 'http://x' is not a Dask scheduler")
+    assert "tcp://HOST:PORT" in out.stderr and "local:N" in out.stderr
+
+
+def test_train_names_an_unreachable_address_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    out = run_train_cli(tmp_path, address, connect_timeout=2.0)
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    assert f"scheduler at {address} within 2 s" in out.stderr
 
 
 # -- a worker killed mid-gradient (last: the cluster restarts a worker) -------------------------

@@ -464,7 +464,7 @@ def _dask_client(args: argparse.Namespace, say: Any) -> Any:
         else:
             cluster = None
             client = _dask.connect(args.scheduler)
-    except (ImportError, OSError) as exc:
+    except (ImportError, OSError, ValueError) as exc:  # ValueError: not an address
         raise _Failure(str(exc)) from exc
     try:
         workers = len(client.scheduler_info().get("workers", {}))
