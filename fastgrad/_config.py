@@ -149,6 +149,13 @@ def next_task(counter):
     return _fetch_add(counter, 1)
 
 
+@jit
+def end_claims(counter, n_tasks):
+    """After this call no thread claims another of the loop's ``n_tasks`` tasks (a task
+    failed; the tasks already claimed run on)."""
+    _fetch_add(counter, n_tasks)
+
+
 # -- BLAS held at one thread -------------------------------------------------------------------
 
 _blas: list | None = None

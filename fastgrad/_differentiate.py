@@ -374,7 +374,8 @@ class _Problem:
         if self.vectorized:
             return self._values_vectorized(v, st.offsets, h), f0, in_place
         if self.backend == "numpy":
-            values = rd.stencil_values(self.call, v, st.offsets, h.reshape(v.shape))
+            call = _located(self.call, v)
+            values = rd.stencil_values(call, v, st.offsets, h.reshape(v.shape))
             return values, f0, in_place
         if self.backend == "dask":
             return self._values_dask(v, st.offsets, h), f0, in_place
@@ -382,8 +383,10 @@ class _Problem:
         shape = (v.size, len(st.offsets)) + ((self._m,) if self.vector else ())
         values = np.empty(shape, dtype=np.complex128 if method == "complex" else np.float64)
         with _kernel_region():
-            kd.stencil_values(self.f, v, offsets, h, self.args, values)
+            p = kd.stencil_values(self.f, v, offsets, h, self.args, values)
         self.nfev += v.size * len(st.offsets)
+        if p >= 0:
+            _raise_again(self, v, _stencil_points(v, offsets, h, p))
         return values, f0, in_place
 
     def _values_dask(self, v: NDArray, offsets: tuple, h: NDArray) -> NDArray:
@@ -514,55 +517,107 @@ def _stencil_range(f, v, args, h, offsets, vector, m, start, stop):
     """On a dask worker: the stencil values of parameters ``[start, stop)``, with the Numba
     kernel for a compiled ``f`` and the reference otherwise; an exception of ``f`` carries
     the parameter it was raised at (``exc.fastgrad_parameter`` and a note)."""
+    problem = _Problem(f, v, v, args, "numpy", v.dtype, vector)
+    problem._m = m
     if is_jitted(f):
         K = len(offsets)
         shape = (stop - start, K) + ((m,) if vector else ())
         values = np.empty(shape, dtype=np.complex128 if np.iscomplexobj(v) else np.float64)
-        try:
-            with _kernel_region():
-                kd.stencil_values(f, v, np.array(offsets, dtype=v.dtype), h, args, values, start)
-            return values
-        except Exception:  # find the parameter with the reference, which raises it again
-            pass
-    problem = _Problem(f, v, v, args, "numpy", v.dtype, vector)
-    problem._m = m
+        o = np.array(offsets, dtype=v.dtype)
+        with _kernel_region():
+            p = kd.stencil_values(f, v, o, h, args, values, start)
+        if p >= 0:
+            _raise_again(problem, v, _stencil_points(v, o, h, p), _ON_WORKER)
+        return values
     w = v.copy()  # the scattered v is shared by the tasks of this worker: nudge a copy
-    return rd.stencil_values(_located(problem, v), w, offsets, h.reshape(w.shape), start, stop)
+    call = _located(problem.call, v, _ON_WORKER)
+    return rd.stencil_values(call, w, offsets, h.reshape(w.shape), start, stop)
 
 
 def _hessian_range(f, v, args, h, f0, start, stop):
     """On a dask worker: the second-difference values of the rows ``[start, stop)``, as
     :func:`_stencil_range` does for the stencils."""
-    if is_jitted(f):
-        try:
-            with _kernel_region():
-                return kd.hessian_values(f, v, h, args, float(f0), start, stop)
-        except Exception:  # find the parameters with the reference, which raises it again
-            pass
     problem = _Problem(f, v, v, args, "numpy", v.dtype, False)
-    return rd.hessian_values(_located(problem, v), v.copy(), h, f0, start, stop)
+    if is_jitted(f):
+        with _kernel_region():
+            values, i, j = kd.hessian_values(f, v, h, args, float(f0), start, stop)
+        if i >= 0:
+            _raise_again(problem, v, _hessian_points(v, h, i, j), _ON_WORKER)
+        return values
+    call = _located(problem.call, v, _ON_WORKER)
+    return rd.hessian_values(call, v.copy(), h, f0, start, stop)
 
 
-def _located(problem: _Problem, v: NDArray) -> Callable[[NDArray], Any]:
-    """``problem.call`` whose exceptions name the parameter(s) nudged away from ``v``."""
-    base = v.reshape(-1)
+_ON_WORKER = " on a dask worker"
 
-    def call(point):
+
+def _located(call: Callable[[NDArray], Any], v: NDArray, where: str = "") -> Callable:
+    """``call`` whose exceptions name the parameter(s) nudged away from ``v``: the attribute
+    ``exc.fastgrad_parameter`` (the flat index) and a note."""
+    base = v.reshape(-1).copy()  # v itself may be the array being nudged
+
+    def located(point):
         try:
-            return problem.call(point)
+            return call(point)
         except Exception as exc:
             moved = [int(p) for p in np.flatnonzero(point.reshape(-1) != base)]
+            if not moved:  # f raised at x itself
+                raise
             p = moved[0]
             idx = tuple(int(i) for i in np.unravel_index(p, v.shape))
             exc.fastgrad_parameter = p
             also = f" (nudged with {moved[1:]})" if len(moved) > 1 else ""
-            note = f"fastgrad: f raised at parameter {p} (index {idx} of x){also} on a dask worker"
+            note = f"fastgrad: f raised at parameter {p} (index {idx} of x){also}{where}"
             if hasattr(exc, "add_note"):
                 exc.add_note(note)
                 raise
             raise RuntimeError(f"{note}: {type(exc).__name__}: {exc}") from exc
 
-    return call
+    return located
+
+
+def _stencil_points(v: NDArray, offsets: NDArray, h: NDArray, p: int) -> list[NDArray]:
+    """The points at which the kernel evaluated ``f`` for parameter ``p``, computed as it
+    computes them."""
+    points = []
+    for o in offsets:
+        w = v.copy()
+        w.reshape(-1)[p] = v.reshape(-1)[p] + o * h[p]
+        points.append(w)
+    return points
+
+
+def _hessian_points(v: NDArray, h: NDArray, i: int, j: int) -> list[NDArray]:
+    """The points of the pair ``(i, j)`` of the Hessian kernel (steps ``2 h_i`` on the
+    diagonal)."""
+    flat = v.reshape(-1)
+    if i == j:
+        moves = [((i, flat[i] + 2 * h[i]),), ((i, flat[i] - 2 * h[i]),)]
+    else:
+        moves = [
+            ((i, flat[i] + si * h[i]), (j, flat[j] + sj * h[j])) for si in (1, -1) for sj in (1, -1)
+        ]
+    points = []
+    for move in moves:
+        w = v.copy()
+        for q, value in move:
+            w.reshape(-1)[q] = value
+        points.append(w)
+    return points
+
+
+def _raise_again(problem: _Problem, v: NDArray, points: list[NDArray], where: str = "") -> None:
+    """``f`` raised inside the parallel kernel, which cannot carry the exception out: evaluate
+    it from Python at the kernel's points, so that ``f``'s own exception reaches the caller,
+    naming the parameter."""
+    call = _located(problem.call, v, where)
+    for point in points:
+        call(point)
+    raise RuntimeError(
+        "f raised an exception inside the parallel kernel, but not when it was evaluated "
+        "again from Python at the same points: does f depend on state other than its "
+        "arguments? Run it with backend='numpy' to see the exception"
+    )
 
 
 def _prepare(f, x, args, backend, vectorized, vector, client=None, progress=None):
@@ -798,7 +853,8 @@ def hessian(
         if problem.backend == "numpy":
             v, _ = problem.working_array(False)
             v = v if v.flags.c_contiguous else v.copy()
-            values = rd.hessian_values(problem.call, v, hs, problem.base())
+            call = _located(problem.call, v)
+            values = rd.hessian_values(call, v, hs, problem.base())
         elif problem.backend == "dask":
             v = np.array(problem.arr, dtype=problem.dtype, order="C")
             values = problem.hessian_values_dask(v, hs)
@@ -806,7 +862,9 @@ def hessian(
             v = np.array(problem.arr, dtype=problem.dtype, order="C")
             f0 = float(problem.base())
             with _kernel_region():
-                values = kd.hessian_values(problem.f, v, hs, problem.args, f0)
+                values, i, j = kd.hessian_values(problem.f, v, hs, problem.args, f0)
+            if i >= 0:
+                _raise_again(problem, v, _hessian_points(v, hs, i, j))
             n = v.size
             problem.nfev += 2 * n + 2 * n * (n - 1)
         return rd.combine_hessian(values, hs), values

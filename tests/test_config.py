@@ -30,6 +30,9 @@ def test_every_kernel_uses_the_config():
         "_stencil",
         "_central",
         "_n_chunks",
+        "_call",
+        "_evaluated",
+        "_first_failure",
     }
     # every kernel of the differentiation toolkit takes the user's f
     generic_modules = {"fastgrad.kernels.differentiate"}

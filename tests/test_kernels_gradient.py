@@ -134,7 +134,7 @@ def test_auto_backend_choice(monkeypatch, rng):
     from fastgrad.kernels import differentiate as KD
 
     calls = []
-    monkeypatch.setattr(KD, "stencil_values", lambda *a: calls.append(a) or a[-1])
+    monkeypatch.setattr(KD, "stencil_values", lambda *a: calls.append(a) or -1)  # no failure
     fastgrad.numerical_gradient(sum_squares, np.ones(2))
     assert len(calls) == 1
     fastgrad.numerical_gradient(lambda v: float(np.sum(v)), np.ones(2))

@@ -17,7 +17,7 @@ import numpy as np
 from numba import prange
 
 from .._config import jit_generic, jit_generic_parallel
-from .gradient import _n_chunks, _private, _stencil
+from .gradient import _evaluated, _n_chunks, _private, _stencil
 
 __all__ = ["stencil_values", "hessian_values"]
 
@@ -32,9 +32,12 @@ def stencil_values(f, x, offsets, h, args, values, start=0):
     ``offsets``: array of multiples of the step, of ``x``'s kind; ``h``: flat steps (all of
     ``x``'s); ``values``: the output, preallocated by the caller with ``f``'s result type,
     ``x.size`` rows for every parameter.
+
+    Returns the first parameter at which ``f`` raised (its values are then incomplete), or
+    -1: Numba cannot carry ``f``'s exception out of the parallel loop, so the caller raises
+    it again by evaluating ``f`` there (the front door does).
     """
-    _stencil(f, x, offsets, h, args, values, _n_chunks(values.shape[0]), start)
-    return values
+    return _stencil(f, x, offsets, h, args, values, _n_chunks(values.shape[0]), start)
 
 
 @jit_generic_parallel
@@ -42,7 +45,9 @@ def _hessian_pairs(f, x, h, args, f0, pi, pj, values, n_chunks, first):
     size = x.size
     n_pairs = pi.shape[0]
     chunk = (n_pairs + n_chunks - 1) // n_chunks
-    # each chunk owns private copies of x and args and writes only the pairs it owns
+    failed = np.full(n_chunks, -1, dtype=np.int64)
+    # each chunk owns private copies of x and args and writes only the pairs it owns and
+    # failed[c]; it stops at the first pair where f raised
     for c in prange(n_chunks):
         start = c * chunk
         stop = min(start + chunk, n_pairs)
@@ -51,38 +56,47 @@ def _hessian_pairs(f, x, h, args, f0, pi, pj, values, n_chunks, first):
             ap = _private(args)
             flat = xp.reshape(size)
             for r in range(start, stop):
-                i = pi[r]
-                j = pj[r]
-                xi = flat[i]
-                row = i - first
-                if i == j:
-                    flat[i] = xi + 2 * h[i]
-                    values[row, i, 0] = f(xp, *ap)
-                    flat[i] = xi - 2 * h[i]
-                    values[row, i, 3] = f(xp, *ap)
-                    values[row, i, 1] = f0
-                    values[row, i, 2] = f0
-                else:
-                    xj = flat[j]
-                    flat[i] = xi + h[i]
-                    flat[j] = xj + h[j]
-                    values[row, j, 0] = f(xp, *ap)
-                    flat[j] = xj - h[j]
-                    values[row, j, 1] = f(xp, *ap)
-                    flat[i] = xi - h[i]
-                    flat[j] = xj + h[j]
-                    values[row, j, 2] = f(xp, *ap)
-                    flat[j] = xj - h[j]
-                    values[row, j, 3] = f(xp, *ap)
-                    flat[j] = xj
-                flat[i] = xi
+                if not _pair(f, xp, flat, ap, h, f0, pi[r], pj[r], values, pi[r] - first):
+                    failed[c] = r
+                    break
+    for r in failed:  # chunks hold increasing pairs: the first failure is the smallest
+        if r >= 0:
+            return r
+    return -1
+
+
+@jit_generic
+def _pair(f, xp, flat, ap, h, f0, i, j, values, row):
+    """The four second-difference values of the pair ``(i, j)`` (on the diagonal, steps of
+    ``2 h_i``), ``flat`` (a view of ``xp``) restored after; False when ``f`` raised."""
+    xi = flat[i]
+    ok = True
+    if i == j:
+        flat[i] = xi + 2 * h[i]
+        ok = _evaluated(f, xp, ap, values[row], i, 0)
+        flat[i] = xi - 2 * h[i]
+        ok = ok and _evaluated(f, xp, ap, values[row], i, 3)
+        values[row, i, 1] = f0
+        values[row, i, 2] = f0
+    else:
+        xj = flat[j]
+        for s in range(4):
+            flat[i] = xi + h[i] if s < 2 else xi - h[i]
+            flat[j] = xj + h[j] if s % 2 == 0 else xj - h[j]
+            ok = ok and _evaluated(f, xp, ap, values[row], j, s)
+        flat[j] = xj
+    flat[i] = xi
+    return ok
 
 
 @jit_generic
 def hessian_values(f, x, h, args, f0, start=0, stop=-1):
     """The second-difference values of every pair ``i <= j`` (of ``start <= i < stop``;
     ``stop=-1``: ``x.size``), each pair filled once, in parallel, in rows ``i - start``; twin
-    of :func:`fastgrad.reference.differentiate.hessian_values`."""
+    of :func:`fastgrad.reference.differentiate.hessian_values`.
+
+    Returns ``(values, i, j)``: ``(i, j)`` is the first pair at which ``f`` raised (the
+    values are then incomplete), ``(-1, -1)`` when it never did (:func:`stencil_values`)."""
     n = x.size
     stop = n if stop < 0 else stop
     n_pairs = 0
@@ -97,5 +111,5 @@ def hessian_values(f, x, h, args, f0, start=0, stop=-1):
             pj[r] = j
             r += 1
     values = np.zeros((stop - start, n, 4))
-    _hessian_pairs(f, x, h, args, f0, pi, pj, values, _n_chunks(n_pairs), start)
-    return values
+    failed = _hessian_pairs(f, x, h, args, f0, pi, pj, values, _n_chunks(n_pairs), start)
+    return values, -1 if failed < 0 else pi[failed], -1 if failed < 0 else pj[failed]

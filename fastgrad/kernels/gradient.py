@@ -24,7 +24,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from .._config import jit_generic, jit_generic_parallel, next_task
+from .._config import end_claims, jit_generic, jit_generic_parallel, next_task
 
 __all__ = ["numerical_diff", "numerical_gradient", "gradient_descent"]
 
@@ -65,18 +65,43 @@ def _private_overload(args):
     return scope["impl"]
 
 
+@jit_generic
+def _call(f, x, args):
+    return f(x, *args)
+
+
+@jit_generic
+def _evaluated(f, x, args, values, row, k):
+    """``values[row, k] = f(x, *args)`` (a row for a vector ``f``); False when ``f`` raised.
+
+    An exception cannot leave a parallel loop: Numba drops it (the value stays uninitialised
+    and the call returns as if nothing happened), so the loops catch it here, record where,
+    and the Python caller evaluates ``f`` there again to raise the user's own exception."""
+    try:
+        values[row, k] = _call(f, x, args)
+    except Exception:
+        return False
+    return True
+
+
 @jit_generic_parallel
 def _stencil(f, x, offsets, h, args, values, n_chunks, first=0):
     """Worker and driver: ``values[p - first, k] = f(x + offsets[k] h[p] e_p, *args)`` (a row
     of ``values`` for a vector ``f``) for the parameters ``first <= p < first +
     values.shape[0]`` (all of them by default), in ``n_chunks`` chunks; the book's loop with
-    any stencil (``kernels.differentiate`` evaluates every method with it)."""
+    any stencil (``kernels.differentiate`` evaluates every method with it).
+
+    Returns the first parameter at which ``f`` raised, or -1. After a failure no chunk is
+    claimed; the chunks claimed before it (chunks are claimed in order, so every chunk of
+    smaller parameters) run to their own first failure, so the parameter returned is the
+    smallest one at which ``f`` raises, whatever the thread count."""
     size = x.size
     count = values.shape[0]
     chunk = (count + n_chunks - 1) // n_chunks
     counter = np.zeros(1, dtype=np.int64)
+    failed = np.full(n_chunks, -1, dtype=np.int64)
     # each chunk owns private copies of x and of the arrays in args, and writes only
-    # values[start:stop]; chunks are claimed dynamically (_config.next_task)
+    # values[start:stop] and failed[c]; chunks are claimed dynamically (_config.next_task)
     for _ in prange(n_chunks):
         c = next_task(counter)
         while c < n_chunks:
@@ -90,9 +115,22 @@ def _stencil(f, x, offsets, h, args, values, n_chunks, first=0):
                     tmp_val = flat[p]
                     for k in range(offsets.shape[0]):
                         flat[p] = tmp_val + offsets[k] * h[p]
-                        values[p - first, k] = f(xp, *ap)
+                        if failed[c] < 0 and not _evaluated(f, xp, ap, values, p - first, k):
+                            failed[c] = p
+                            end_claims(counter, n_chunks)
                     flat[p] = tmp_val
+                    if failed[c] >= 0:
+                        break
             c = next_task(counter)
+    return _first_failure(failed)
+
+
+@jit_generic
+def _first_failure(failed):
+    for p in failed:
+        if p >= 0:
+            return p
+    return -1
 
 
 #: The book's stencil: ``x + h`` then ``x - h``.
@@ -104,7 +142,10 @@ def _central(f, x, h, args):
     """The book's central difference of every parameter of a C-ordered float64 ``x``."""
     size = x.size
     values = np.empty((size, 2))
-    _stencil(f, x, _CENTRAL, np.full(size, h), args, values, _n_chunks(size))
+    failed = _stencil(f, x, _CENTRAL, np.full(size, h), args, values, _n_chunks(size))
+    if failed >= 0:
+        # compiled code cannot re-raise f's own exception: fastgrad.numerical_gradient does
+        raise RuntimeError("f raised an exception at this flat parameter index", failed)
     grad = np.empty(size)
     for p in range(size):
         grad[p] = (values[p, 0] - values[p, 1]) / (2 * h)
@@ -122,7 +163,10 @@ def numerical_gradient(f, x, args=(), h=1e-4):
 
     Twin of :func:`fastgrad.reference.numerical_gradient`; ``x`` (float64, any shape) is
     copied, never modified, and each chunk of parameters gets its own copies of the arrays in
-    ``args`` (module docstring). Returns a float64 array shaped like ``x``.
+    ``args`` (module docstring). Returns a float64 array shaped like ``x``. If ``f``
+    raises, a ``RuntimeError`` names the first parameter where it did (Numba cannot carry
+    ``f``'s own exception out of the parallel loop; the front door,
+    :func:`fastgrad.numerical_gradient`, raises ``f``'s own).
     """
     xc = np.ascontiguousarray(x).astype(np.float64)
     return _central(f, xc, h, args)

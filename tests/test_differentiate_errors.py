@@ -1,0 +1,109 @@
+"""The differentiation toolkit under misuse and failure: an ``f`` that raises or returns
+NaN, the book's idiom on every path and from several threads, float32 input, and loose
+arguments. Each answer is an error that names the problem, or a right number: never a
+silent wrong one."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import fastgrad
+
+from .conftest import THREAD_COUNTS
+
+METHODS = fastgrad._differentiate.METHODS
+
+
+@numba.njit
+def raises_at_7(x):
+    if x.reshape(-1)[7] != 7.0:  # any nudge of parameter 7
+        raise ZeroDivisionError("boom at 7")
+    return np.sum(x * x)
+
+
+@numba.njit
+def vector_raises_at_7(x):
+    if x.reshape(-1)[7] != 7.0:
+        raise ZeroDivisionError("boom at 7")
+    return x.reshape(-1)[:3] * 2.0
+
+
+def _note(exc: BaseException) -> str:
+    return " ".join(getattr(exc, "__notes__", []))
+
+
+# -- an f that raises: its own exception, naming the parameter, on every path ---------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_raising_f_raises_its_own_exception(method, backend, num_threads):
+    x = np.arange(20.0)
+    before = x.copy()
+    for n in THREAD_COUNTS:
+        num_threads(n)
+        with pytest.raises(ZeroDivisionError, match="boom at 7") as info:
+            fastgrad.numerical_gradient(raises_at_7, x, method=method, backend=backend)
+        assert info.value.fastgrad_parameter == 7
+        assert "parameter 7 (index (7,) of x)" in _note(info.value)
+    assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_raising_f_raises_in_jacobian_and_hessian(backend, num_threads):
+    x = np.arange(20.0).reshape(4, 5)
+    for n in THREAD_COUNTS:
+        num_threads(n)
+        with pytest.raises(ZeroDivisionError, match="boom at 7") as info:
+            fastgrad.jacobian(vector_raises_at_7, x, backend=backend)
+        assert info.value.fastgrad_parameter == 7
+        assert "index (1, 2) of x" in _note(info.value)
+        with pytest.raises(ZeroDivisionError, match="boom at 7") as info:
+            fastgrad.hessian(raises_at_7, x, h=1e-3, backend=backend)
+        # the first pair whose points move parameter 7 is (0, 7)
+        assert "parameter 0 (index (0, 0) of x) (nudged with [7])" in _note(info.value)
+
+
+def test_the_kernel_twin_names_the_parameter(num_threads):
+    for n in THREAD_COUNTS:
+        num_threads(n)
+        with pytest.raises(RuntimeError, match="flat parameter index") as info:
+            fastgrad.kernels.numerical_gradient(raises_at_7, np.arange(20.0))
+        assert info.value.args[1] == 7
+
+
+@numba.njit
+def raises_after_a_while(x, calls):
+    calls[0] += 1.0  # args are private per chunk: this counts the chunk's own calls
+    if calls[0] > 3.0:
+        raise ValueError("only the kernel's chunks get this far")
+    return np.sum(x)
+
+
+def test_a_raising_f_that_does_not_raise_again_is_still_an_error():
+    # f raises only inside the kernel's long chunks, never in one call from Python
+    x = np.arange(40.0)
+    with pytest.raises(RuntimeError, match="not when it was evaluated again"):
+        fastgrad.numerical_gradient(raises_after_a_while, x, args=(np.zeros(1),))
+
+
+@numba.njit
+def raises_from_7(x):
+    if np.any(x.reshape(-1)[7:] != np.arange(7.0, x.size)):  # a nudge of any p >= 7
+        raise ValueError("boom")
+    return np.sum(x)
+
+
+def test_the_first_failing_parameter_is_named_whatever_the_schedule(num_threads):
+    # every chunk from the one holding parameter 7 on fails; whichever fails first in time,
+    # the parameter named is the smallest (chunks are claimed in order)
+    x = np.arange(400.0)
+    for n in THREAD_COUNTS:
+        num_threads(n)
+        for _ in range(5):
+            with pytest.raises(ValueError, match="boom") as info:
+                fastgrad.numerical_gradient(raises_from_7, x)
+            assert info.value.fastgrad_parameter == 7
