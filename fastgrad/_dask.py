@@ -138,7 +138,8 @@ _CLIENTS: dict[str, Any] = {}
 
 def get_client(client: Any = None) -> Any:
     """``client`` itself, a client of the scheduler at ``client`` (a str), or the current
-    client (``distributed.get_client()``); ``ValueError`` saying how to start one if none."""
+    client (``distributed.get_client()``); ``ValueError`` saying how to start one if none,
+    or if the client given or current is closed (:func:`_open`)."""
     distributed = _distributed()
     if isinstance(client, str):  # one client per address, reused while it runs
         known = _CLIENTS.get(client)
@@ -151,11 +152,26 @@ def get_client(client: Any = None) -> Any:
                 f"client must be a distributed.Client or a scheduler address, "
                 f"got {type(client).__name__}"
             )
-        return client
+        return _open(client)
     try:
-        return distributed.get_client()
+        current = distributed.get_client()
     except ValueError:
         raise ValueError(f'backend="dask" found no Dask client: {_HOW_TO_START}') from None
+    return _open(current)
+
+
+def _open(client: Any) -> Any:
+    """``client``, or ``ValueError`` saying what to do if it is closing or closed (by
+    ``client.close()`` or by the shutdown of its cluster): Dask's own calls on a closed
+    client fail with ``AttributeError: 'NoneType' object has no attribute ...``."""
+    if client.status in ("closing", "closed"):
+        raise ValueError(
+            "the Dask client is closed; backend=\"dask\" needs a running one (a client is "
+            "closed by client.close() or when its cluster shuts down; keep both open until the "
+            "last gradient): pass a client of a running cluster as client= (a network's "
+            f"client is its .client attribute), or {_HOW_TO_START}"
+        )
+    return client
 
 
 def check_client_argument(client: Any, backend: str) -> None:

@@ -289,6 +289,38 @@ def test_no_client_says_how_to_start_one():
         fastgrad.numerical_gradient(smooth, x, args=(a,), backend="dask")
 
 
+@pytest.mark.parametrize("closed", ["its cluster", "the client"])
+def test_a_closed_client_says_so(closed, cluster):
+    if closed == "its cluster":  # a cluster of its own, shut down under its client
+        own = _dask.local_cluster(1)
+        dead = distributed.Client(own, timeout=WAIT, set_as_default=False)
+        own.close(timeout=WAIT)
+    else:  # a second client of the module's cluster
+        dead = distributed.Client(cluster, timeout=WAIT, set_as_default=False)
+        dead.close(timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while dead.status != "closed" and time.monotonic() < deadline:  # the scheduler's word
+        time.sleep(0.05)
+    assert dead.status == "closed"
+    x, a = point()
+    net = fastgrad.TwoLayerNet(3, 2, 2, backend="dask", client=dead)
+    calls = {
+        "client=": lambda: fastgrad.numerical_gradient(
+            smooth, x, args=(a,), backend="dask", client=dead
+        ),
+        "a network's client": lambda: net.gradient(np.ones((4, 3)), np.array([0, 1, 0, 1])),
+        "the current client": lambda: fastgrad.hessian(smooth, x, args=(a,), backend="dask"),
+    }
+    try:
+        for what, call in calls.items():
+            with dead.as_current(), pytest.raises(ValueError) as info:
+                call()
+            assert str(info.value).startswith("the Dask client is closed; "), what
+            assert "pass a client of a running cluster as client=" in str(info.value), what
+    finally:
+        dead.close()
+
+
 def test_unreachable_scheduler_fails_in_time_naming_the_address(monkeypatch):
     monkeypatch.setattr(_dask, "CONNECT_TIMEOUT", 2.0)
     import socket
