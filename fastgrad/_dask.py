@@ -166,7 +166,7 @@ def _open(client: Any) -> Any:
     client fail with ``AttributeError: 'NoneType' object has no attribute ...``."""
     if client.status in ("closing", "closed"):
         raise ValueError(
-            "the Dask client is closed; backend=\"dask\" needs a running one (a client is "
+            'the Dask client is closed; backend="dask" needs a running one (a client is '
             "closed by client.close() or when its cluster shuts down; keep both open until the "
             "last gradient): pass a client of a running cluster as client= (a network's "
             f"client is its .client attribute), or {_HOW_TO_START}"
@@ -289,6 +289,22 @@ def _check_picklable(f: Any) -> None:
         ) from exc
 
 
+def _check_args_picklable(args: tuple) -> None:
+    """``TypeError`` naming the first element of ``args`` that does not pickle, if any."""
+    from distributed.protocol.pickle import dumps
+
+    for i, arg in enumerate(args):
+        try:
+            dumps(arg)
+        except Exception as exc:
+            raise TypeError(
+                f'backend="dask" must send args to the workers, and args[{i}] (a '
+                f"{type(arg).__name__}) cannot be pickled ({type(exc).__name__}: {exc}). Pass "
+                "values that pickle: arrays, numbers, lists (not a generator or an iterator: "
+                "list(...) of it), nothing that holds a lock, an open file or a connection"
+            ) from exc
+
+
 def map_ranges(
     client: Any,
     task: Callable[..., Any],
@@ -302,11 +318,21 @@ def map_ranges(
     """``task(*shared, *extra, start, stop)`` for ``[0, chunk), [chunk, 2 chunk), ...`` up to
     ``n`` on the cluster, the objects of ``shared`` scattered once to every worker; returns the
     results in range order. ``progress``: a tqdm bar ``desc`` over the tasks on stderr (the
-    caller decides, :func:`show_progress`)."""
+    caller decides, :func:`show_progress`).
+
+    A callable in ``shared`` is ``f`` and must pickle (checked first, :func:`_check_picklable`);
+    a tuple is ``f``'s ``args``, whose element that does not pickle is named if the scatter
+    fails (:func:`_check_args_picklable`)."""
     for obj in shared:
         if callable(obj):
             _check_picklable(obj)
-    futures_shared = client.scatter(list(shared), broadcast=True, hash=False)
+    try:
+        futures_shared = client.scatter(list(shared), broadcast=True, hash=False)
+    except Exception:
+        for obj in shared:
+            if isinstance(obj, tuple):
+                _check_args_picklable(obj)
+        raise
     futures = [
         client.submit(task, *futures_shared, *extra, start, min(start + chunk, n), pure=False)
         for start in range(0, n, chunk)

@@ -388,6 +388,24 @@ def test_an_unpicklable_f_says_so(client):
         fastgrad.numerical_gradient(f, np.ones(3), backend="dask", client=client)
 
 
+def ignores_extra(v, a, extra):
+    return smooth(v, a)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: (i for i in range(3)), threading.Lock], ids=["generator", "lock"]
+)
+def test_an_unpicklable_argument_is_named(client, make):
+    x, a = point((4,))
+    bad = make()  # f runs with it here; only the trip to the workers fails
+    for differentiate in (fastgrad.numerical_gradient, fastgrad.hessian):
+        with pytest.raises(TypeError) as info:
+            differentiate(ignores_extra, x, args=(a, bad), backend="dask", client=client)
+        message = str(info.value)
+        assert message.startswith('backend="dask" must send args to the workers'), message
+        assert f"args[1] (a {type(bad).__name__}) cannot be pickled" in message
+
+
 # -- networks: the rows split across the workers -----------------------------------------------
 
 
