@@ -15,7 +15,9 @@ How it is built
 :func:`train` is a few steps, each a function or class of this module: the arguments are
 checked once into a ``_TrainSettings`` (whose ``config`` is what a checkpoint records);
 ``_restore`` resumes from a checkpoint; ``_sgd`` is the loop, to be read side by side with the
-book's ``train_neuralnet.py``. After each iteration the loop calls one hook, ``_Hook``, as
+book's ``train_neuralnet.py``, plus one check after each update: parameters that are NaN,
+infinite or too large for the numerical gradient's step end the run with a
+:class:`DivergenceError`. After each iteration the loop calls one hook, ``_Hook``, as
 ``hook(iteration, history, net)``: the users' callbacks first, which decide whether training
 stops, then the built-in ones, the checkpointer (``_Checkpointer``) and the progress bar
 (``_ProgressBar``), called the same way and told whether training stops. At the end come the
@@ -89,6 +91,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import numbers
 import os
 import time
@@ -103,13 +106,20 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import optimizers
 from ._files import write_atomically
-from ._validation import as_batch, as_labels, check_int, check_positive_float
+from ._validation import (
+    STEP_MIN_FACTOR,
+    as_batch,
+    as_labels,
+    check_int,
+    check_positive_float,
+)
 from .reference.multilayer import param_names
 
 __all__ = [
     "GRAD_METHODS",
     "Checkpoint",
     "CheckpointError",
+    "DivergenceError",
     "History",
     "StopTraining",
     "load_checkpoint",
@@ -130,6 +140,11 @@ _CHECKPOINT_FORMAT = "fastgrad.training checkpoint"
 #: Version 2 records the backend, the data fingerprint and the library versions; version 3
 #: the architecture (any depth), the optimiser, its hyper-parameters and its state.
 _CHECKPOINT_VERSION = 3
+
+#: The step ``h`` of the networks' ``numerical_gradient`` (the book's 1e-4), which :func:`train`
+#: calls without one: parameters beyond ``h / STEP_MIN_FACTOR`` (about 4.5e9) are too large
+#: for it to nudge, and the networks refuse them.
+NUMERICAL_H = 1e-4
 
 #: The learning rate of the book's chapter-4 run (``train_neuralnet.py``), the default of
 #: plain SGD here; the other optimisers default to their own book values (section 6.1).
@@ -213,6 +228,31 @@ class CheckpointError(ValueError):
         self.field = field
         self.old = old
         self.new = new
+
+
+class DivergenceError(ArithmeticError):
+    """Training diverged: an update left the parameters NaN or infinite, or (with numerical
+    gradients) too large for the step ``h`` to nudge. The network keeps the parameters of
+    that update; a checkpoint keeps the last one written before it.
+
+    Attributes
+    ----------
+    iteration : int
+        The 0-based index of the iteration whose update diverged, as callbacks count.
+    reason : str
+        What the update did to the parameters.
+    lr : float
+        The learning rate of the run.
+    """
+
+    def __init__(self, iteration: int, reason: str, lr: float) -> None:
+        super().__init__(
+            f"training diverged at iteration {iteration}: {reason}; lower the learning rate "
+            f"(lr={lr:g}) and start again from fresh parameters"
+        )
+        self.iteration = iteration
+        self.reason = reason
+        self.lr = lr
 
 
 @dataclass
@@ -1105,6 +1145,28 @@ def _own_float64_params(net: Any) -> None:
             net.params[key] = np.array(p, dtype=np.float64)
 
 
+def _check_not_diverged(
+    params: dict[str, NDArray], names: tuple[str, ...], iteration: int, settings: _TrainSettings
+) -> None:
+    """Raise :class:`DivergenceError` if the update of ``iteration`` left a parameter NaN or
+    infinite or, with numerical gradients, beyond the scale that :data:`NUMERICAL_H` can
+    nudge (the bound the networks' ``numerical_gradient`` enforces)."""
+    scale = 0.0
+    for key in names:
+        hi, lo = float(params[key].max()), float(params[key].min())  # NaN propagates
+        if not (math.isfinite(hi) and math.isfinite(lo)):
+            reason = f"its update made {key} non-finite (NaN or infinity)"
+            raise DivergenceError(iteration, reason, settings.lr)
+        scale = max(scale, hi, -lo)
+    if settings.grad == "numerical" and NUMERICAL_H < STEP_MIN_FACTOR * scale:
+        reason = (
+            f"its update made the parameters as large as {scale:.3g}, too large for the "
+            f"numerical gradient's step h={NUMERICAL_H:g} (it nudges parameters up to "
+            f"{NUMERICAL_H / STEP_MIN_FACTOR:.3g})"
+        )
+        raise DivergenceError(iteration, reason, settings.lr)
+
+
 def _sgd(
     net: Any,
     gradient: Callable[[Any, Any], dict[str, NDArray]],
@@ -1116,7 +1178,8 @@ def _sgd(
 ) -> None:
     """The book's ``train_neuralnet.py``, from the iteration after ``history``'s last up to
     ``settings.iters``, with timings; after each iteration ``hook`` may stop it. The update
-    is ``settings.optimizer``'s, in place on the network's own arrays."""
+    is ``settings.optimizer``'s, in place on the network's own arrays; an update that
+    diverges raises :class:`DivergenceError` before anything of its iteration is recorded."""
     names = _param_names(net.params)
     for i in range(history.iterations, settings.iters):
         t0 = time.perf_counter()
@@ -1130,6 +1193,7 @@ def _sgd(
         params = {key: net.params[key] for key in names}
         settings.optimizer.update(params, grad)
         net.params.update(params)
+        _check_not_diverged(net.params, names, i, settings)
         loss = float(net.loss(x_batch, t_batch))
         history.iter_time.append(time.perf_counter() - t0)
         history.grad_time.append(t2 - t1)
@@ -1240,6 +1304,12 @@ def train(
         fastgrad, NumPy or Numba versions, or more iterations than ``iters`` (see the module
         docstring). The message names the field, both values and what to do; the
         exception's ``field``, ``old`` and ``new`` hold them.
+    DivergenceError
+        If an update leaves the parameters NaN or infinite or, with ``grad="numerical"``,
+        too large for the step ``h`` = :data:`NUMERICAL_H` (beyond about 4.5e9), which means
+        the learning rate is too large: the message names the iteration (0-based) and says
+        to lower it. The network keeps the diverged parameters; no checkpoint is written
+        after the last good one.
 
     Notes
     -----

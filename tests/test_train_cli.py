@@ -477,3 +477,19 @@ def test_resume_from_a_checkpoint_with_nan_parameters(tmp_path):
     proc = run_cli(*argv, "--iters", "10", "--resume", "--out", str(out))
     assert_one_line_error(proc, f"checkpoint {ck}", "W1", "NaN or infinite", "delete it")
     assert not out.exists()
+
+
+def test_a_learning_rate_that_diverges_is_one_line(tmp_path):
+    """lr 1e300: the first update throws the parameters far beyond what the numerical
+    gradient's step h = 1e-4 can nudge; the run stops there, with the iteration and a hint."""
+    out = tmp_path / "out"
+    ck = tmp_path / "ck.npz"
+    argv = [*SMALL, "--backend", "numpy", "--grad", "numerical", "--batch-size", "5", "--quiet"]
+    argv += ["--iters", "3", "--lr", "1e300", "--checkpoint", str(ck), "--out", str(out)]
+    proc = run_cli(*argv)
+    line = assert_one_line_error(
+        proc, "training diverged at iteration 1 of 3", "too large for the numerical gradient"
+    )
+    assert "lower --lr (this run has --lr 1e+300)" in line
+    assert " h=" not in line.split("diverged")[0]  # the cause comes first, not h's complaint
+    assert not out.exists() and not ck.exists()

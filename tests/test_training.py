@@ -29,6 +29,7 @@ from fastgrad import training
 from fastgrad._files import write_atomically
 from fastgrad.training import (
     CheckpointError,
+    DivergenceError,
     History,
     StopTraining,
     load_checkpoint,
@@ -267,6 +268,53 @@ def test_other_exceptions_from_callbacks_propagate(problem):
 def test_bad_arguments(problem, kwargs, error, match):
     with pytest.raises(error, match=match):
         run(problem, **kwargs)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_learning_rate_too_large_for_the_numerical_step_is_divergence(problem, backend):
+    """lr 1e300: the first update throws the parameters far beyond what h = 1e-4 can nudge.
+    The error says so and names the iteration, instead of the network's complaint about h."""
+    net = new_net(backend)
+    with pytest.raises(
+        DivergenceError,
+        match=r"training diverged at iteration 0: its update made the parameters as large as "
+        r".*, too large for the numerical gradient's step h=0.0001 .*; lower the learning "
+        r"rate \(lr=1e\+300\)",
+    ) as info:
+        train(net, *problem, **{**FAST, "grad": "numerical", "lr": 1e300, "iters": 5})
+    assert (info.value.iteration, info.value.lr) == (0, 1e300)
+
+
+def test_an_update_to_nan_stops_training_at_its_iteration(problem, tmp_path):
+    """The iteration whose update made a parameter NaN is named; nothing of it is recorded,
+    and the checkpoint keeps the last good iteration."""
+    net = new_net()
+    gradient, calls = net.gradient, []
+
+    def nan_in_the_fourth(x, t):
+        calls.append(None)
+        grads = gradient(x, t)
+        if len(calls) == 4:
+            grads["W1"] = np.full_like(grads["W1"], np.nan)
+        return grads
+
+    net.gradient = nan_in_the_fourth
+    seen, ck = [], tmp_path / "ck.npz"
+    with pytest.raises(
+        DivergenceError,
+        match=r"training diverged at iteration 3: its update made W1 non-finite \(NaN or "
+        r"infinity\); lower the learning rate \(lr=1\)",
+    ) as info:
+        train(
+            net,
+            *problem,
+            **{**FAST, "iters": 10},
+            checkpoint=ck,
+            checkpoint_every=1,
+            callbacks=lambda i, h, n: seen.append(i),
+        )
+    assert info.value.iteration == 3 and seen == [0, 1, 2]
+    assert load_checkpoint(ck).iteration == 3
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,10 @@ training time, shows progress, and writes to ``--out``:
 Each file is written atomically (a temporary file, then a rename). Bad flags or values for a
 flag exit with argparse's usage message (status 2); other bad input (a non-positive learning
 rate, missing or corrupt data, an unwritable folder, a checkpoint of another run) exits with
-a one-line message on stderr (status 1) before anything is written.
+a one-line message on stderr (status 1) before anything is written. A run that diverges
+(a learning rate so large that an update leaves the parameters NaN, infinite or too large
+for the numerical gradient's step) exits the same way, naming the iteration, without
+writing the outputs; a checkpoint keeps the last one written before it.
 
 ``--resume`` continues only the same run: a checkpoint written with another ``--backend``,
 ``--grad``, ``--optimizer``, ``--lr``, ``--batch-size``, ``--eval-every``, ``--seed``,
@@ -65,6 +68,7 @@ from ..reference.multilayer import ACTIVATIONS, INIT_NAMES
 from ..training import (
     GRAD_METHODS,
     CheckpointError,
+    DivergenceError,
     History,
     _as_optimizer,
     _gradient_method,
@@ -611,7 +615,9 @@ def _train(
     checkpoint_every: int,
 ) -> tuple[History, int, float]:
     """Train; return the history, the iterations this session ran (a resumed run skips those
-    done) and the wall time. A checkpoint that is refused or cannot be written fails."""
+    done) and the wall time. A checkpoint that is refused or cannot be written fails, and so
+    does a run that diverges (the iteration is counted from 1 here, as the progress bar
+    counts)."""
     ran: list[int] = []
     t0 = time.perf_counter()
     try:
@@ -632,6 +638,11 @@ def _train(
         )
     except CheckpointError as exc:
         raise _Failure(_checkpoint_message(exc, checkpoint)) from exc
+    except DivergenceError as exc:
+        raise _Failure(
+            f"training diverged at iteration {exc.iteration + 1} of {args.iters}: "
+            f"{exc.reason}; lower --lr (this run has --lr {exc.lr:g})"
+        ) from exc
     except OSError as exc:
         raise _Failure(f"cannot write the checkpoint {checkpoint}: {exc}") from exc
     return history, len(ran), time.perf_counter() - t0
