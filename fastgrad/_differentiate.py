@@ -481,15 +481,19 @@ class _Problem:
         if method == "complex":
             self._check_complex(values, h)
         d, extrapolation = rd.combine(method, values, h, f0)
-        copied = self.backend == "numpy" or (self.backend == "dask" and not is_jitted(self.f))
-        if not in_place and copied and isinstance(self.x, np.ndarray):
-            if not np.any(d):
-                v = np.array(self.arr, dtype=self.dtype)
-                _reject_ignored_argument(self.one, v, self.x)
+        self.reject_if_ignored(d, in_place)
         if not rounding:
             return d, extrapolation, None
         eps = float(np.finfo(self.dtype).eps)
         return d, extrapolation, rd.rounding_bound(method, values, h, f0, eps)
+
+    def reject_if_ignored(self, d: NDArray, in_place: bool) -> None:
+        """An all-zero result from a private copy of ``x`` that a Python ``f`` could have
+        ignored: raise if ``f`` ignores its argument (:func:`_reject_ignored_argument`)."""
+        if in_place or not isinstance(self.x, np.ndarray) or np.any(d):
+            return
+        if self.backend == "numpy" or (self.backend == "dask" and not is_jitted(self.f)):
+            _reject_ignored_argument(self.one, np.array(self.arr, dtype=self.dtype), self.x)
 
     def _check_complex(self, values: NDArray, h: NDArray) -> None:
         if values.imag.any():
@@ -850,9 +854,11 @@ def hessian(
     )
 
     def second_differences(hs: NDArray) -> tuple[NDArray, NDArray]:
+        in_place = False
         if problem.backend == "numpy":
-            v, _ = problem.working_array(False)
-            v = v if v.flags.c_contiguous else v.copy()
+            v, in_place = problem.working_array(False)
+            if not v.flags.c_contiguous:
+                v, in_place = v.copy(), False
             call = _located(problem.call, v)
             values = rd.hessian_values(call, v, hs, problem.base())
         elif problem.backend == "dask":
@@ -867,7 +873,9 @@ def hessian(
                 _raise_again(problem, v, _hessian_points(v, hs, i, j))
             n = v.size
             problem.nfev += 2 * n + 2 * n * (n - 1)
-        return rd.combine_hessian(values, hs), values
+        H = rd.combine_hessian(values, hs)
+        problem.reject_if_ignored(H, in_place)
+        return H, values
 
     H, values = second_differences(steps)
     if not full_output:
@@ -878,6 +886,34 @@ def hessian(
     hs = steps.astype(np.float64)
     error = np.abs(H - H2) + 4 * eps * mag / np.outer(hs, hs)
     return H, DerivativeInfo(error, problem.nfev, hs.reshape(problem.arr.shape), method)
+
+
+def _directional_derivatives(problem: _Problem, u: NDArray, h: Any, method: str) -> NDArray:
+    """The derivatives of ``s -> f(x + s u_d)`` at 0 for each row ``u_d`` of ``u``, evaluated
+    locally whatever the backend (a few evaluations each). Like :func:`numerical_gradient`, it
+    moves the caller's own array when the numpy backend may (the book's idiom: ``f`` may read
+    that array instead of its argument) and restores it bit for bit; on a copy, an ``f``
+    that ignores its argument is an error."""
+    v, in_place = problem.working_array(False)
+    in_place = in_place and method != "complex"  # a complex point needs a complex copy
+    saved = np.array(v, dtype=np.float64).reshape(-1)
+    out = np.empty(u.shape[0])
+    try:
+        for d in range(u.shape[0]):
+
+            def along(s, d=d):
+                point = (saved + s[0] * u[d]).reshape(v.shape)
+                if not in_place:
+                    return problem.call(point.astype(np.result_type(v.dtype, point.dtype)))
+                np.copyto(v, point, casting="same_kind")
+                return problem.call(v)
+
+            out[d] = numerical_gradient(along, np.zeros(1), h=h, method=method)[0]
+    finally:
+        if in_place:
+            np.copyto(v, saved.reshape(v.shape), casting="same_kind")
+    problem.reject_if_ignored(out, in_place)
+    return out
 
 
 # -- gradient checks ---------------------------------------------------------------------------
@@ -1002,20 +1038,11 @@ def check_gradient(
     else:
         k = check_int(directions, "directions", 1)
         _check_method(method)
-        backend = _check_common(f, args, backend, False, client)
+        problem = _prepare(f, x, args, backend, False, False, client)
         rng = np.random.default_rng(seed)
         u = rng.standard_normal((k, arr.size))
         u /= np.linalg.norm(u, axis=1, keepdims=True)
-        base = np.array(arr, dtype=np.float64).reshape(-1)
-        numerical = np.empty(k)
-        for d in range(k):
-            # the directional derivative is the derivative of s -> f(x + s u) at s = 0
-            def along(s, d=d):
-                return f((base + s[0] * u[d]).reshape(arr.shape), *args)
-
-            numerical[d] = numerical_gradient(
-                along, np.zeros(1), h=h, method=method, backend="numpy"
-            )[0]
+        numerical = _directional_derivatives(problem, u, h, method)
         analytic = u @ g.reshape(-1)
     err = np.abs(analytic - numerical)
     excess = err - (atol + rtol * np.abs(numerical))

@@ -107,3 +107,50 @@ def test_the_first_failing_parameter_is_named_whatever_the_schedule(num_threads)
             with pytest.raises(ValueError, match="boom") as info:
                 fastgrad.numerical_gradient(raises_from_7, x)
             assert info.value.fastgrad_parameter == 7
+
+
+# -- the book's idiom on every path: f reads the array being nudged ---------------------------
+
+
+def test_directional_check_nudges_the_callers_array():
+    W = np.array([1.0, 2.0, 3.0])
+    before = W.copy()
+
+    def f(w):  # the book's idiom: ignores w, reads W
+        return float(np.sum(W**3))
+
+    assert not fastgrad.check_gradient(f, lambda v: 0 * v, W, directions=3)
+    assert fastgrad.check_gradient(f, lambda v: 3 * W**2, W, directions=3)
+    assert fastgrad.check_gradient(f, lambda v: 3 * W**2, W, directions=3, method="central4")
+    assert_array_equal(W, before)
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda W: fastgrad.check_gradient(lambda w: np.sum(W**3), lambda v: 0 * v, _read_only(W)),
+        lambda W: fastgrad.check_gradient(
+            lambda w: np.sum(W**3), lambda v: 0 * v, _read_only(W), directions=2
+        ),
+        lambda W: fastgrad.jacobian(lambda w: W**2, _read_only(W)),
+        lambda W: fastgrad.hessian(lambda w: np.sum(W**3), _read_only(W)),
+        lambda W: fastgrad.hessian(lambda w: np.sum(W**3), W.astype(np.float16)),
+    ],
+    ids=["check", "check-directions", "jacobian", "hessian", "hessian-float16"],
+)
+def test_an_f_that_ignores_a_copied_argument_is_an_error(call):
+    with pytest.raises(ValueError, match="did not change when its argument changed"):
+        call(np.array([1.0, 2.0, 3.0]))
+
+
+def test_jacobian_and_hessian_nudge_the_callers_array():
+    W = np.array([1.0, 2.0, 3.0])
+    assert_array_equal(fastgrad.jacobian(lambda w: W**2, W, h=2.0**-10).round(6), np.diag(2 * W))
+    assert np.allclose(fastgrad.hessian(lambda w: np.sum(W**3), W), np.diag(6 * W), rtol=1e-5)
+    assert_array_equal(W, [1.0, 2.0, 3.0])
