@@ -150,7 +150,7 @@ def test_dispatcher_and_help(capsys):
         (["--iters", "-5"], "--iters must be an integer >= 0"),
         (["--hidden", "0"], "--hidden must be an integer >= 1"),
         (["--threads", "0"], "--threads must be an integer >= 1"),
-        (["--threads", "100000"], "threads=100000 exceeds"),
+        (["--threads", "100000"], "--threads 100000 is more than this machine allows"),
         (["--eval-every", "0"], "--eval-every must be an integer >= 1"),
     ],
 )
@@ -443,13 +443,15 @@ def test_help_states_the_network_rule(capsys):
 # -- no silent wrong answers (issue 18): a wrong run ends with one line, not a traceback ----
 
 
-def run_cli(*argv: str) -> subprocess.CompletedProcess:
-    """``python -m fastgrad train *argv`` in a subprocess; a hang fails instead of blocking."""
+def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m fastgrad train *argv`` in a subprocess, with ``env`` added to the
+    environment; a hang fails instead of blocking."""
     return subprocess.run(
         [sys.executable, "-m", "fastgrad", "train", *argv],
         capture_output=True,
         text=True,
         timeout=120,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -493,3 +495,25 @@ def test_a_learning_rate_that_diverges_is_one_line(tmp_path):
     assert "lower --lr (this run has --lr 1e+300)" in line
     assert " h=" not in line.split("diverged")[0]  # the cause comes first, not h's complaint
     assert not out.exists() and not ck.exists()
+
+
+def test_too_many_threads_names_the_limit_and_what_to_pass(tmp_path):
+    import numba
+
+    limit = numba.config.NUMBA_NUM_THREADS
+    out = tmp_path / "out"
+    proc = run_cli(*FAST, "--iters", "3", "--threads", str(limit + 1), "--out", str(out))
+    line = assert_one_line_error(
+        proc, f"--threads {limit + 1}", f"at most {limit} thread", f"--threads {limit} or fewer"
+    )
+    assert "importing" not in line  # the advice of the Python API, not the command line's
+    assert not out.exists()
+
+
+def test_too_many_threads_says_when_the_environment_sets_the_limit(tmp_path):
+    out = tmp_path / "out"
+    argv = [*FAST, "--iters", "3", "--threads", "2", "--out", str(out)]
+    proc = run_cli(*argv, env={"NUMBA_NUM_THREADS": "1"})
+    assert_one_line_error(
+        proc, "at most 1 thread here (NUMBA_NUM_THREADS in the environment sets it)"
+    )

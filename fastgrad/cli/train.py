@@ -57,6 +57,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from .. import MultiLayerNet, TwoLayerNet, __version__
@@ -202,7 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="iterations between accuracy evaluations (default: one epoch, "
         "train size // batch size)",
     )
-    model.add_argument("--threads", type=int, metavar="N", help="kernel threads (default: all)")
+    model.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help=f"kernel threads, at most {numba.config.NUMBA_NUM_THREADS} on this machine "
+        "(default: all)",
+    )
     ck = p.add_argument_group("checkpoints")
     ck.add_argument(
         "--checkpoint",
@@ -386,6 +393,24 @@ def _check_args(args: argparse.Namespace) -> None:
                 check_int(value, flag, minimum)
             except ValueError as exc:
                 raise _Failure(str(exc)) from exc
+    if args.threads is not None:
+        _check_threads(args.threads)
+
+
+def _check_threads(n: int) -> None:
+    """``--threads`` against the most the kernels can run here: Numba's thread pool, as many
+    threads as the machine has CPUs unless ``NUMBA_NUM_THREADS`` in the environment says
+    otherwise."""
+    limit = numba.config.NUMBA_NUM_THREADS
+    if n > limit:
+        why = ""
+        if "NUMBA_NUM_THREADS" in os.environ:
+            why = " (NUMBA_NUM_THREADS in the environment sets it)"
+        raise _Failure(
+            f"--threads {n} is more than this machine allows: the kernels run at most "
+            f"{limit} thread{'s' if limit != 1 else ''} here{why}; pass --threads {limit} or "
+            "fewer, or leave --threads out to use them all"
+        )
 
 
 def _prepare_folder(folder: Path, what: str) -> bool:
