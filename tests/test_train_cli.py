@@ -517,3 +517,20 @@ def test_too_many_threads_says_when_the_environment_sets_the_limit(tmp_path):
     assert_one_line_error(
         proc, "at most 1 thread here (NUMBA_NUM_THREADS in the environment sets it)"
     )
+
+
+@pytest.mark.parametrize("data", ["auto", "full", "sample"])
+def test_a_data_dir_that_does_not_exist_is_an_error(tmp_path, data):
+    missing = tmp_path / "no-such-folder"
+    out = tmp_path / "out"
+    argv = ["--data", data, "--data-dir", str(missing), "--hidden", "10", "--backend", "numpy"]
+    proc = run_cli(*argv, "--grad", "backprop", "--quiet", "--iters", "3", "--out", str(out))
+    assert_one_line_error(proc, f"--data-dir {missing} does not exist")
+    assert not missing.exists() and not out.exists()
+
+
+def test_a_data_dir_that_is_a_file_is_an_error(tmp_path):
+    a_file = tmp_path / "mnist.gz"
+    a_file.write_bytes(b"not a folder")
+    proc = run_cli(*FAST, "--data-dir", str(a_file), "--iters", "3", "--out", str(tmp_path / "o"))
+    assert_one_line_error(proc, f"--data-dir {a_file} is not a folder")

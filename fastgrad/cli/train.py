@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="folder of the MNIST IDX files (default: $FASTGRAD_DATA, else the user cache folder)",
+        help="folder of the MNIST IDX files, which must exist (default: $FASTGRAD_DATA, else "
+        "the user cache folder)",
     )
     model = p.add_argument_group("model and training")
     model.add_argument(
@@ -344,6 +345,25 @@ def _weight_init(text: str | None) -> str | float | None:
         ) from None
 
 
+def _check_data_dir(text: str | None) -> None:
+    """A ``--data-dir`` the user names must be a folder that exists: else ``--data auto``
+    would quietly train on the sample, and ``--data full`` download into a mistyped path."""
+    if text is None:
+        return
+    folder = Path(text).expanduser()
+    if not folder.exists():
+        raise _Failure(
+            f"--data-dir {text} does not exist; pass the folder that holds the MNIST IDX "
+            "files, or leave --data-dir out (to download MNIST into a new folder, create it "
+            "first and pass --data full)"
+        )
+    if not folder.is_dir():
+        raise _Failure(
+            f"--data-dir {text} is not a folder; pass the folder that holds the MNIST IDX "
+            "files, or leave --data-dir out"
+        )
+
+
 def _is_multilayer(args: argparse.Namespace) -> bool:
     """The rule of ``--help``: the chapter-6 MultiLayerNet when any of its own flags is given
     or there is more than one hidden layer; else the chapter-4 TwoLayerNet."""
@@ -363,6 +383,7 @@ def _check_args(args: argparse.Namespace) -> None:
             check_positive_float(args.lr, "--lr")
         except ValueError as exc:
             raise _Failure(f"--lr must be a finite number > 0, got {args.lr}") from exc
+    _check_data_dir(args.data_dir)
     args.hidden_sizes = _hidden_sizes(args.hidden)
     args.weight_init = _weight_init(args.weight_init)
     if args.weight_decay is not None and not (
