@@ -22,16 +22,20 @@ LABELS_OK, LABELS_COUNT, LABELS_RANGE, LABELS_NON_INTEGER = 0, 1, 2, 3
 def label_status(t, batch, n_classes):
     """The one rule that turns targets into labels, for every backend's front door and kernel.
 
-    The book's rule (``cross_entropy_error``: ``t.size == y.size`` means one-hot): targets
-    with ``batch * n_classes`` entries are one-hot rows and give their argmax; otherwise they
-    must be ``batch`` integer-valued labels in ``[0, n_classes)``. Returns ``(labels, status,
+    The book's rule (``cross_entropy_error``: ``t.size == y.size`` means one-hot), made
+    strict: 2-D targets with ``batch * n_classes`` entries are one-hot rows and give their
+    argmax, and so are the ``n_classes`` entries of a 1-D target for one sample; any other
+    1-D target must be ``batch`` integer-valued labels in ``[0, n_classes)`` (the book's
+    ``argmax(axis=1)`` fails on a 1-D target of ``batch * n_classes`` entries; reading it as
+    one-hot rows would be a silent wrong loss). Returns ``(labels, status,
     index)``: ``status`` is ``LABELS_OK`` or says what is wrong, ``index`` the first bad entry
     (``-1`` if none), so that the front door can word the error and the kernels can refuse
     rather than read past a row.
     """
-    flat = np.ascontiguousarray(np.asarray(t)).reshape(-1)
+    arr = np.asarray(t)
+    flat = np.ascontiguousarray(arr).reshape(-1)
     labels = np.empty(batch, dtype=np.int64)
-    if flat.size == batch * n_classes:
+    if flat.size == batch * n_classes and (arr.ndim == 2 or batch == 1):
         for n in range(batch):
             best = 0
             for k in range(1, n_classes):

@@ -135,6 +135,8 @@ def test_bad_input_on_every_backend(backend, call, error, match):
         (lambda n: n.loss(np.ones((2, 784)), [0, -1]), ValueError, "out of range"),
         (lambda n: n.loss(np.ones((2, 784)), np.ones((2, 9))), ValueError, "one-hot shape"),
         (lambda n: n.loss(np.ones((2, 784)), [0, 1, 2]), ValueError, "expected 2 integer labels"),
+        # as many entries as one-hot rows would have, but 1-D: labels of the wrong count
+        (lambda n: n.loss(np.ones((5, 784)), np.arange(50) % 10), ValueError, "expected 5"),
         (lambda n: n.loss(np.ones((0, 784)), []), ValueError, "empty batch"),
         (lambda n: n.loss(np.full((1, 784), np.nan), [0]), ValueError, "NaN"),
         (lambda n: n.loss(np.ones((1, 784)), [0.5]), ValueError, "non-integer"),
@@ -317,3 +319,30 @@ def test_kernel_region_holds_blas_at_one_thread_and_restores_it():
         with pytest.raises(RuntimeError), _kernel_region():
             raise RuntimeError("f failed")
         assert all(n == 2 for n in blas_threads())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda b: fastgrad.TwoLayerNet(4, 3, 10, backend=b, rng=0),
+        lambda b: fastgrad.MultiLayerNet(4, [3, 3], 10, backend=b, rng=0),
+    ],
+    ids=["TwoLayerNet", "MultiLayerNet"],
+)
+def test_a_1d_target_is_labels_of_the_batch_count(backend, make):
+    net = make(backend)
+    x = np.random.default_rng(0).random((5, 4))
+    for call in (net.loss, net.accuracy, net.gradient, net.numerical_gradient):
+        with pytest.raises(ValueError, match=r"t has shape \(50,\); expected 5 integer labels"):
+            call(x, np.arange(50) % 10)
+    # one-hot rows and one sample's 1-D one-hot target keep the book's meaning
+    t = np.arange(5) % 10
+    assert net.loss(x, np.eye(10)[t]) == net.loss(x, t)
+    assert net.loss(x[0], np.eye(10)[3]) == net.loss(x[:1], [3])
+
+
+def test_the_kernel_loss_refuses_labels_of_the_wrong_count():
+    y = np.full((5, 10), 0.1)
+    with pytest.raises(ValueError, match="one integer label per row"):
+        fastgrad.kernels.cross_entropy_error(y, np.arange(50) % 10)
+    assert fastgrad.kernels.cross_entropy_error(y, np.eye(10)[:5]) == pytest.approx(-np.log(0.1))
