@@ -8,9 +8,9 @@ reference, :mod:`fastgrad.reference.differentiate`, or its Numba twin,
 their error estimates are described in :mod:`fastgrad.reference.differentiate`.
 
 The book's idiom is honoured on the numpy backend: a writable ``x`` of the working dtype
-(float64, or float32 for float32 input) is nudged in place and restored bit for bit, so that
-``f = lambda w: net.loss(x, t)``, which reads ``net.W`` instead of its argument, sees every
-nudge (``docs/design.md``, "The public contract").
+(float64; float32 for float32 input with ``h="auto"``) is nudged in place and restored bit
+for bit, so that ``f = lambda w: net.loss(x, t)``, which reads ``net.W`` instead of its
+argument, sees every nudge (``docs/design.md``, "The public contract").
 """
 
 from __future__ import annotations
@@ -161,9 +161,13 @@ def _check_common(f: Any, args: Any, backend: Any, vectorized: bool, client: Any
     return backend
 
 
-def _working_dtype(arr: NDArray) -> np.dtype:
-    """float32 input is differentiated in float32 arithmetic; everything else in float64."""
-    return np.dtype(np.float32) if arr.dtype == np.float32 else np.dtype(np.float64)
+def _working_dtype(arr: NDArray, h: Any) -> np.dtype:
+    """float64 arithmetic, as the book's; float32 only for float32 input with ``h="auto"``,
+    whose steps are chosen for float32. The book's step in float32 would be pure rounding:
+    ``f`` changes by whole ulps of itself, so ``(f(x+h) - f(x-h)) / 2h`` of a sum of 78,400
+    squares is 0 or 9.77, never the derivative."""
+    auto = isinstance(h, str) and h == "auto"
+    return np.dtype(np.float32 if arr.dtype == np.float32 and auto else np.float64)
 
 
 def _steps(h: Any, method: str, arr: NDArray, dtype: np.dtype, power: float | None = None):
@@ -263,7 +267,10 @@ def _why_copied(x: Any) -> str:
         return f"x is a {type(x).__name__}, not an array"
     if not x.flags.writeable:
         return "x is read-only"
-    return f"x has dtype {x.dtype}; only float64 and float32 arrays are nudged in place"
+    return (
+        f"x has dtype {x.dtype}; only float64 arrays are nudged in place (and float32 "
+        "arrays with h='auto', which differentiates them in float32)"
+    )
 
 
 def _reject_ignored_argument(f: Callable[[NDArray], Any], v: NDArray, x: Any) -> None:
@@ -624,11 +631,11 @@ def _raise_again(problem: _Problem, v: NDArray, points: list[NDArray], where: st
     )
 
 
-def _prepare(f, x, args, backend, vectorized, vector, client=None, progress=None):
+def _prepare(f, x, args, backend, vectorized, vector, h, client=None, progress=None):
     backend = _check_common(f, args, backend, vectorized, client)
     _dask.check_progress_argument(progress, backend)
     arr = _checked_float_array(x)
-    dtype = _working_dtype(arr)
+    dtype = _working_dtype(arr, h)
     if backend == "numba":
         if any(isinstance(a, np.ndarray) and np.shares_memory(a, arr) for a in args):
             raise ValueError(
@@ -696,8 +703,9 @@ def numerical_gradient(
         ``numba.njit``; for ``method="complex"`` it must accept complex input.
     x : ndarray of float, any shape
         The parameters. With the numpy backend a writable array of the working dtype
-        (float64, or float32) is nudged in place and restored bit for bit (also when ``f``
-        raises or the call is interrupted), as in the book, so that
+        (float64; float32 for float32 ``x`` with ``h="auto"``) is nudged in place and
+        restored bit for bit (also when ``f`` raises or the call is interrupted), as in the
+        book, so that
         ``f = lambda w: net.loss(x, t)``, which reads ``net.W`` rather than its argument,
         sees every nudge. Any other ``x`` (read-only, another dtype, a list) is copied, and
         an ``f`` that then ignores its argument is an error, not a zero gradient. With the
@@ -744,8 +752,11 @@ def numerical_gradient(
     -----
     Section 4.4 of the book. The numba backend perturbs the parameters concurrently on all
     cores; the result does not depend on the number of threads and equals the reference bit
-    for bit for the same compiled ``f``. float32 ``x`` is differentiated in float32
-    arithmetic, with steps chosen for float32; the result is float64.
+    for bit for the same compiled ``f``. float32 ``x`` is differentiated in float64
+    arithmetic (the book's step in float32 arithmetic would measure only rounding), except
+    with ``h="auto"``, which differentiates it in float32 with steps chosen for float32 and
+    an error estimate (``full_output``) that includes float32's rounding; the result is
+    float64.
 
     Examples
     --------
@@ -767,7 +778,7 @@ def numerical_gradient(
            [ 0.328871,  0.215344, -0.544215]])
     """
     method = _check_method(method)
-    problem = _prepare(f, x, args, backend, vectorized, False, client, progress)
+    problem = _prepare(f, x, args, backend, vectorized, False, h, client, progress)
     d, info = _differentiate(problem, method, h, full_output)
     grad = np.asarray(d, dtype=np.float64).reshape(problem.arr.shape)
     if info is None:
@@ -807,7 +818,7 @@ def jacobian(
            [1., 6.]])
     """
     method = _check_method(method)
-    problem = _prepare(f, x, args, backend, vectorized, True, client, progress)
+    problem = _prepare(f, x, args, backend, vectorized, True, h, client, progress)
     d, info = _differentiate(problem, method, h, full_output)  # (n, m)
     shape = (d.shape[1], *problem.arr.shape)
     J = np.ascontiguousarray(np.asarray(d, dtype=np.float64).T).reshape(shape)
@@ -846,7 +857,7 @@ def hessian(
     """
     if method != "central":
         raise ValueError(f"hessian supports method='central' (second differences), got {method!r}")
-    problem = _prepare(f, x, args, backend, False, False, client, progress)
+    problem = _prepare(f, x, args, backend, False, False, h, client, progress)
     steps = (
         rd.auto_step("central", problem.arr, problem.dtype, rd.HESSIAN_POWER).reshape(-1)
         if isinstance(h, str) and h == "auto"
@@ -1038,7 +1049,7 @@ def check_gradient(
     else:
         k = check_int(directions, "directions", 1)
         _check_method(method)
-        problem = _prepare(f, x, args, backend, False, False, client)
+        problem = _prepare(f, x, args, backend, False, False, h, client)
         rng = np.random.default_rng(seed)
         u = rng.standard_normal((k, arr.size))
         u /= np.linalg.norm(u, axis=1, keepdims=True)

@@ -154,3 +154,34 @@ def test_jacobian_and_hessian_nudge_the_callers_array():
     assert_array_equal(fastgrad.jacobian(lambda w: W**2, W, h=2.0**-10).round(6), np.diag(2 * W))
     assert np.allclose(fastgrad.hessian(lambda w: np.sum(W**3), W), np.diag(6 * W), rtol=1e-5)
     assert_array_equal(W, [1.0, 2.0, 3.0])
+
+
+# -- float32 input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_float32_input_with_the_books_step_is_differentiated_in_float64(backend):
+    # the README's example: in float32 arithmetic every element was 0 or 9.765625 (one ulp of
+    # f over 2h); in float64 the central difference of w**2 is 2w up to f's rounding
+    # (about 1e-16 * 8e3 / 2e-4 = 4e-9)
+    x = np.random.default_rng(0).random((100, 784), dtype=np.float32)
+    f = numba.njit(lambda w: (w**2).sum()) if backend == "numba" else (lambda w: (w**2).sum())
+    g = fastgrad.numerical_gradient(f, x, backend=backend)
+    assert np.max(np.abs(g - 2 * x.astype(np.float64))) < 1e-7
+
+
+def test_float32_idiom_with_the_books_step_is_refused_rather_than_rounded():
+    W = np.array([0.5, 1.5], dtype=np.float32)
+    with pytest.raises(ValueError, match="only float64 arrays are nudged in place"):
+        fastgrad.numerical_gradient(lambda w: float(np.sum(W.astype(np.float64) ** 2)), W)
+    g = fastgrad.numerical_gradient(lambda w: np.sum(W**2), W, h="auto")  # float32, in place
+    assert np.allclose(g, 2 * W, rtol=1e-3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_float32_auto_steps_have_an_error_estimate_that_covers_the_rounding(method):
+    x = np.random.default_rng(1).random(300, dtype=np.float32)
+    g, info = fastgrad.numerical_gradient(
+        lambda w: np.sum(w.astype(w.dtype) ** 2), x, h="auto", method=method, full_output=True
+    )
+    assert np.all(info.error >= np.abs(g - 2 * x.astype(np.float64)))
