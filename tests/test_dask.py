@@ -448,29 +448,64 @@ def test_simplenet_refuses_the_dask_backend():
         fastgrad.SimpleNet(backend="dask")
 
 
-class SlowFirstShard:
-    """A network twin whose first shard finishes last."""
+class FirstShardWaits:
+    """A network twin whose first shard (the one that starts with the value ``first``) returns
+    only after the distributed Event ``name`` is set: the test sets it once it has seen the
+    other shard's future finish. The waiting task secedes from its worker's thread pool, so
+    the other shard runs wherever the scheduler put it, on the same worker included."""
 
-    def __init__(self, net):
-        self.net = net
+    def __init__(self, net, first, name):
+        self.net, self.first, self.name = net, first, name
 
     def gradient(self, x, t):
         if x[0, 0] == self.first:
-            time.sleep(0.5)
+            distributed.secede()
+            if not distributed.Event(self.name).wait(WAIT):
+                raise TimeoutError("the other shard was not seen to finish")
         return self.net.gradient(x, t)
 
 
-def test_row_split_combines_in_shard_order_whoever_finishes_first(client):
+def test_row_split_combines_in_shard_order_whoever_finishes_first(client, monkeypatch):
+    # the completion order is forced, not hoped for: the second shard finishes first every
+    # time, so a combination in completion order fails every time
+    client.wait_for_workers(2, timeout=WAIT)
+    assert len(client.nthreads()) == 2  # two shards: rows [0, 4) and [4, 9)
     rng = np.random.default_rng(4)
     x, t = rng.standard_normal((9, 5)), rng.integers(0, 3, 9)
     net = fastgrad.kernels.TwoLayerNet(5, 4, 3, weight_init_std=0.5, rng=2)
-    slow = SlowFirstShard(net)
-    slow.first = x[0, 0]
-    got = _dask.row_split(client, slow, "gradient", x, t)
-    sizes = [4, 5]  # two workers: rows [0, 4) and [4, 9)
+    warm = [client.submit(net.gradient, x, t, workers=[w], pure=False) for w in client.nthreads()]
+    client.gather(warm)  # the kernel compiled on every worker before any shard waits
+    name = f"fastgrad-test-{os.getpid()}-{time.monotonic_ns()}"
+    futures, submit = [], client.submit
+
+    def spy_submit(*args, **kwargs):  # the shards' futures, in shard order
+        futures.append(submit(*args, **kwargs))
+        return futures[-1]
+
+    monkeypatch.setattr(client, "submit", spy_submit)
+    first_still_running = []  # when the second shard's future is done
+
+    def release_the_first_shard():
+        try:
+            deadline = time.monotonic() + WAIT
+            while len(futures) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            futures[1].result(timeout=WAIT)
+            first_still_running.append(not futures[0].done())
+        except Exception as exc:  # reported by the assertion below
+            first_still_running.append(exc)
+        finally:
+            distributed.Event(name, client=client).set()
+
+    releaser = threading.Thread(target=release_the_first_shard)
+    releaser.start()
+    got = _dask.row_split(client, FirstShardWaits(net, x[0, 0], name), "gradient", x, t)
+    releaser.join(WAIT)
+    assert first_still_running == [True]  # the second shard did finish first
+    sizes = [4, 5]
     want = _dask.combine_shards([net.gradient(x[:4], t[:4]), net.gradient(x[4:], t[4:])], sizes)
-    for name in want:
-        assert_array_equal(got[name], want[name])
+    for key in want:
+        assert_array_equal(got[key], want[key])
 
 
 # -- the cluster fastgrad starts listens on 127.0.0.1 only ---------------------------------------
