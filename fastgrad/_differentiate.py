@@ -15,6 +15,7 @@ argument, sees every nudge (``docs/design.md``, "The public contract").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _dask
 from ._api import _kernel_region, _max_abs, resolve_backend
 from ._config import blas_held
+from ._idiom import nudged_in_place, nudging, reject_ignored_argument
 from ._validation import check_int, check_positive_float, check_step
 from .kernels import differentiate as kd
 from .reference import differentiate as rd
@@ -256,42 +258,6 @@ def _private_args(args: tuple) -> tuple:
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
 
 
-def _nudged_in_place(x: ArrayLike, dtype: np.dtype) -> bool:
-    """Whether the reference can perturb the caller's own array, as the book does: a
-    writable ndarray of the working dtype (any memory layout)."""
-    return isinstance(x, np.ndarray) and x.dtype == dtype and x.flags.writeable
-
-
-def _why_copied(x: Any) -> str:
-    if not isinstance(x, np.ndarray):
-        return f"x is a {type(x).__name__}, not an array"
-    if not x.flags.writeable:
-        return "x is read-only"
-    return (
-        f"x has dtype {x.dtype}; only float64 arrays are nudged in place (and float32 "
-        "arrays with h='auto', which differentiates them in float32)"
-    )
-
-
-def _reject_ignored_argument(f: Callable[[NDArray], Any], v: NDArray, x: Any) -> None:
-    """Raise when ``f`` ignores its argument: the book's idiom ``lambda w: net.loss(x, t)``
-    reads the array being nudged instead, and on a private copy it would see no nudge."""
-    base = np.asarray(f(v))
-    try:
-        moved = np.asarray(f(v + np.where(v == 0, 1, v)))  # every element doubled (or 0 -> 1)
-    except Exception:  # f cannot even be evaluated there: it does use its argument
-        return
-    if np.array_equal(moved, base):
-        raise ValueError(
-            "f did not change when its argument changed, so every difference is 0. "
-            f"{_why_copied(x)}, so fastgrad nudged a private copy, and f does not read it: "
-            "it seems to read another array, as the book's idiom f = lambda w: net.loss(x, t) "
-            "reads the array being nudged. Pass that array itself as a writable float64 array "
-            "(it is nudged in place and restored bit for bit), e.g. "
-            "numerical_gradient(f, net.W), or make f use its argument."
-        )
-
-
 # -- evaluation --------------------------------------------------------------------------------
 
 
@@ -331,9 +297,16 @@ class _Problem:
     def working_array(self, complex_step: bool) -> tuple[NDArray, bool]:
         """The array to nudge, and whether it is the caller's own (the book's idiom)."""
         dtype = np.result_type(self.dtype, np.complex64) if complex_step else self.dtype
-        if not complex_step and self.backend == "numpy" and _nudged_in_place(self.x, dtype):
+        if not complex_step and self.backend == "numpy" and nudged_in_place(self.x, dtype):
             return self.x, True
         return np.array(self.arr, dtype=dtype, order="C"), False
+
+    def held(self) -> contextlib.AbstractContextManager:
+        """While the caller's own array is nudged in place, other threads' in-place nudges
+        wait (:func:`fastgrad._idiom.nudging`); stacks of points (``vectorized``) nudge
+        nothing in place."""
+        _, in_place = self.working_array(False)
+        return nudging(self.x if in_place and not self.vectorized else None)
 
     def one(self, v: NDArray) -> Any:
         """``f`` at one point, whether or not ``f`` is vectorized."""
@@ -496,11 +469,12 @@ class _Problem:
 
     def reject_if_ignored(self, d: NDArray, in_place: bool) -> None:
         """An all-zero result from a private copy of ``x`` that a Python ``f`` could have
-        ignored: raise if ``f`` ignores its argument (:func:`_reject_ignored_argument`)."""
+        ignored: raise if ``f`` ignores its argument
+        (:func:`fastgrad._idiom.reject_ignored_argument`)."""
         if in_place or not isinstance(self.x, np.ndarray) or np.any(d):
             return
         if self.backend == "numpy" or (self.backend == "dask" and not is_jitted(self.f)):
-            _reject_ignored_argument(self.one, np.array(self.arr, dtype=self.dtype), self.x)
+            reject_ignored_argument(self.one, np.array(self.arr, dtype=self.dtype), self.x)
 
     def _check_complex(self, values: NDArray, h: NDArray) -> None:
         if values.imag.any():
@@ -661,6 +635,11 @@ def _reject_real_only(problem: _Problem) -> None:
 
 
 def _differentiate(problem: _Problem, method: str, h: Any, full_output: bool):
+    with problem.held():
+        return _derivative_and_info(problem, method, h, full_output)
+
+
+def _derivative_and_info(problem: _Problem, method: str, h: Any, full_output: bool):
     steps = _steps(h, method, problem.arr, problem.dtype)
     try:
         d, extrapolation, rounding = problem.derivative(method, steps, rounding=full_output)
@@ -858,45 +837,49 @@ def hessian(
     if method != "central":
         raise ValueError(f"hessian supports method='central' (second differences), got {method!r}")
     problem = _prepare(f, x, args, backend, False, False, h, client, progress)
-    steps = (
-        rd.auto_step("central", problem.arr, problem.dtype, rd.HESSIAN_POWER).reshape(-1)
-        if isinstance(h, str) and h == "auto"
-        else _steps(h, "central", problem.arr, problem.dtype)
-    )
-
-    def second_differences(hs: NDArray) -> tuple[NDArray, NDArray]:
-        in_place = False
-        if problem.backend == "numpy":
-            v, in_place = problem.working_array(False)
-            if not v.flags.c_contiguous:
-                v, in_place = v.copy(), False
-            call = _located(problem.call, v)
-            values = rd.hessian_values(call, v, hs, problem.base())
-        elif problem.backend == "dask":
-            v = np.array(problem.arr, dtype=problem.dtype, order="C")
-            values = problem.hessian_values_dask(v, hs)
-        else:
-            v = np.array(problem.arr, dtype=problem.dtype, order="C")
-            f0 = float(problem.base())
-            with _kernel_region():
-                values, i, j = kd.hessian_values(problem.f, v, hs, problem.args, f0)
-            if i >= 0:
-                _raise_again(problem, v, _hessian_points(v, hs, i, j))
-            n = v.size
-            problem.nfev += 2 * n + 2 * n * (n - 1)
-        H = rd.combine_hessian(values, hs)
-        problem.reject_if_ignored(H, in_place)
-        return H, values
-
-    H, values = second_differences(steps)
-    if not full_output:
-        return H
-    H2, _ = second_differences(2 * steps)
+    with problem.held():
+        steps = _hessian_steps(problem, h)
+        H, values = _second_differences(problem, steps)
+        if not full_output:
+            return H
+        H2, _ = _second_differences(problem, 2 * steps)
     eps = float(np.finfo(problem.dtype).eps)
     mag = float(np.max(np.abs(values)))
     hs = steps.astype(np.float64)
     error = np.abs(H - H2) + 4 * eps * mag / np.outer(hs, hs)
     return H, DerivativeInfo(error, problem.nfev, hs.reshape(problem.arr.shape), method)
+
+
+def _hessian_steps(problem: _Problem, h: Any) -> NDArray:
+    if isinstance(h, str) and h == "auto":
+        return rd.auto_step("central", problem.arr, problem.dtype, rd.HESSIAN_POWER).reshape(-1)
+    return _steps(h, "central", problem.arr, problem.dtype)
+
+
+def _second_differences(problem: _Problem, hs: NDArray) -> tuple[NDArray, NDArray]:
+    """The Hessian with steps ``hs`` on the problem's backend, and its second-difference
+    values."""
+    in_place = False
+    if problem.backend == "numpy":
+        v, in_place = problem.working_array(False)
+        if not v.flags.c_contiguous:
+            v, in_place = v.copy(), False
+        values = rd.hessian_values(_located(problem.call, v), v, hs, problem.base())
+    elif problem.backend == "dask":
+        v = np.array(problem.arr, dtype=problem.dtype, order="C")
+        values = problem.hessian_values_dask(v, hs)
+    else:
+        v = np.array(problem.arr, dtype=problem.dtype, order="C")
+        f0 = float(problem.base())
+        with _kernel_region():
+            values, i, j = kd.hessian_values(problem.f, v, hs, problem.args, f0)
+        if i >= 0:
+            _raise_again(problem, v, _hessian_points(v, hs, i, j))
+        n = v.size
+        problem.nfev += 2 * n + 2 * n * (n - 1)
+    H = rd.combine_hessian(values, hs)
+    problem.reject_if_ignored(H, in_place)
+    return H, values
 
 
 def _directional_derivatives(problem: _Problem, u: NDArray, h: Any, method: str) -> NDArray:
@@ -907,24 +890,33 @@ def _directional_derivatives(problem: _Problem, u: NDArray, h: Any, method: str)
     that ignores its argument is an error."""
     v, in_place = problem.working_array(False)
     in_place = in_place and method != "complex"  # a complex point needs a complex copy
-    saved = np.array(v, dtype=np.float64).reshape(-1)
     out = np.empty(u.shape[0])
-    try:
-        for d in range(u.shape[0]):
-
-            def along(s, d=d):
-                point = (saved + s[0] * u[d]).reshape(v.shape)
-                if not in_place:
-                    return problem.call(point.astype(np.result_type(v.dtype, point.dtype)))
-                np.copyto(v, point, casting="same_kind")
-                return problem.call(v)
-
-            out[d] = numerical_gradient(along, np.zeros(1), h=h, method=method)[0]
-    finally:
-        if in_place:
-            np.copyto(v, saved.reshape(v.shape), casting="same_kind")
+    with problem.held():
+        saved = np.array(v, dtype=np.float64).reshape(-1)
+        try:
+            for d in range(u.shape[0]):
+                along = _along(problem, v if in_place else None, saved, u[d])
+                out[d] = numerical_gradient(along, np.zeros(1), h=h, method=method)[0]
+        finally:
+            if in_place:
+                np.copyto(v, saved.reshape(v.shape), casting="same_kind")
     problem.reject_if_ignored(out, in_place)
     return out
+
+
+def _along(problem: _Problem, v: NDArray | None, saved: NDArray, u: NDArray) -> Callable:
+    """``s -> f(x + s u)``, written into ``v`` (the caller's array) or, for ``None``, into a
+    new array of the working dtype (complex for a complex ``s``)."""
+    shape, dtype = problem.arr.shape, problem.dtype
+
+    def along(s: NDArray) -> Any:
+        point = (saved + s[0] * u).reshape(shape)
+        if v is None:
+            return problem.call(point.astype(np.result_type(dtype, point.dtype)))
+        np.copyto(v, point, casting="same_kind")
+        return problem.call(v)
+
+    return along
 
 
 # -- gradient checks ---------------------------------------------------------------------------
@@ -1038,23 +1030,35 @@ def check_gradient(
     arr = _checked_float_array(x)
     _dask.check_client_argument(client, backend)
     _dask.check_progress_argument(progress, backend)
-    g = np.asarray(grad(np.array(arr, dtype=np.float64), *args), dtype=np.float64)
-    if g.shape != arr.shape:
-        raise ValueError(f"grad returned shape {g.shape}, but x has shape {arr.shape}")
-    if directions is None:
-        n = numerical_gradient(
-            f, x, h=h, method=method, args=args, backend=backend, client=client, progress=progress
-        )
-        analytic, numerical = g, n
-    else:
-        k = check_int(directions, "directions", 1)
-        _check_method(method)
-        problem = _prepare(f, x, args, backend, False, False, h, client)
-        rng = np.random.default_rng(seed)
-        u = rng.standard_normal((k, arr.size))
-        u /= np.linalg.norm(u, axis=1, keepdims=True)
-        numerical = _directional_derivatives(problem, u, h, method)
-        analytic = u @ g.reshape(-1)
+    # grad may read the array being nudged, as f may (the book's idiom): both under the lock
+    with nudging(x if isinstance(x, np.ndarray) and x.flags.writeable else None):
+        g = np.asarray(grad(np.array(arr, dtype=np.float64), *args), dtype=np.float64)
+        if g.shape != arr.shape:
+            raise ValueError(f"grad returned shape {g.shape}, but x has shape {arr.shape}")
+        if directions is None:
+            numerical = numerical_gradient(
+                f,
+                x,
+                h=h,
+                method=method,
+                args=args,
+                backend=backend,
+                client=client,
+                progress=progress,
+            )
+            analytic = g
+        else:
+            k = check_int(directions, "directions", 1)
+            _check_method(method)
+            problem = _prepare(f, x, args, backend, False, False, h, client)
+            u = np.random.default_rng(seed).standard_normal((k, arr.size))
+            u /= np.linalg.norm(u, axis=1, keepdims=True)
+            numerical = _directional_derivatives(problem, u, h, method)
+            analytic = u @ g.reshape(-1)
+    return _compared(analytic, numerical, rtol, atol, directions)
+
+
+def _compared(analytic, numerical, rtol: float, atol: float, directions) -> GradientCheck:
     err = np.abs(analytic - numerical)
     excess = err - (atol + rtol * np.abs(numerical))
     worst_flat = int(np.argmax(excess))

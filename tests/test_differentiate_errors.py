@@ -185,3 +185,87 @@ def test_float32_auto_steps_have_an_error_estimate_that_covers_the_rounding(meth
         lambda w: np.sum(w.astype(w.dtype) ** 2), x, h="auto", method=method, full_output=True
     )
     assert np.all(info.error >= np.abs(g - 2 * x.astype(np.float64)))
+
+
+# -- the book's idiom from several threads ------------------------------------------------------
+
+
+@pytest.fixture
+def quick_switches():
+    """Python threads switch every microsecond, so that unserialised nudges interleave."""
+    import sys
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+def _in_threads(calls):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return [f.result() for f in [pool.submit(c) for c in calls]]
+
+
+def test_the_idiom_from_several_threads_is_serialised(quick_switches):
+    W = np.linspace(-1.0, 1.0, 400)
+    before = W.copy()
+
+    def f(w):  # reads W, as the book's lambda w: net.loss(x, t) reads net.W
+        return float(np.sum(W**3) + np.sum(np.sin(W)))
+
+    want = fastgrad.numerical_gradient(f, W)
+    calls = [lambda: fastgrad.numerical_gradient(f, W)] * 3
+    calls.append(lambda: fastgrad.numerical_gradient(f, W[100:200]))  # a view of W
+    calls.append(lambda: fastgrad.hessian(f, W[:20]))  # another part: f reads all of W
+    calls.append(
+        lambda: fastgrad.check_gradient(f, lambda v: 3 * W**2 + np.cos(W), W, directions=2)
+    )
+    got = _in_threads(calls)
+    for g in got[:3]:
+        assert_array_equal(g, want)
+    assert_array_equal(got[3], want[100:200])
+    assert got[5]
+    assert_array_equal(W, before)
+
+
+def test_a_failed_nudge_releases_the_array():
+    W = np.ones(5)
+
+    def f(w):
+        if W[3] != 1.0:
+            raise ValueError("boom")
+        return float(np.sum(W))
+
+    with pytest.raises(ValueError, match="boom"):
+        fastgrad.numerical_gradient(f, W)
+    assert_array_equal(W, np.ones(5))
+    # another thread may nudge W now (a lock left held would hang here: the timeout says so)
+    g = _in_threads([lambda: fastgrad.numerical_gradient(lambda w: float(np.sum(w**2)), W)])[0]
+    assert g == pytest.approx(2 * W)
+
+
+def test_different_arrays_of_one_network_from_several_threads(quick_switches):
+    # the book's TwoLayerNet.numerical_gradient nudges W1, then b1, ...; f reads them all
+    params = {"W": np.linspace(-1.0, 1.0, 300), "b": np.linspace(0.0, 2.0, 300)}
+
+    def loss(_):
+        return float(np.sum(np.tanh(params["W"] + params["b"] ** 2)))
+
+    want = {k: fastgrad.numerical_gradient(loss, v) for k, v in params.items()}
+    keys = ["W", "b"] * 2
+    got = _in_threads([lambda k=k: fastgrad.numerical_gradient(loss, params[k]) for k in keys])
+    for k, g in zip(keys, got, strict=True):
+        assert_array_equal(g, want[k])
+
+
+def test_a_nested_call_on_the_same_array_in_one_thread_is_allowed():
+    W = np.array([1.0, 2.0])
+
+    def f(w):  # differentiates inside, on the array its caller is nudging
+        return float(np.sum(fastgrad.numerical_gradient(lambda v: float(np.sum(v**2)), W)))
+
+    assert fastgrad.numerical_gradient(f, W) == pytest.approx([2.0, 2.0])
