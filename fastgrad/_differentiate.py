@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -133,6 +134,22 @@ def _check_vector(value: Any, m: int | None = None) -> NDArray:
     if m is not None and arr.shape[0] != m:
         raise ValueError(f"f returned {arr.shape[0]} values after {m} at the first call")
     return arr
+
+
+def _warn_non_finite(result: NDArray, what: str) -> None:
+    """One ``RuntimeWarning`` per call when elements of ``result`` are NaN or infinite (``f``
+    returned NaN or inf at some stencil point): the values are kept, as NumPy keeps the
+    result of an invalid operation, but never silently."""
+    bad = ~np.isfinite(result)
+    if bad.any():
+        first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), result.shape))
+        warnings.warn(
+            f"{int(bad.sum())} of {result.size} elements of the {what} are NaN or infinite, "
+            f"the first at index {first}: f returned NaN or inf at some of the points it was "
+            "evaluated at (a step across a pole or outside f's domain?)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _check_method(method: Any) -> str:
@@ -460,7 +477,8 @@ class _Problem:
         values, f0, in_place = self.values(method, h)
         if method == "complex":
             self._check_complex(values, h)
-        d, extrapolation = rd.combine(method, values, h, f0)
+        with np.errstate(invalid="ignore", over="ignore"):  # _warn_non_finite says it once
+            d, extrapolation = rd.combine(method, values, h, f0)
         self.reject_if_ignored(d, in_place)
         if not rounding:
             return d, extrapolation, None
@@ -760,6 +778,7 @@ def numerical_gradient(
     problem = _prepare(f, x, args, backend, vectorized, False, h, client, progress)
     d, info = _differentiate(problem, method, h, full_output)
     grad = np.asarray(d, dtype=np.float64).reshape(problem.arr.shape)
+    _warn_non_finite(grad, "gradient")
     if info is None:
         return grad
     return grad, DerivativeInfo(
@@ -801,6 +820,7 @@ def jacobian(
     d, info = _differentiate(problem, method, h, full_output)  # (n, m)
     shape = (d.shape[1], *problem.arr.shape)
     J = np.ascontiguousarray(np.asarray(d, dtype=np.float64).T).reshape(shape)
+    _warn_non_finite(J, "Jacobian")
     if info is None:
         return J
     error = np.ascontiguousarray(info.error.T).reshape(shape)
@@ -840,6 +860,7 @@ def hessian(
     with problem.held():
         steps = _hessian_steps(problem, h)
         H, values = _second_differences(problem, steps)
+        _warn_non_finite(H, "Hessian")
         if not full_output:
             return H
         H2, _ = _second_differences(problem, 2 * steps)
@@ -877,7 +898,8 @@ def _second_differences(problem: _Problem, hs: NDArray) -> tuple[NDArray, NDArra
             _raise_again(problem, v, _hessian_points(v, hs, i, j))
         n = v.size
         problem.nfev += 2 * n + 2 * n * (n - 1)
-    H = rd.combine_hessian(values, hs)
+    with np.errstate(invalid="ignore", over="ignore"):  # _warn_non_finite says it once
+        H = rd.combine_hessian(values, hs)
     problem.reject_if_ignored(H, in_place)
     return H, values
 

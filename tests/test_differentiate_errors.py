@@ -269,3 +269,33 @@ def test_a_nested_call_on_the_same_array_in_one_thread_is_allowed():
         return float(np.sum(fastgrad.numerical_gradient(lambda v: float(np.sum(v**2)), W)))
 
     assert fastgrad.numerical_gradient(f, W) == pytest.approx([2.0, 2.0])
+
+
+# -- an f that returns NaN or inf: the values are kept, with one warning ------------------------
+
+
+@numba.njit
+def infinite_past_3(w):
+    return np.sum(w * w) + (np.inf if w[3] > 3.0 else 0.0)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_non_finite_elements_are_kept_with_one_warning(backend, recwarn):
+    x = np.arange(6.0)
+    g = fastgrad.numerical_gradient(infinite_past_3, x, backend=backend)
+    assert [str(w.message)[:53] for w in recwarn] == [
+        "1 of 6 elements of the gradient are NaN or infinite, "
+    ]
+    assert "first at index (3,)" in str(recwarn[0].message)
+    assert recwarn[0].filename == __file__  # points at the caller's line
+    assert g[3] == np.inf and np.allclose(np.delete(g, 3), 2 * np.delete(x, 3))
+
+
+def test_non_finite_jacobian_and_hessian_warn(recwarn):
+    fastgrad.jacobian(lambda w: np.array([np.inf if w[2] > 2 else 1.0]), np.arange(3.0))
+    fastgrad.hessian(infinite_past_3, np.arange(5.0))
+    messages = [str(w.message) for w in recwarn]  # one a call, none from NumPy's inf - inf
+    assert len(messages) == 2
+    assert "1 of 3 elements of the Jacobian are NaN or infinite" in messages[0]
+    assert "first at index (0, 2)" in messages[0]
+    assert "of the Hessian are NaN or infinite" in messages[1]
