@@ -33,7 +33,7 @@ from . import _dask
 from ._api import _kernel_region, _max_abs, resolve_backend
 from ._config import blas_held
 from ._idiom import nudged_in_place, nudging, reject_ignored_argument
-from ._validation import check_int, check_positive_float, check_step
+from ._validation import check_bool, check_int, check_positive_float, check_step
 from .kernels import differentiate as kd
 from .reference import differentiate as rd
 
@@ -120,9 +120,24 @@ def _check_scalar(value: Any, complex_ok: bool = False) -> Any:
     return value if complex_ok else float(value)
 
 
-def _check_vector(value: Any, m: int | None = None) -> NDArray:
+def _check_values(arr: NDArray, complex_ok: bool, what: str = "f") -> NDArray:
+    """``arr`` if it holds real numbers (complex ones for a complex point); else a
+    ``TypeError`` that names what ``f`` returned, as :func:`_check_scalar` does for a
+    scalar (NumPy would truncate complex values, or fail on strings deep inside)."""
+    kind = arr.dtype.kind
+    if kind in "iuf" or (kind == "c" and complex_ok):
+        return arr
+    if kind == "c":
+        raise TypeError(
+            f"{what} returned complex values at a real point; f must return real values "
+            "(only method='complex' evaluates f at complex points)"
+        )
+    raise TypeError(f"{what} must return real numbers, got an array of dtype {arr.dtype}")
+
+
+def _check_vector(value: Any, m: int | None = None, complex_ok: bool = False) -> NDArray:
     arr = np.asarray(value)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
+    if arr.ndim != 1:
         raise TypeError(
             "f must return a 1-D array for jacobian, got "
             + (
@@ -133,7 +148,7 @@ def _check_vector(value: Any, m: int | None = None) -> NDArray:
         )
     if m is not None and arr.shape[0] != m:
         raise ValueError(f"f returned {arr.shape[0]} values after {m} at the first call")
-    return arr
+    return _check_values(arr, complex_ok)
 
 
 def _warn_non_finite(result: NDArray, what: str) -> None:
@@ -164,6 +179,7 @@ def _check_common(f: Any, args: Any, backend: Any, vectorized: bool, client: Any
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     if not isinstance(args, tuple):
         raise TypeError(f"args must be a tuple, got {type(args).__name__}")
+    vectorized = check_bool(vectorized, "vectorized")
     if backend == "auto":
         backend = "numba" if is_jitted(f) and not vectorized else "numpy"
     backend = resolve_backend(backend)
@@ -306,7 +322,7 @@ class _Problem:
         self.nfev += 1
         out = self.f(v, *self.private_args)
         if self.vector:
-            arr = _check_vector(out, self._m)
+            arr = _check_vector(out, self._m, complex_ok=np.iscomplexobj(v))
             self._m = arr.shape[0]
             return arr
         return _check_scalar(out, complex_ok=np.iscomplexobj(v))
@@ -356,7 +372,7 @@ class _Problem:
             )
         if self.vector and m is None:
             self._m = out.shape[1]
-        return out
+        return _check_values(out, np.iscomplexobj(X), "vectorized f")
 
     def values(self, method: str, h: NDArray) -> tuple[NDArray, Any, bool]:
         """Stencil values of ``method`` with steps ``h``, ``f(x)`` if it uses it, and whether
@@ -775,6 +791,7 @@ def numerical_gradient(
            [ 0.328871,  0.215344, -0.544215]])
     """
     method = _check_method(method)
+    full_output = check_bool(full_output, "full_output")
     problem = _prepare(f, x, args, backend, vectorized, False, h, client, progress)
     d, info = _differentiate(problem, method, h, full_output)
     grad = np.asarray(d, dtype=np.float64).reshape(problem.arr.shape)
@@ -816,6 +833,7 @@ def jacobian(
            [1., 6.]])
     """
     method = _check_method(method)
+    full_output = check_bool(full_output, "full_output")
     problem = _prepare(f, x, args, backend, vectorized, True, h, client, progress)
     d, info = _differentiate(problem, method, h, full_output)  # (n, m)
     shape = (d.shape[1], *problem.arr.shape)
@@ -856,6 +874,7 @@ def hessian(
     """
     if method != "central":
         raise ValueError(f"hessian supports method='central' (second differences), got {method!r}")
+    full_output = check_bool(full_output, "full_output")
     problem = _prepare(f, x, args, backend, False, False, h, client, progress)
     with problem.held():
         steps = _hessian_steps(problem, h)

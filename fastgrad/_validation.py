@@ -111,6 +111,26 @@ def check_int(value: int, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_bool(value: bool, name: str) -> bool:
+    """Return ``value``, or raise if it is not a bool (``"no"`` is truthy: never guess)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_init_std(value: float) -> float:
+    """Return a numeric ``weight_init_std`` as a float, or raise if it is not finite and
+    ``>= 0`` (a standard deviation)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"weight_init_std must be a number >= 0, got {type(value).__name__}")
+    std = float(value)
+    if not (math.isfinite(std) and std >= 0):
+        raise ValueError(
+            f"weight_init_std must be a finite standard deviation >= 0, got {value!r}"
+        )
+    return std
+
+
 def check_positive_int(value: int, name: str) -> int:
     """Return ``value`` as an int, or raise if it is not an integer ``>= 1``."""
     return check_int(value, name, 1)

@@ -299,3 +299,70 @@ def test_non_finite_jacobian_and_hessian_warn(recwarn):
     assert "1 of 3 elements of the Jacobian are NaN or infinite" in messages[0]
     assert "first at index (0, 2)" in messages[0]
     assert "of the Hessian are NaN or infinite" in messages[1]
+
+
+# -- loose arguments: refused, never guessed ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda x: fastgrad.numerical_gradient(np.sum, x, full_output="no"), TypeError, "full_o"),
+        (lambda x: fastgrad.jacobian(lambda v: v * 2, x, full_output=1), TypeError, "full_output"),
+        (lambda x: fastgrad.hessian(np.sum, x, full_output="no"), TypeError, "full_output"),
+        (lambda x: fastgrad.numerical_gradient(np.sum, x, vectorized="no"), TypeError, "vectori"),
+        (lambda x: fastgrad.jacobian(lambda v: v * 2, x, vectorized=0), TypeError, "vectorized"),
+        # complex values from a real point: refused as for a scalar f
+        (lambda x: fastgrad.jacobian(lambda v: v * 1j, x), TypeError, "complex values"),
+        (
+            lambda x: fastgrad.numerical_gradient(lambda X: X.sum(1) * 1j, x, vectorized=True),
+            TypeError,
+            "vectorized f returned complex values",
+        ),
+        (
+            lambda x: fastgrad.jacobian(lambda X: X * 1j, x, vectorized=True),
+            TypeError,
+            "complex values",
+        ),
+        # str, object and bool values: named, not a NumPy error from deep inside
+        (lambda x: fastgrad.jacobian(lambda v: v > 0, x), TypeError, "dtype bool"),
+        (lambda x: fastgrad.jacobian(lambda v: v.astype(str), x), TypeError, "dtype <U"),
+        (lambda x: fastgrad.jacobian(lambda v: v.astype(object), x), TypeError, "dtype object"),
+        (
+            lambda x: fastgrad.numerical_gradient(lambda X: X.sum(1) > 0, x, vectorized=True),
+            TypeError,
+            "vectorized f must return real numbers, got an array of dtype bool",
+        ),
+        (
+            lambda x: fastgrad.numerical_gradient(
+                lambda X: X.sum(1).astype(str), x, vectorized=True
+            ),
+            TypeError,
+            "dtype <U",
+        ),
+        (
+            lambda x: fastgrad.jacobian(lambda X: X.astype(object), x, vectorized=True),
+            TypeError,
+            "dtype object",
+        ),
+    ],
+)
+def test_loose_arguments_and_results_are_refused(call, error, match):
+    with pytest.raises(error, match=match):
+        call(np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("make", [fastgrad.TwoLayerNet, fastgrad.MultiLayerNet])
+@pytest.mark.parametrize("std", [-1, -0.01, np.nan])
+def test_a_negative_weight_init_std_is_refused(make, std):
+    hidden = 3 if make is fastgrad.TwoLayerNet else [3]
+    with pytest.raises(ValueError, match="weight_init_std must be a finite standard deviation"):
+        make(4, hidden, 2, weight_init_std=std)
+
+
+def test_complex_values_at_complex_points_are_still_the_complex_step():
+    x = np.array([1.0, 2.0])
+    J = fastgrad.jacobian(lambda v: v**2, x, method="complex")
+    assert_array_equal(J, np.diag(2 * x))
+    g = fastgrad.numerical_gradient(lambda X: (X**2).sum(1), x, vectorized=True, method="complex")
+    assert_array_equal(g, 2 * x)

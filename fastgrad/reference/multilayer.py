@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import check_int
+from .._validation import check_init_std, check_int
 from .functions import cross_entropy_error, sigmoid, softmax
 from .gradient import numerical_gradient
 from .nets import TwoLayerNet, _as_rng
@@ -116,9 +116,7 @@ def check_architecture(
                 f"got {weight_init_std!r}"
             )
     elif isinstance(weight_init_std, numbers.Real) and not isinstance(weight_init_std, bool):
-        init = float(weight_init_std)
-        if not math.isfinite(init):
-            raise ValueError(f"weight_init_std must be finite, got {weight_init_std!r}")
+        init = check_init_std(weight_init_std)
     else:
         raise TypeError(
             f"weight_init_std must be a number or one of {tuple(INIT_NAMES)}, "

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import as_params_array, check_positive_int
+from .._validation import as_params_array, check_init_std, check_positive_int
 from .functions import cross_entropy_error, sigmoid, sigmoid_grad, softmax
 from .gradient import numerical_gradient
 
@@ -133,8 +133,7 @@ class TwoLayerNet:
                 "output_size must be at least 2: a softmax over one class is always 1, so the "
                 "loss is the constant -log(1 + 1e-7) and every gradient is 0"
             )
-        if not np.isfinite(weight_init_std):
-            raise ValueError(f"weight_init_std must be finite, got {weight_init_std!r}")
+        weight_init_std = check_init_std(weight_init_std)
         rng = _as_rng(rng)
         # the book: weight_init_std * np.random.randn(...), biases zero
         self.params = {}
