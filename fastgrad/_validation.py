@@ -125,9 +125,7 @@ def check_init_std(value: float) -> float:
         raise TypeError(f"weight_init_std must be a number >= 0, got {type(value).__name__}")
     std = float(value)
     if not (math.isfinite(std) and std >= 0):
-        raise ValueError(
-            f"weight_init_std must be a finite standard deviation >= 0, got {value!r}"
-        )
+        raise ValueError(f"weight_init_std must be a finite standard deviation >= 0, got {value!r}")
     return std
 
 

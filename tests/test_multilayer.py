@@ -726,7 +726,7 @@ def read_only(a):
         (dict(activation="tanh"), ValueError, "activation must be one of"),
         (dict(activation=None), ValueError, "activation must be one of"),
         (dict(weight_init_std="lecun"), ValueError, "weight_init_std must be a number or one of"),
-        (dict(weight_init_std=np.nan), ValueError, "weight_init_std must be a finite standard deviation"),
+        (dict(weight_init_std=np.nan), ValueError, "finite standard deviation"),
         (dict(weight_init_std=None), TypeError, "weight_init_std"),
         (dict(weight_decay_lambda=-0.1), ValueError, "weight_decay_lambda must be finite and >= 0"),
         (dict(weight_decay_lambda=np.inf), ValueError, "weight_decay_lambda"),
