@@ -1,4 +1,5 @@
-"""Shared fixtures and the tolerances of the harness, each justified once here."""
+"""Shared fixtures, the Hypothesis profiles and the tolerances of the harness, each justified
+once here."""
 
 from __future__ import annotations
 
@@ -9,9 +10,37 @@ import time
 import numba
 import numpy as np
 import pytest
+from hypothesis import settings
 from numba.core import event as numba_event
 
 import fastgrad
+
+# -- hypothesis profiles --------------------------------------------------------------------
+#
+# "ci" draws the same examples on every run, so CI cannot go red on an example that no one
+# changed: each test's examples are seeded from a hash of the test (derandomize=True, until
+# the test, Hypothesis or Python changes), no example database, no deadline (a slow CI
+# machine is not a failure), and a failure prints its reproduction blob. "dev" (local runs)
+# draws new examples on every run and replays the failures it saved in .hypothesis/. Both
+# budget 100 examples to a test that sets no max_examples. CI (.ci/run) sets CI=true, which
+# selects "ci"; ``pytest --hypothesis-profile NAME`` selects either. An example that ever
+# failed is pinned on its test with @example.
+#
+# Both derive from Hypothesis's "default" profile, not from the one loaded now: with CI set,
+# recent Hypothesis versions load their own derandomized "ci" profile at import.
+_DEFAULT = settings.get_profile("default")
+settings.register_profile(
+    "ci",
+    parent=_DEFAULT,
+    max_examples=100,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+)
+settings.register_profile("dev", parent=_DEFAULT, max_examples=100)
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+settings.load_profile("ci" if IN_CI else "dev")
 
 EPS = np.finfo(np.float64).eps
 
