@@ -17,6 +17,7 @@ LAYERS = [
         "fastgrad._files",
         "fastgrad._labels",
         "fastgrad._validation",
+        "fastgrad._idiom",
     ),
     ("fastgrad.reference",),
     ("fastgrad.kernels",),
