@@ -66,19 +66,10 @@ from .._files import write_atomically
 from .._validation import check_int, check_positive_float
 from ..optimizers import OPTIMIZERS
 from ..reference.multilayer import ACTIVATIONS, INIT_NAMES
-from ..training import (
-    GRAD_METHODS,
-    CheckpointError,
-    DivergenceError,
-    History,
-    _as_optimizer,
-    _gradient_method,
-    _iters_per_epoch,
-    _net_shape,
-    _param_arrays,
-    _shape_str,
-    train,
-)
+from ..training import GRAD_METHODS, CheckpointError, DivergenceError, History, train
+from ..training._checkpoint import param_arrays
+from ..training._loop import gradient_method
+from ..training._settings import as_optimizer, iters_per_epoch, net_shape, shape_str
 
 __all__ = ["build_parser", "main"]
 
@@ -390,7 +381,7 @@ def _check_args(args: argparse.Namespace) -> None:
         np.isfinite(args.weight_decay) and args.weight_decay >= 0
     ):
         raise _Failure(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
-    args.optimizer_object = _as_optimizer(args.optimizer, args.lr)
+    args.optimizer_object = as_optimizer(args.optimizer, args.lr)
     args.local_workers = None
     if args.scheduler is not None:
         args.backend = "dask"
@@ -542,16 +533,16 @@ def _train_and_report(
     """Build the network, warm it up, train it, then write and print what came of it."""
     x_train, t_train, x_test, _ = data
     net = _build_net(args, x_train.shape[1], t_train.shape[1])
-    iters_per_epoch = _iters_per_epoch(x_train.shape[0], args.batch_size)
-    eval_every = args.eval_every or iters_per_epoch
+    epoch = iters_per_epoch(x_train.shape[0], args.batch_size)
+    eval_every = args.eval_every or epoch
     checkpoint_every = args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
-    _say_plan(say, args, net, threads, iters_per_epoch, eval_every, checkpoint, checkpoint_every)
+    _say_plan(say, args, net, threads, epoch, eval_every, checkpoint, checkpoint_every)
     jit = _warm_up(net, args, x_train, t_train, say)
 
     history, ran, wall = _train(args, net, data, eval_every, checkpoint, checkpoint_every)
     summary = _summary(history, ran, wall, jit)
     run = _run_record(args, source, net, threads, eval_every, checkpoint, summary)
-    paths = _write_outputs(out, history, run, net.params, iters_per_epoch)
+    paths = _write_outputs(out, history, run, net.params, epoch)
     _print_report(run, x_test.shape[0], paths)
     return 0
 
@@ -591,7 +582,7 @@ def _build_net(args: argparse.Namespace, n_in: int, n_out: int) -> Any:
 def _network_words(net: Any) -> str:
     """``TwoLayerNet 784-50-10``, or ``MultiLayerNet 784-100-100-10 relu, init relu, weight
     decay 0.1``."""
-    words = f"{type(net).__name__} {_shape_str(_net_shape(net))}"
+    words = f"{type(net).__name__} {shape_str(net_shape(net))}"
     if isinstance(net, MultiLayerNet):
         words += (
             f" {net.activation}, init {net.weight_init_std}, "
@@ -639,7 +630,7 @@ def _warm_up(
         say("compile: none (numpy backend)")
         return None
     xb, tb = x[: args.batch_size], t[: args.batch_size]
-    gradient = _gradient_method(net, args.grad)
+    gradient = gradient_method(net, args.grad)
     t0 = time.perf_counter()
     gradient(xb, tb)
     elapsed = time.perf_counter() - t0
@@ -726,7 +717,7 @@ def _run_record(
         "fastgrad": __version__,
         "data": str(source),
         "data_kind": source.kind,
-        "network": _shape_str(_net_shape(net)),
+        "network": shape_str(net_shape(net)),
         "architecture": {
             "class": type(net).__name__,
             "hidden": args.hidden_sizes,
@@ -798,7 +789,7 @@ def _write_outputs(
     paths = [out / "history.json", out / "loss.png", out / "accuracy.png", out / "params.npz"]
     doc = {"run": run, "history": history.to_dict()}
     text = json.dumps(doc, indent=1).encode("utf-8")
-    arrays = _param_arrays(params)
+    arrays = param_arrays(params)
     try:
         write_atomically(paths[0], lambda f: f.write(text))
         _plot_loss(history, paths[1])
