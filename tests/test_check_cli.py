@@ -102,13 +102,18 @@ def test_a_batch_larger_than_the_sample_exits_1(capsys):
 
 
 def test_help_and_dispatcher(capsys):
+    """--help exits 0 and names each flag (its wording is free; the default network is
+    tested by its figures above); the dispatcher routes ``check`` and lists it."""
     assert check_cli.main(["--help"]) == 0
-    text = " ".join(capsys.readouterr().out.split())
-    assert "MultiLayerNet(784, [50], 10, weight_init_std=0.01)" in text
+    out = capsys.readouterr().out
+    for flag in ("--hidden", "--activation", "--weight-init", "--weight-decay", "--backend"):
+        assert flag in out, flag
+    for flag in ("--batch", "--seed", "--tol"):
+        assert flag in out, flag
     assert cli.main(["check", "--tol", "1e-30", "--batch", "1"]) == 1
     capsys.readouterr()
     assert cli.main([]) == 2
-    assert "usage: fastgrad {train,bench,check}" in capsys.readouterr().out
+    assert "check" in capsys.readouterr().out
 
 
 def test_python_m_fastgrad_check():

@@ -12,13 +12,8 @@ ReLU network, ``MultiLayerNet(784, [50], 10, weight_init_std=0.01)``, on 3 image
 ``--backend`` and ``--batch`` pick another of the book's ``MultiLayerNet`` family.
 
 Exit status: 0 when the check passes (every parameter's mean absolute difference is at most
-``--tol``), 1 when it fails (or the sample cannot be loaded), 2 on a usage error.
+``--tol``), 1 when it fails (or the sample cannot be loaded), 2 on a usage error. Example::
 
-Examples
---------
-::
-
-    fastgrad check                                    # the book's gradient_check.py
     fastgrad check --hidden 100,100 --weight-decay 0.1 --batch 10
 """
 
@@ -34,7 +29,7 @@ import numpy as np
 from .. import MultiLayerNet, gradient_check
 from .._validation import check_int, check_positive_float
 from ..reference.multilayer import ACTIVATIONS, INIT_NAMES
-from .train import _Failure, _hidden_sizes, _weight_init
+from .train import Failure, hidden_sizes, weight_init
 
 __all__ = ["build_parser", "main"]
 
@@ -57,7 +52,7 @@ def _arg(convert: Any) -> Any:
     def parse(text: str) -> Any:
         try:
             return convert(text)
-        except (_Failure, ValueError, TypeError) as exc:
+        except (Failure, ValueError, TypeError) as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     parse.__name__ = convert.__name__.strip("_")
@@ -96,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--hidden",
-        type=_arg(_hidden_sizes),
+        type=_arg(hidden_sizes),
         default=[50],
         metavar="N[,N...]",
         help="hidden layer widths, a comma list (default: 50)",
@@ -109,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--weight-init",
-        type=_arg(_weight_init),
+        type=_arg(weight_init),
         default=BOOK_INIT,
         metavar="INIT",
         help=f"initial weight scale: {'|'.join(INIT_NAMES)} or a number "
@@ -168,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         x, t = _sample(args.batch)
-    except _Failure as exc:
+    except Failure as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     net = MultiLayerNet(
@@ -206,7 +201,7 @@ def _sample(batch: int) -> tuple[np.ndarray, np.ndarray]:
     try:
         (x_train, t_train), _ = load_mnist(normalize=True, one_hot_label=True, source="sample")
     except (MNISTError, ImportError) as exc:
-        raise _Failure(f"cannot load the MNIST sample: {exc}") from exc
+        raise Failure(f"cannot load the MNIST sample: {exc}") from exc
     if batch > x_train.shape[0]:
-        raise _Failure(f"--batch {batch} exceeds the sample's {x_train.shape[0]:,} images")
+        raise Failure(f"--batch {batch} exceeds the sample's {x_train.shape[0]:,} images")
     return x_train[:batch], t_train[:batch]

@@ -1,54 +1,25 @@
 """``fastgrad train``: the book's chapter-4 training run on MNIST, from the command line.
 
-By default it trains the book's 784-50-10 network with numerical gradients on the numba
-backend for 10,000 iterations (batch 100, lr 0.1), on the full MNIST when it is on disk, else
-on the offline sample, and says which.
+By default it trains the book's 784-50-10 ``TwoLayerNet`` (sigmoid, weights of std 0.01) with
+numerical gradients on the numba backend for 10,000 iterations (batch 100, lr 0.1), on the
+full MNIST when it is on disk, else on the offline sample, and says which. ``--hidden 100,100``,
+``--activation``, ``--weight-init`` or ``--weight-decay`` make it the chapter-6
+``MultiLayerNet`` (:func:`_is_multilayer`); ``--optimizer`` picks another of the book's
+updates. It reports the JIT compile time apart from the training time and writes, each file
+atomically, to ``--out``: ``history.json`` (the run's settings and summary, and the
+:class:`~fastgrad.training.History`), ``loss.png`` and ``accuracy.png`` (the book's figures
+4-11 and 4-12) and ``params.npz``. ``--checkpoint`` and ``--resume`` continue the same run,
+bit for bit, or refuse, naming the flag that differs.
 
-The network: the chapter-4 ``TwoLayerNet`` (sigmoid, initial weights of std 0.01) of
-``--hidden N`` units, unless ``--activation``, ``--weight-init`` or ``--weight-decay`` is
-given or ``--hidden`` lists more than one layer (``--hidden 100,100``): then the chapter-6
-``MultiLayerNet`` (ReLU and He initialisation unless told otherwise, no weight decay). The
-update: ``--optimizer sgd|momentum|adagrad|rmsprop|adam`` with the book's hyper-parameters;
-``--lr`` defaults to 0.1 for sgd (the book's chapter 4) and to the book's default of any
-other optimizer. It reports the JIT compile time apart from the
-training time, shows progress, and writes to ``--out``:
-
-- ``history.json``: the run's settings and summary (``"run"``) and the :class:`History`
-  (``"history"``; ``History.from_dict(json.load(f)["history"])``);
-- ``loss.png``: the loss of every iteration (the book's figure 4-11);
-- ``accuracy.png``: train and test accuracy per epoch (figure 4-12);
-- ``params.npz``: the final ``W1, b1, ..., W{L+1}, b{L+1}``.
-
-Each file is written atomically (a temporary file, then a rename). Bad flags or values for a
-flag exit with argparse's usage message (status 2); other bad input (a non-positive learning
-rate, missing or corrupt data, an unwritable folder, a checkpoint of another run) exits with
-a one-line message on stderr (status 1) before anything is written. A run that diverges
-(a learning rate so large that an update leaves the parameters NaN, infinite or too large
-for the numerical gradient's step) exits the same way, naming the iteration, without
-writing the outputs; a checkpoint keeps the last one written before it.
-
-``--resume`` continues only the same run: a checkpoint written with another ``--backend``,
-``--grad``, ``--optimizer``, ``--lr``, ``--batch-size``, ``--eval-every``, ``--seed``,
-``--hidden``, ``--activation``, ``--weight-init`` or ``--weight-decay``, on other
-data, by other fastgrad, NumPy or Numba versions, or with more iterations done than
-``--iters``, is refused with a message naming the flag (or what else differs) and both values.
-``--iters`` may be larger than the checkpoint's: that extends the run.
-
-Examples
---------
-::
-
-    fastgrad train                                   # the book's run
-    fastgrad train --grad backprop --iters 2000      # the chapter-5 gradient, for comparison
-    fastgrad train --checkpoint run.npz --resume     # continue where a run stopped
-    fastgrad train --hidden 100,100 --optimizer adam --grad backprop   # chapter 6
+Bad flags exit with argparse's usage message (status 2); any other failure (a bad value,
+missing or corrupt data, an unwritable folder, a refused checkpoint, a run that diverges) with
+one line on stderr (status 1), before the outputs are written.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -60,18 +31,17 @@ from typing import Any
 import numba
 import numpy as np
 
-from .. import MultiLayerNet, TwoLayerNet, __version__
+from .. import MultiLayerNet, TwoLayerNet
 from .. import threads as kernel_threads
-from .._files import write_atomically
 from .._validation import check_int, check_positive_float
 from ..optimizers import OPTIMIZERS
 from ..reference.multilayer import ACTIVATIONS, INIT_NAMES
 from ..training import GRAD_METHODS, CheckpointError, DivergenceError, History, train
-from ..training._checkpoint import param_arrays
 from ..training._loop import gradient_method
 from ..training._settings import as_optimizer, iters_per_epoch, net_shape, shape_str
+from ._train_outputs import print_report, run_record, summary, write_outputs
 
-__all__ = ["build_parser", "main"]
+__all__ = ["Failure", "build_parser", "hidden_sizes", "main", "weight_init"]
 
 PROG = "fastgrad train"
 DEFAULT_CHECKPOINT_EVERY = 1000
@@ -79,7 +49,7 @@ DEFAULT_CHECKPOINT_EVERY = 1000
 TWO_LAYER_INIT = 0.01
 
 
-class _Failure(Exception):
+class Failure(Exception):
     """A user-facing error: printed as one line, exit status 1."""
 
 
@@ -99,41 +69,52 @@ def build_parser() -> argparse.ArgumentParser:
         "--weight-init or --weight-decay is given or --hidden lists more than one layer: "
         "then it is the MultiLayerNet (default ReLU, He init, no weight decay).",
     )
-    data = p.add_argument_group("data")
-    data.add_argument(
+    _add_data_flags(p.add_argument_group("data"))
+    model = p.add_argument_group("model and training")
+    _add_network_flags(model)
+    _add_training_flags(model)
+    _add_checkpoint_flags(p.add_argument_group("checkpoints"))
+    _add_output_flags(p.add_argument_group("output"))
+    return p
+
+
+def _add_data_flags(group: Any) -> None:
+    group.add_argument(
         "--data",
         choices=("auto", "full", "sample"),
         default="auto",
         help="full MNIST, the offline 5,000-image sample, or auto: full when "
         "it is on disk, else the sample (default: %(default)s)",
     )
-    data.add_argument(
+    group.add_argument(
         "--data-dir",
         metavar="DIR",
         help="folder of the MNIST IDX files, which must exist (default: $FASTGRAD_DATA, else "
         "the user cache folder)",
     )
-    model = p.add_argument_group("model and training")
-    model.add_argument(
+
+
+def _add_network_flags(group: Any) -> None:
+    group.add_argument(
         "--backend",
         choices=("numba", "numpy"),
         default="numba",
         help="numba kernels or the NumPy reference (default: %(default)s)",
     )
-    model.add_argument(
+    group.add_argument(
         "--scheduler",
         metavar="ADDRESS|local:N",
         help="compute the gradients on a Dask cluster (replaces --backend): the address of a "
         "running scheduler (e.g. tcp://10.0.0.5:8786), or local:N to start N worker "
         "processes on 127.0.0.1 for the run; needs pip install 'fastgrad[dask]'",
     )
-    model.add_argument(
+    group.add_argument(
         "--grad",
         choices=GRAD_METHODS,
         default="numerical",
         help="numerical gradients (chapter 4) or backprop (chapter 5) (default: %(default)s)",
     )
-    model.add_argument(
+    group.add_argument(
         "--hidden",
         default="50",
         metavar="N[,N...]",
@@ -141,100 +122,106 @@ def build_parser() -> argparse.ArgumentParser:
         "keeps the chapter-4 TwoLayerNet, more than one makes a MultiLayerNet "
         "(default: %(default)s)",
     )
-    model.add_argument(
+    group.add_argument(
         "--activation",
         choices=ACTIVATIONS,
         help="hidden activation; makes a MultiLayerNet (default there: relu)",
     )
-    model.add_argument(
+    group.add_argument(
         "--weight-init",
         metavar="INIT",
         help=f"initial weight scale: {'|'.join(INIT_NAMES)} or a number (relu/he: "
         "sqrt(2/fan_in), sigmoid/xavier: sqrt(1/fan_in)); makes a MultiLayerNet "
         "(default there: relu)",
     )
-    model.add_argument(
+    group.add_argument(
         "--weight-decay",
         type=float,
         metavar="LAMBDA",
         help="L2 weight decay lambda (the loss adds 0.5 lambda sum W^2); makes a "
         "MultiLayerNet (default there: 0)",
     )
-    model.add_argument(
+
+
+def _add_training_flags(group: Any) -> None:
+    group.add_argument(
         "--optimizer",
         choices=tuple(OPTIMIZERS),
         default="sgd",
         help="the book's update rule, with its hyper-parameters (default: %(default)s)",
     )
-    model.add_argument(
+    group.add_argument(
         "--iters", type=int, default=10_000, metavar="N", help="iterations (default: %(default)s)"
     )
-    model.add_argument(
+    group.add_argument(
         "--batch-size",
         type=int,
         default=100,
         metavar="N",
         help="mini-batch size (default: %(default)s)",
     )
-    model.add_argument(
+    group.add_argument(
         "--lr",
         type=float,
         help="learning rate (default: 0.1 for sgd, the book's chapter 4; the book's default "
         "of any other optimizer: 0.01, adam 0.001)",
     )
-    model.add_argument(
+    group.add_argument(
         "--seed",
         type=int,
         default=0,
         help="seed of the initial weights and the mini-batches (default: %(default)s)",
     )
-    model.add_argument(
+    group.add_argument(
         "--eval-every",
         type=int,
         metavar="N",
         help="iterations between accuracy evaluations (default: one epoch, "
         "train size // batch size)",
     )
-    model.add_argument(
+    group.add_argument(
         "--threads",
         type=int,
         metavar="N",
         help=f"kernel threads, at most {numba.config.NUMBA_NUM_THREADS} on this machine "
         "(default: all)",
     )
-    ck = p.add_argument_group("checkpoints")
-    ck.add_argument(
+
+
+def _add_checkpoint_flags(group: Any) -> None:
+    group.add_argument(
         "--checkpoint",
         metavar="PATH",
         help="write a checkpoint file every --checkpoint-every iterations and at the end",
     )
-    ck.add_argument(
+    group.add_argument(
         "--checkpoint-every",
         type=int,
         metavar="K",
         help=f"iterations between checkpoints (default: {DEFAULT_CHECKPOINT_EVERY})",
     )
-    ck.add_argument(
+    group.add_argument(
         "--resume",
         action="store_true",
         help="continue from --checkpoint if it exists; ends with the same "
         "parameters and history as an uninterrupted run, and refuses a checkpoint "
         "of another backend, data, setting or library version",
     )
-    out = p.add_argument_group("output")
-    out.add_argument(
+
+
+def _add_output_flags(group: Any) -> None:
+    group.add_argument(
         "--out",
         default="./fastgrad-out",
         metavar="DIR",
         help="folder for history.json, loss.png, accuracy.png and params.npz "
         "(default: %(default)s)",
     )
-    out.add_argument(
+    group.add_argument(
         "--quiet",
         action="store_true",
         help="no progress bar and no preamble; print only the summary",
     )
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return _run(args)
-    except _Failure as exc:
+    except Failure as exc:
         print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -307,30 +294,30 @@ def _checkpoint_message(exc: CheckpointError, checkpoint: Path | None) -> str:
     return str(exc)
 
 
-def _hidden_sizes(text: str) -> list[int]:
+def hidden_sizes(text: str) -> list[int]:
     """``--hidden``'s comma list as integers >= 1."""
     try:
         sizes = [int(v) for v in text.split(",")]
     except ValueError:
-        raise _Failure(
+        raise Failure(
             f"--hidden must be a comma list of integers >= 1, e.g. 100,100; got {text!r}"
         ) from None
     for size in sizes:
         try:
             check_int(size, "--hidden", 1)
         except ValueError as exc:
-            raise _Failure(str(exc)) from exc
+            raise Failure(str(exc)) from exc
     return sizes
 
 
-def _weight_init(text: str | None) -> str | float | None:
+def weight_init(text: str | None) -> str | float | None:
     """``--weight-init``: a name of :data:`INIT_NAMES` or a finite number > 0."""
     if text is None or text.lower() in INIT_NAMES:
         return None if text is None else text.lower()
     try:
         return check_positive_float(float(text), "--weight-init")
     except ValueError:
-        raise _Failure(
+        raise Failure(
             f"--weight-init must be one of {', '.join(INIT_NAMES)} or a finite number > 0, "
             f"got {text!r}"
         ) from None
@@ -343,13 +330,13 @@ def _check_data_dir(text: str | None) -> None:
         return
     folder = Path(text).expanduser()
     if not folder.exists():
-        raise _Failure(
+        raise Failure(
             f"--data-dir {text} does not exist; pass the folder that holds the MNIST IDX "
             "files, or leave --data-dir out (to download MNIST into a new folder, create it "
             "first and pass --data full)"
         )
     if not folder.is_dir():
-        raise _Failure(
+        raise Failure(
             f"--data-dir {text} is not a folder; pass the folder that holds the MNIST IDX "
             "files, or leave --data-dir out"
         )
@@ -373,14 +360,14 @@ def _check_args(args: argparse.Namespace) -> None:
         try:
             check_positive_float(args.lr, "--lr")
         except ValueError as exc:
-            raise _Failure(f"--lr must be a finite number > 0, got {args.lr}") from exc
+            raise Failure(f"--lr must be a finite number > 0, got {args.lr}") from exc
     _check_data_dir(args.data_dir)
-    args.hidden_sizes = _hidden_sizes(args.hidden)
-    args.weight_init = _weight_init(args.weight_init)
+    args.hidden_sizes = hidden_sizes(args.hidden)
+    args.weight_init = weight_init(args.weight_init)
     if args.weight_decay is not None and not (
         np.isfinite(args.weight_decay) and args.weight_decay >= 0
     ):
-        raise _Failure(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
+        raise Failure(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
     args.optimizer_object = as_optimizer(args.optimizer, args.lr)
     args.local_workers = None
     if args.scheduler is not None:
@@ -389,7 +376,7 @@ def _check_args(args: argparse.Namespace) -> None:
             try:
                 args.local_workers = check_int(int(args.scheduler[6:]), "--scheduler", 1)
             except (TypeError, ValueError):
-                raise _Failure(
+                raise Failure(
                     f"--scheduler local:N needs a number of workers >= 1, got {args.scheduler}"
                 ) from None
     for flag, value, minimum in (
@@ -404,7 +391,7 @@ def _check_args(args: argparse.Namespace) -> None:
             try:
                 check_int(value, flag, minimum)
             except ValueError as exc:
-                raise _Failure(str(exc)) from exc
+                raise Failure(str(exc)) from exc
     if args.threads is not None:
         _check_threads(args.threads)
 
@@ -418,7 +405,7 @@ def _check_threads(n: int) -> None:
         why = ""
         if "NUMBA_NUM_THREADS" in os.environ:
             why = " (NUMBA_NUM_THREADS in the environment sets it)"
-        raise _Failure(
+        raise Failure(
             f"--threads {n} is more than this machine allows: the kernels run at most "
             f"{limit} thread{'s' if limit != 1 else ''} here{why}; pass --threads {limit} or "
             "fewer, or leave --threads out to use them all"
@@ -437,7 +424,7 @@ def _prepare_folder(folder: Path, what: str) -> bool:
         os.unlink(probe)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise _Failure(f"cannot write the {what} to {folder}: {reason}") from exc
+        raise Failure(f"cannot write the {what} to {folder}: {reason}") from exc
     return created
 
 
@@ -459,9 +446,9 @@ def _load_data(args: argparse.Namespace, say: Any) -> tuple[Any, tuple[np.ndarra
             progress=False if args.quiet else None,
         )
     except MNISTError as exc:
-        raise _Failure(f"cannot load MNIST: {exc}") from exc
+        raise Failure(f"cannot load MNIST: {exc}") from exc
     except ImportError as exc:
-        raise _Failure(f"cannot load the MNIST sample: {exc}") from exc
+        raise Failure(f"cannot load the MNIST sample: {exc}") from exc
     return source, (x_train, t_train, x_test, t_test)
 
 
@@ -481,7 +468,7 @@ def _run(args: argparse.Namespace) -> int:
             try:
                 threads = stack.enter_context(kernel_threads(args.threads))
             except ValueError as exc:
-                raise _Failure(str(exc)) from exc
+                raise Failure(str(exc)) from exc
             if args.scheduler is not None:
                 stack.enter_context(_dask_client(args, say))
             return _train_and_report(args, source, data, out, checkpoint, threads, say)
@@ -497,16 +484,16 @@ def _dask_client(args: argparse.Namespace, say: Any) -> Any:
     """The Dask client of ``--scheduler``, current for the run (the dask networks use it);
     a ``local:N`` cluster listens on 127.0.0.1 only and is closed at the end."""
     try:
-        from .. import _dask
+        from .._dask import connect, local_cluster
 
         if args.local_workers is not None:
-            cluster = _dask.local_cluster(args.local_workers)
-            client = _dask.connect(cluster.scheduler_address)
+            cluster = local_cluster(args.local_workers)
+            client = connect(cluster.scheduler_address)
         else:
             cluster = None
-            client = _dask.connect(args.scheduler)
+            client = connect(args.scheduler)
     except (ImportError, OSError, ValueError) as exc:  # ValueError: not an address
-        raise _Failure(str(exc)) from exc
+        raise Failure(str(exc)) from exc
     try:
         workers = len(client.scheduler_info().get("workers", {}))
         say(
@@ -540,10 +527,13 @@ def _train_and_report(
     jit = _warm_up(net, args, x_train, t_train, say)
 
     history, ran, wall = _train(args, net, data, eval_every, checkpoint, checkpoint_every)
-    summary = _summary(history, ran, wall, jit)
-    run = _run_record(args, source, net, threads, eval_every, checkpoint, summary)
-    paths = _write_outputs(out, history, run, net.params, epoch)
-    _print_report(run, x_test.shape[0], paths)
+    run = run_record(args, source, net, threads, eval_every, checkpoint)
+    run["summary"] = summary(history, ran, wall, jit)
+    try:
+        paths = write_outputs(out, history, run, net.params, epoch)
+    except OSError as exc:
+        raise Failure(f"cannot write the outputs to {out}: {exc}") from exc
+    print_report(run, x_test.shape[0], paths)
     return 0
 
 
@@ -674,150 +664,12 @@ def _train(
             callbacks=[lambda i, h, n: ran.append(i)],
         )
     except CheckpointError as exc:
-        raise _Failure(_checkpoint_message(exc, checkpoint)) from exc
+        raise Failure(_checkpoint_message(exc, checkpoint)) from exc
     except DivergenceError as exc:
-        raise _Failure(
+        raise Failure(
             f"training diverged at iteration {exc.iteration + 1} of {args.iters}: "
             f"{exc.reason}; lower --lr (this run has --lr {exc.lr:g})"
         ) from exc
     except OSError as exc:
-        raise _Failure(f"cannot write the checkpoint {checkpoint}: {exc}") from exc
+        raise Failure(f"cannot write the checkpoint {checkpoint}: {exc}") from exc
     return history, len(ran), time.perf_counter() - t0
-
-
-def _summary(history: History, ran: int, wall: float, jit: float | None) -> dict[str, Any]:
-    """The ``"summary"`` of ``history.json``; the timings are this session's ``ran``
-    iterations (None without any)."""
-    session = slice(history.iterations - ran, None)
-    return {
-        "iterations": history.iterations,
-        "iterations_this_session": ran,
-        "final_train_acc": history.train_acc[-1] if history.train_acc else None,
-        "final_test_acc": history.test_acc[-1] if history.test_acc else None,
-        "wall_time_s": wall,
-        "iterations_per_s": ran / wall if wall > 0 and ran else None,
-        "mean_iteration_s": float(np.mean(history.iter_time[session])) if ran else None,
-        "mean_gradient_s": float(np.mean(history.grad_time[session])) if ran else None,
-        "first_gradient_call_s": jit,
-    }
-
-
-def _run_record(
-    args: argparse.Namespace,
-    source: Any,
-    net: Any,
-    threads: int,
-    eval_every: int,
-    checkpoint: Path | None,
-    summary: dict[str, Any],
-) -> dict[str, Any]:
-    """The ``"run"`` of ``history.json``: the settings, the data, the network and the
-    summary."""
-    return {
-        "fastgrad": __version__,
-        "data": str(source),
-        "data_kind": source.kind,
-        "network": shape_str(net_shape(net)),
-        "architecture": {
-            "class": type(net).__name__,
-            "hidden": args.hidden_sizes,
-            "activation": getattr(net, "activation", "sigmoid"),
-            "weight_init": net.weight_init_std,
-            "weight_decay": getattr(net, "weight_decay_lambda", 0.0),
-        },
-        "backend": args.backend,
-        "grad": args.grad,
-        "threads": threads,
-        "iters": args.iters,
-        "batch_size": args.batch_size,
-        "optimizer": args.optimizer,
-        "lr": args.optimizer_object.lr,
-        "seed": args.seed,
-        "eval_every": eval_every,
-        "checkpoint": str(checkpoint) if checkpoint else None,
-        "summary": summary,
-    }
-
-
-def _axes() -> Any:
-    """The axes of a new figure, the size of both plots."""
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(6.4, 4.0), layout="constrained").add_subplot()
-
-
-def _save_plot(ax: Any, path: Path, title: str, xlabel: str, ylabel: str) -> None:
-    """Label the axes, title and grid them, and write their figure to ``path`` as a PNG."""
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    write_atomically(path, lambda f: ax.figure.savefig(f, format="png", dpi=100))
-
-
-def _plot_loss(history: History, path: Path) -> None:
-    ax = _axes()
-    loss = np.asarray(history.loss)
-    ax.plot(np.arange(loss.size), loss, lw=0.6, label="mini-batch loss")
-    if loss.size >= 100:
-        window = max(loss.size // 100, 10)
-        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax.plot(np.arange(window - 1, loss.size), smooth, lw=1.5, label=f"mean of {window}")
-        ax.legend(loc="upper right")
-    _save_plot(ax, path, "Training loss (book figure 4-11)", "iteration", "loss")
-
-
-def _plot_accuracy(history: History, iters_per_epoch: int, path: Path) -> None:
-    ax = _axes()
-    epochs = np.asarray(history.epoch_iters, dtype=float) / iters_per_epoch
-    ax.plot(epochs, history.train_acc, marker="o", ms=2, label="train acc")
-    ax.plot(epochs, history.test_acc, marker="s", ms=2, ls="--", label="test acc")
-    ax.set_ylim(0, 1.0)
-    ax.legend(loc="lower right")
-    _save_plot(ax, path, "Accuracy (book figure 4-12)", "epochs", "accuracy")
-
-
-def _write_outputs(
-    out: Path,
-    history: History,
-    run: dict[str, Any],
-    params: dict[str, np.ndarray],
-    iters_per_epoch: int,
-) -> list[Path]:
-    """Write ``history.json``, ``loss.png``, ``accuracy.png`` and ``params.npz`` to ``out``;
-    return their paths."""
-    paths = [out / "history.json", out / "loss.png", out / "accuracy.png", out / "params.npz"]
-    doc = {"run": run, "history": history.to_dict()}
-    text = json.dumps(doc, indent=1).encode("utf-8")
-    arrays = param_arrays(params)
-    try:
-        write_atomically(paths[0], lambda f: f.write(text))
-        _plot_loss(history, paths[1])
-        _plot_accuracy(history, iters_per_epoch, paths[2])
-        write_atomically(paths[3], lambda f: np.savez(f, **arrays))
-    except OSError as exc:
-        raise _Failure(f"cannot write the outputs to {out}: {exc}") from exc
-    return paths
-
-
-def _print_report(run: dict[str, Any], n_test: int, paths: list[Path]) -> None:
-    """The closing lines on stdout, from the record written to ``history.json``."""
-    summary = run["summary"]
-    if summary["final_train_acc"] is not None:
-        print(
-            f"final accuracy: train {summary['final_train_acc']:.4f}, "
-            f"test {summary['final_test_acc']:.4f} ({run['data_kind']} data, "
-            f"{n_test:,} test images)"
-        )
-    ran, jit = summary["iterations_this_session"], summary["first_gradient_call_s"]
-    if ran:
-        print(
-            f"time: {ran:,} iterations in {summary['wall_time_s']:.1f} s wall "
-            f"({summary['iterations_per_s']:.1f} it/s, evaluations included); "
-            f"{summary['mean_iteration_s'] * 1e3:.2f} ms per iteration, "
-            f"{summary['mean_gradient_s'] * 1e3:.2f} ms per {run['grad']} gradient"
-            + ("" if jit is None else f"; first call (JIT) {jit:.2f} s, not included")
-        )
-    else:
-        print(f"time: no iterations to run ({summary['iterations']:,} already done)")
-    print(f"wrote: {', '.join(str(p) for p in paths)}")
