@@ -18,10 +18,10 @@ import re
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
-import types
 import warnings
 import zipfile
 import zlib
@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 import pytest
+import requests
 from numpy.testing import assert_array_equal
 
 from fastgrad import _files
@@ -250,7 +251,7 @@ def test_download_verifies_lands_files_and_caches(fake, server, tmp_path, monkey
     def no_parsing(*args):
         raise AssertionError("parsed the IDX files again")
 
-    monkeypatch.setattr(mnist, "_parse_idx_files", no_parsing)
+    monkeypatch.setattr(mnist, "parse_idx_files", no_parsing)
     n_requests = len(server.requests)
     assert_matches(load_raw(source="full", data_dir=folder, mirrors=[url]), fake)
     assert len(server.requests) == n_requests
@@ -327,13 +328,14 @@ def test_download_timeout_is_a_failed_attempt(fake, server, tmp_path, monkeypatc
 
 
 def test_killed_download_leaves_nothing(fake, server, tmp_path, monkeypatch):
-    write = mnist._CappedWriter.write
+    iter_content = requests.models.Response.iter_content
 
-    def write_then_interrupt(self, chunk):
-        write(self, chunk)  # some bytes are on disk when Ctrl-C arrives
-        raise KeyboardInterrupt
+    def first_chunk_then_interrupt(self, *args, **kwargs):
+        for chunk in iter_content(self, *args, **kwargs):
+            yield chunk  # written to disk before Ctrl-C arrives
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(mnist._CappedWriter, "write", write_then_interrupt)
+    monkeypatch.setattr(requests.models.Response, "iter_content", first_chunk_then_interrupt)
     url = server.serve("m", fake.gz_files())
     folder = tmp_path / "data"
     with pytest.raises(KeyboardInterrupt):
@@ -368,7 +370,7 @@ def test_unwritable_folder_fails_clearly_without_requests(fake, server, tmp_path
     def read_only_folder(**kwargs):
         raise PermissionError(13, "Permission denied", kwargs.get("dir"))
 
-    monkeypatch.setattr(mnist, "tempfile", types.SimpleNamespace(mkdtemp=read_only_folder))
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only_folder)
     url = server.serve("m", fake.gz_files())
     folder = tmp_path / "data"
     with pytest.raises(MNISTError, match="cannot write") as excinfo:
@@ -842,7 +844,7 @@ def test_unwritable_cache_still_loads(fake, tmp_path, monkeypatch):
     def read_only_folder(path):
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(_files, "_open_exclusive", read_only_folder)
+    monkeypatch.setattr(_files, "create_new", read_only_folder)
     with pytest.warns(UserWarning, match="could not cache"):
         assert_matches(load_raw(source="full", data_dir=folder, download=False), fake)
     assert not (folder / mnist.CACHE_NAME).exists()

@@ -1,8 +1,8 @@
 """Data sets for fastgrad: MNIST as *Deep Learning from Scratch* loads it.
 
-See :mod:`fastgrad.datasets.mnist` for the sources (the full IDX files, downloaded with pooch
-and checked, or an offline sample), where the files live (platformdirs' user cache folder by
-default) and how the parsed arrays are cached (keyed by the SHA-256 of their source files).
+See :mod:`fastgrad.datasets.mnist`: the full IDX files (downloaded with pooch, each checked
+against its known SHA-256) or an offline sample; where the files live (platformdirs' user
+cache folder by default); and the parsed cache, keyed by the SHA-256 of its source files.
 """
 
 from fastgrad.datasets.mnist import (
