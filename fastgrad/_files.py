@@ -1,18 +1,17 @@
 """Atomic file writes, honouring the user's umask: the one way fastgrad writes a file.
 
-Used for the MNIST cache, training checkpoints and outputs, and the published benchmark
-results. A file written through :func:`write_atomically` only ever appears under its final
-name complete: it is written to a hidden temporary file in the same folder
-(``.<name>.<random>.part``), flushed to disk, and moved into place with ``os.replace``, which
-is atomic on POSIX and Windows; the folder is then fsynced (where the platform allows) so
-that the rename itself survives a crash. If the write fails or is interrupted, the temporary file
-is removed; a process killed outright (SIGKILL, power loss) can leave one behind, which is never
-read as data and which a later write of the same file removes (once it is an hour old: a
-younger one may be another process's write in progress).
+Used for the downloaded MNIST files and the parsed cache, training checkpoints and the
+outputs of ``fastgrad train``. A file written through :func:`write_atomically` only ever
+appears under its final name complete: it is written to a hidden temporary file in the same
+folder (``.<name>.<random>.part``), flushed to disk, and moved into place with
+``os.replace``, which is atomic on POSIX and Windows; the folder is then fsynced (where the
+platform allows) so that the rename itself survives a crash. If the write fails or is
+interrupted, the temporary file is removed; a process killed outright (SIGKILL, power loss)
+can leave one behind, which is never read as data and which a later write of the same file
+removes (once it is an hour old: a younger one may be another process's write in progress).
 
 Files are created with mode ``0o666`` filtered by the process umask, as ``open(path, "w")``
 would create them; the umask itself is never read or changed.
-
 """
 
 from __future__ import annotations
