@@ -1,4 +1,4 @@
-"""backend="dask" (issue 12): numerical_gradient on a 2-worker LocalCluster on 127.0.0.1
+"""backend="dask": numerical_gradient on a 2-worker LocalCluster on 127.0.0.1
 against the serial and the local numba backends, and the per-task overhead.
 
 A smoke-sized version of the ``dask`` group of ``fastgrad bench`` (which uses an ``f`` of

@@ -1,4 +1,4 @@
-"""MultiLayerNet (the book's chapter 6, issue 10): the numerical gradient, reference against
+"""MultiLayerNet (the book's chapter 6): the numerical gradient, reference against
 kernel, and both backends' backprop as the yardstick.
 
 The group ``multilayer`` of ``fastgrad bench`` measures the same three networks at batch 100
@@ -16,16 +16,21 @@ import numpy as np
 import pytest
 
 from fastgrad.bench.checks import TOL_ANALYTIC, TOL_KERNEL, max_abs_diff
-from fastgrad.bench.groups.multilayer import NETWORKS, multilayer_case
 from fastgrad.bench.subset import reference_subset
+from fastgrad.bench.workloads import NETWORKS, multilayer_case
 
 SUBSET = 12
 METHODS = ["numpy-numgrad-subset", "numba-numgrad", "numpy-analytic", "numba-analytic"]
+#: The networks' labels (``multilayer_case(...).label``), the ids of earlier saved runs.
+IDS = [
+    f"{'-'.join(map(str, (784, *h, 10)))} {a}{f' wd{d:g}' if d else ''} b100 mnist"
+    for h, a, d in NETWORKS
+]
 
 
 @functools.cache
 def _case(index):
-    return multilayer_case(NETWORKS[index])
+    return multilayer_case(*NETWORKS[index])
 
 
 @functools.cache
@@ -38,10 +43,10 @@ def _reference(index):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("index", range(len(NETWORKS)), ids=[n.work for n in NETWORKS])
+@pytest.mark.parametrize("index", range(len(NETWORKS)), ids=IDS)
 def test_multilayer(benchmark, extrapolate, index, method):
     case, sub = _case(index), _reference(index)
-    benchmark.group = f"multilayer: {case.network.work} ({case.description})"
+    benchmark.group = f"multilayer: {case.label} ({case.description})"
     x, t = case.x, case.t
     if method == "numpy-numgrad-subset":
         ref = case.reference()
@@ -49,9 +54,7 @@ def test_multilayer(benchmark, extrapolate, index, method):
         benchmark.pedantic(
             reference_subset, args=(loss, ref.params, SUBSET, np.random.default_rng(1)), rounds=3
         )
-        extrapolate(
-            benchmark, case.n_params / SUBSET, f"{case.network.work}: numpy reference numgrad"
-        )
+        extrapolate(benchmark, case.n_params / SUBSET, f"{case.label}: numpy reference numgrad")
         return
     net = case.reference() if method.startswith("numpy") else case.net("numba")
     fn = net.numerical_gradient if method.endswith("numgrad") else net.gradient

@@ -4,8 +4,7 @@ Each peer differentiates the loss as a function of a flat parameter vector, thro
 adapters of :mod:`fastgrad.bench.peers` (the ones ``fastgrad bench`` uses). A full gradient
 would take tens of seconds per call, so every peer (and the reference) is timed on the same
 random subset of parameters and extrapolated to all 39,760 (see the notes and
-``extra_info``). Missing peers are skipped with a message; PyTorch is optional and never
-installed for this.
+``extra_info``). Missing peers are skipped with a message.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ IDS = {
     "scipy approx_fprime (forward)": "scipy-approx_fprime",
     "scipy approx_derivative 3-point": "scipy-approx_derivative-3point",
     "numdifftools Gradient central": "numdifftools-Gradient-central",
-    "torch gradcheck numerical Jacobian": "torch-gradcheck",
 }
 
 

@@ -6,8 +6,8 @@ the extended Rosenbrock function of 1,000 parameters (MGH 21), compiled with Num
 kernels and the peers, written in NumPy for ``vectorized=True``; the Hessian at 200
 parameters. Every result is checked against the analytic gradient (or Hessian) with the
 group's tolerances before it is timed. numdifftools' Hessian is timed on a block of
-parameters and extrapolated (``extra_info``, the notes); the accuracy on the test-function
-suite is not a timing and is reported by ``fastgrad bench --groups toolkit`` only.
+parameters and extrapolated (``extra_info``, the notes). The accuracy of every method on the
+Moré-Garbow-Hillstrom functions is a test, not a timing: ``tests/test_testfunctions.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import fastgrad
 from fastgrad.bench.checks import TOL_HESSIAN, max_rel_error, tolerance_of
 from fastgrad.bench.groups import toolkit as tk
 from fastgrad.bench.peers import HESSIAN_PEERS, METHOD_PEERS
-from fastgrad.bench.testfunctions import (
+from fastgrad.bench.workloads import (
     extended_rosenbrock,
     extended_rosenbrock_gradient,
     extended_rosenbrock_hessian,

@@ -7,12 +7,14 @@ iteration time is the twolayer group's extrapolated gradient time plus the rest.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import fastgrad
 from fastgrad.bench.checks import TOL_ANALYTIC, TOL_KERNEL
-from fastgrad.bench.workloads import TwoLayerCase, training_data, two_layer_reference_subset
+from fastgrad.bench.workloads import mnist_images, two_layer_case
 from fastgrad.reference.nets import PARAM_NAMES
 
 MODES = {
@@ -23,7 +25,7 @@ MODES = {
 
 
 def _data():
-    x_train, t_train, _ = training_data(np.random.default_rng(0))
+    x_train, t_train, _ = mnist_images(4000, np.random.default_rng(0))
     return x_train, t_train
 
 
@@ -35,15 +37,10 @@ def test_training_iteration(benchmark, mode):
     net = fastgrad.TwoLayerNet(784, 50, 10, backend=backend, rng=0)
     rng = np.random.default_rng(0)
     mask = rng.choice(x_train.shape[0], 100)
-    case = TwoLayerCase(
-        (784, 50, 10),
-        x_train[mask],
-        t_train[mask],
-        {k: v.copy() for k, v in net.params.items()},
-        "mnist",
-        "",
+    case = dataclasses.replace(
+        two_layer_case(), x=x_train[mask], t=t_train[mask], params=net.params
     )
-    sub = two_layer_reference_subset(case, 20, np.random.default_rng(1))
+    sub = case.reference_subset(20, np.random.default_rng(1))
     assert sub.max_abs_diff(getattr(net, method)(case.x, case.t)) <= tol
 
     def iteration():

@@ -6,8 +6,8 @@
   extrapolated), the Numba kernel, and the analytic ``gradient`` of both backends as the
   yardstick.
 - sweeps over hidden size, batch and input size (kernel and analytic gradients).
-- the kernel's peak extra memory at hidden 1,000, batch 1,000 (``ru_maxrss`` in a fresh
-  process; tracemalloc does not see Numba's allocations).
+- the kernel's peak extra memory at hidden 1,000, batch 1,000, in a fresh process
+  (``benchmarks/probes.py``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import functools
 
 import numpy as np
 import pytest
+from probes import run_probe
 
 from fastgrad.bench.checks import TOL_ANALYTIC, TOL_KERNEL
-from fastgrad.bench.probes import peak_memory_probe
 from fastgrad.bench.subset import reference_subset
-from fastgrad.bench.workloads import two_layer_case, two_layer_reference_subset
+from fastgrad.bench.workloads import two_layer_case
 
 SUBSET = 40
 METHODS = ["numpy-numgrad-subset", "numba-numgrad", "numpy-analytic", "numba-analytic"]
@@ -33,9 +33,7 @@ def _case(n_in=784, n_hidden=50, batch=100, inputs="dense"):
 
 @functools.cache
 def _reference(n_in=784, n_hidden=50, batch=100, inputs="dense", k=SUBSET):
-    return two_layer_reference_subset(
-        _case(n_in, n_hidden, batch, inputs), k, np.random.default_rng(1)
-    )
+    return _case(n_in, n_hidden, batch, inputs).reference_subset(k, np.random.default_rng(1))
 
 
 def _run(benchmark, extrapolate, case, sub, method):
@@ -83,10 +81,10 @@ def test_two_layer_sweep(benchmark, extrapolate, n_in, n_hidden, batch, method):
 
 
 def test_peak_memory_hidden1000_batch1000(note):
-    m = peak_memory_probe(1000, 1000)
+    m = run_probe("peak-memory", "1000", "1000")
     bound = "" if m["exact"] else " (upper bound)"
     note(
         f"peak extra memory, TwoLayerNet kernel 784-1000-10 batch 1000: {m['extra_mib']:.1f} "
-        f"MiB{bound}, of which {m['result_mib']:.1f} MiB is the gradient; {m['method']}"
+        f"MiB{bound}, of which {m['result_mib']:.1f} MiB is the gradient"
     )
     assert m["extra_mib"] < 4096

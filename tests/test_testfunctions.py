@@ -1,5 +1,6 @@
-"""The toolkit bench's test functions (fastgrad.bench.testfunctions): every analytic gradient
-agrees with numerical ones, and with values worked out by hand.
+"""The test functions of ``tests/testfunctions.py`` and the bench's extended Rosenbrock
+workload: every analytic gradient agrees with numerical ones, and with values worked out by
+hand.
 
 Two numerical oracles, each with a tolerance that follows from its own error:
 
@@ -22,7 +23,9 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastgrad
-from fastgrad.bench import testfunctions as T
+from fastgrad.bench import workloads as W
+
+from . import testfunctions as T
 
 RICHARDSON_RTOL = 1e-8
 COMPLEX_RTOL = 1e-13
@@ -100,15 +103,15 @@ def test_the_suite():
 
 
 def test_extended_rosenbrock_workloads():
-    x = T.extended_rosenbrock_start(10)
+    x = W.extended_rosenbrock_start(10)
     rng = np.random.default_rng(0)
     stack = x + 0.1 * rng.standard_normal((4, 10))
-    assert_allclose(T.extended_rosenbrock_stack(stack), [T.extended_rosenbrock(v) for v in stack])
-    assert T.extended_rosenbrock_stack(x) == pytest.approx(T.extended_rosenbrock(x), rel=1e-15)
-    g = fastgrad.numerical_gradient(T.extended_rosenbrock, x, h="auto", method="complex")
-    assert_allclose(g, T.extended_rosenbrock_gradient(x), rtol=1e-14)
-    H = fastgrad.hessian(T.extended_rosenbrock, stack[0], backend="numpy")
-    want = T.extended_rosenbrock_hessian(stack[0])
+    assert_allclose(W.extended_rosenbrock_stack(stack), [W.extended_rosenbrock(v) for v in stack])
+    assert W.extended_rosenbrock_stack(x) == pytest.approx(W.extended_rosenbrock(x), rel=1e-15)
+    g = fastgrad.numerical_gradient(W.extended_rosenbrock, x, h="auto", method="complex")
+    assert_allclose(g, W.extended_rosenbrock_gradient(x), rtol=1e-14)
+    H = fastgrad.hessian(W.extended_rosenbrock, stack[0], backend="numpy")
+    want = W.extended_rosenbrock_hessian(stack[0])
     assert np.max(np.abs(H - want)) <= 1e-6 * np.max(np.abs(want))
     with pytest.raises(ValueError, match="even n"):
-        T.extended_rosenbrock_start(7)
+        W.extended_rosenbrock_start(7)

@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-import textwrap
 from collections.abc import Sequence
 
 import numba
 
-from .._validation import check_int
 from ..bench import report, runner
 from ..bench.groups import GROUPS
 from ..bench.settings import Settings
@@ -39,27 +37,19 @@ def _threads_arg(text: str, maximum: int | None = None) -> int:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid thread count {text!r}") from None
-    try:
-        check_int(n, "thread count", 1)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if maximum is not None and n > maximum:
-        raise argparse.ArgumentTypeError(
-            f"thread count must be at most {maximum} (NUMBA_NUM_THREADS), got {n}"
-        )
+    if n < 1 or (maximum is not None and n > maximum):
+        most = f" and at most {maximum} (NUMBA_NUM_THREADS)" if maximum is not None else ""
+        raise argparse.ArgumentTypeError(f"thread count must be at least 1{most}, got {n}")
     return n
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fastgrad bench",
-        description="Compare the reference (NumPy) and accelerated (Numba) backends and peer "
-        "libraries: time, ratios and the difference from the reference.",
-        epilog=textwrap.dedent(f"""\
-            groups: {", ".join(GROUPS)} (default: all).
-            The reference numerical gradient of a real network is timed on a random parameter
-            subset and extrapolated; such rows are marked with *."""),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The reference (NumPy), the Numba kernels and peer libraries side by side: "
+        "each result checked against the reference, then timed.",
+        epilog=f"groups: {', '.join(GROUPS)} (default: all). Times marked * are extrapolated "
+        "from a sample of parameters.",
     )
     p.add_argument(
         "--groups",
@@ -69,33 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="groups to run, space- or comma-separated",
     )
     p.add_argument(
-        "--quick",
-        action="store_true",
-        help="a smoke run: fewer sizes, repeats and sampled parameters; no cold "
-        "compilation of the network kernels and no memory probe",
+        "--quick", action="store_true", help="fewer sizes, repeats and sampled parameters"
     )
     p.add_argument(
         "--threads",
-        default=None,
         metavar="N",
         type=functools.partial(_threads_arg, maximum=numba.config.NUMBA_NUM_THREADS),
         help="kernel threads (default: all); thread scaling runs 1..N",
     )
     p.add_argument(
         "--blas-threads",
-        type=_threads_arg,
-        default=None,
         metavar="N",
-        help="BLAS threads for the whole run (default: BLAS's own setting): the "
-        "NumPy rows and the numba TwoLayerNet, SimpleNet, training and peer "
-        "rows run under it (the TwoLayerNet kernel holds BLAS at 1 thread "
-        "around its own products, but BLAS threads left spinning by NumPy "
-        "calls compete for the cores between calls); only "
-        "the functions and generic kernel calls and the 'BLAS held at 1' "
-        "rows hold BLAS to 1 thread",
+        type=_threads_arg,
+        help="BLAS threads for the whole run (default: BLAS's own setting; the functions and "
+        "generic kernel calls always hold BLAS to 1)",
     )
-    p.add_argument("--json", metavar="PATH", help="write machine-readable results here")
-    p.add_argument("--plot", metavar="PATH", help="write a PNG: time vs parameters, scaling")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--plot", metavar="PATH", help="write a plot: time vs parameters, scaling")
     p.add_argument("--seed", type=int, default=0, help="random seed of the workloads")
     return p
 
@@ -103,10 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """``fastgrad bench [options]``; returns the exit status (2: bad options, 1: a check
     failed)."""
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for a usage error
         return int(exc.code or 0)
     groups = [g for chunk in (args.groups or [list(GROUPS)]) for g in chunk]

@@ -1,5 +1,5 @@
 """Group ``simplenet``: the numerical gradient of the book's 2x3 SimpleNet (section 4.4.2):
-the reference, the front door on both backends, and the kernel twin."""
+the reference, ``fastgrad.SimpleNet`` on both backends, and the kernel class."""
 
 from __future__ import annotations
 
@@ -17,29 +17,19 @@ WORK = "SimpleNet 2x3 (the book's example)"
 
 
 def run(rec: Recorder, s: Settings) -> None:
-    W, X, T = simplenet_example()
+    W, x, t = simplenet_example()
     ref_net = reference.SimpleNet(W.copy())
-    expected = ref_net.numerical_gradient(X, T)
-    ref = rec.add(
-        Row(
-            "simplenet",
-            WORK,
-            "numpy (reference)",
-            s.timeit(lambda: ref_net.numerical_gradient(X, T)),
-            6,
-            0.0,
-        )
-    )
-    rows = [ref]
-    impls = {
-        "numpy (front door)": fastgrad.SimpleNet(W, backend="numpy"),
-        "numba (front door)": fastgrad.SimpleNet(W, backend="numba"),
-        "numba (kernel twin)": kernels.SimpleNet(W),
+    expected = ref_net.numerical_gradient(x, t)
+    ref = rec.add(Row("simplenet", WORK, "numpy (reference)", params=6, max_abs_diff=0.0))
+    ref.timing = s.timeit(functools.partial(ref_net.numerical_gradient, x, t))
+    nets = {
+        "numpy (fastgrad.SimpleNet)": fastgrad.SimpleNet(W, backend="numpy"),
+        "numba (fastgrad.SimpleNet)": fastgrad.SimpleNet(W, backend="numba"),
+        "numba (fastgrad.kernels.SimpleNet)": kernels.SimpleNet(W),
     }
-    for backend, net in impls.items():
-        row = rec.add(Row("simplenet", WORK, backend, None, 6))
-        g = net.numerical_gradient(X, T)
-        if rec.check(row, max_abs_diff(g, expected), TOL_KERNEL, WORK):
-            row.timing = s.timeit(functools.partial(net.numerical_gradient, X, T))
-        rows.append(row)
+    rows = [ref]
+    for backend, net in nets.items():
+        call = functools.partial(net.numerical_gradient, x, t)
+        rows.append(rec.add(Row("simplenet", WORK, backend, params=6)))
+        rec.check(rows[-1], max_abs_diff(call(), expected), TOL_KERNEL, lambda c=call: s.timeit(c))
     relate(rows, ref)

@@ -1,5 +1,5 @@
-"""Classic test functions with known derivatives: the toolkit's accuracy suite and its
-speed workloads.
+"""Classic test functions with known derivatives: an accuracy oracle for the differentiation
+toolkit.
 
 - :data:`MGH`: 23 functions of the Moré-Garbow-Hillstrom collection (J. J. Moré, B. S.
   Garbow, K. E. Hillstrom, "Testing unconstrained optimization software", ACM TOMS 7(1),
@@ -9,16 +9,16 @@ speed workloads.
 - :data:`HARD_POINTS`: ``exp``, ``log`` and ``sin`` and their compositions where finite
   differences are hard: large arguments (the ``max(1, |x|)`` step scale is far wider than
   the function's own), close to a singularity, a vanishing derivative, a function value
-  rounded by cancellation;
-- the speed workloads: the extended Rosenbrock function at 1,000 parameters as a
-  Numba-compiled loop (:func:`extended_rosenbrock`), as a NumPy function of stacks of points
-  (:func:`extended_rosenbrock_stack`), with its analytic gradient and Hessian.
+  rounded by cancellation.
+
+The extended Rosenbrock function (MGH 21) is the bench's toolkit workload, imported from
+:mod:`fastgrad.bench.workloads` so that its analytic gradient is checked here too.
 
 Every residual function is written once, in code that Numba compiles (for ``f``, in float64
 and complex128: every ``f`` here accepts the complex step) and NumPy runs in any float
 dtype: :meth:`Problem.gradient` evaluates the analytic gradient ``2 J(x)^T r(x)`` in long
 double (80-bit on x86; plain float64 where the platform has no wider type), so that the
-reference's own rounding stays far below every error the bench measures. Constants that
+reference's own rounding stays far below every error the tests measure. Constants that
 depend on data (``exp(-t_i)``, ``sin(t_i)``, ...) are computed once, in float64, and shared
 by ``f`` and its gradient: both describe the same function.
 
@@ -43,19 +43,13 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = [
-    "Problem",
-    "MGH",
-    "HARD_POINTS",
-    "SUITE",
-    "PROBLEMS",
-    "TRUTH_DTYPE",
-    "extended_rosenbrock",
-    "extended_rosenbrock_start",
-    "extended_rosenbrock_gradient",
-    "extended_rosenbrock_hessian",
-    "extended_rosenbrock_stack",
-]
+from fastgrad.bench.workloads import (
+    extended_rosenbrock,
+    extended_rosenbrock_gradient,
+    extended_rosenbrock_start,
+)
+
+__all__ = ["Problem", "MGH", "HARD_POINTS", "SUITE", "PROBLEMS", "TRUTH_DTYPE"]
 
 #: The dtype of the analytic reference: long double (80-bit on x86).
 TRUTH_DTYPE = np.longdouble
@@ -505,35 +499,6 @@ def _watson_jacobian(x):
     return J
 
 
-def extended_rosenbrock_residuals(x):
-    r = np.empty(x.shape[0], dtype=x.dtype)
-    for i in range(0, x.shape[0], 2):
-        r[i] = 10.0 * (x[i + 1] - x[i] ** 2)
-        r[i + 1] = 1.0 - x[i]
-    return r
-
-
-def extended_rosenbrock_gradient(x: NDArray) -> NDArray:
-    """The analytic gradient of :func:`extended_rosenbrock` (even length), in ``x``'s dtype."""
-    a, b = x[0::2], x[1::2]
-    g = np.empty_like(x)
-    g[0::2] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
-    g[1::2] = 200.0 * (b - a * a)
-    return g
-
-
-def extended_rosenbrock_hessian(x: NDArray) -> NDArray:
-    """The analytic Hessian of :func:`extended_rosenbrock`: 2x2 blocks on the diagonal."""
-    n = x.size
-    a, b = x[0::2], x[1::2]
-    H = np.zeros((n, n), dtype=x.dtype)
-    i = np.arange(0, n, 2)
-    H[i, i] = 1200.0 * a * a - 400.0 * b + 2.0
-    H[i, i + 1] = H[i + 1, i] = -400.0 * a
-    H[i + 1, i + 1] = 200.0
-    return H
-
-
 def extended_powell_singular_residuals(x):
     r = np.empty(x.shape[0], dtype=x.dtype)
     for i in range(0, x.shape[0], 4):
@@ -676,36 +641,6 @@ extended_powell_singular = _jit(lambda x: _sq(_r_extended_powell_singular(x)))
 penalty1 = _jit(lambda x: _sq(_r_penalty1(x)))
 variably_dimensioned = _jit(lambda x: _sq(_r_variably_dimensioned(x)))
 trigonometric = _jit(lambda x: _sq(_r_trigonometric(x)))
-
-
-# -- the speed workload: the extended Rosenbrock function (MGH 21) --------------------------------
-
-
-@numba.njit(cache=True)
-def extended_rosenbrock(x):  # pragma: no cover - compiled
-    """MGH 21 for any even ``n``, as a loop that allocates nothing: ``sum_i (10 (x_2i+1 -
-    x_2i^2))^2 + (1 - x_2i)^2``, the sum of the squares of
-    :func:`extended_rosenbrock_residuals`."""
-    s = 0.0
-    for i in range(0, x.size - 1, 2):
-        a = 10.0 * (x[i + 1] - x[i] * x[i])
-        b = 1.0 - x[i]
-        s += a * a + b * b
-    return s
-
-
-def extended_rosenbrock_stack(X: NDArray) -> NDArray:
-    """:func:`extended_rosenbrock` in NumPy, for one point ``(n,)`` or a stack ``(k, n)``
-    (``fastgrad.numerical_gradient(..., vectorized=True)``)."""
-    a, b = X[..., 0::2], X[..., 1::2]
-    return np.sum((10.0 * (b - a * a)) ** 2 + (1.0 - a) ** 2, axis=-1)
-
-
-def extended_rosenbrock_start(n: int) -> NDArray:
-    """MGH's standard starting point of :func:`extended_rosenbrock`: ``(-1.2, 1)`` repeated."""
-    if n % 2:
-        raise ValueError(f"the extended Rosenbrock function needs an even n, got {n}")
-    return np.tile([-1.2, 1.0], n // 2)
 
 
 # -- the table -----------------------------------------------------------------------------------
