@@ -116,11 +116,11 @@ class FlatLoss:
     def __init__(self, case: NetCase, picks: NDArray) -> None:
         self.theta0 = self.flatten(case.params)
         self._work = self.theta0.copy()
-        views, o = {}, 0
-        for k in PARAM_NAMES:
-            views[k] = self._work[o : o + case.params[k].size].reshape(case.params[k].shape)
-            o += case.params[k].size
-        self._net = reference.TwoLayerNet.from_params(views)
+        ends = np.cumsum([case.params[k].size for k in PARAM_NAMES])[:-1]
+        views = zip(PARAM_NAMES, np.split(self._work, ends), strict=True)  # views, not copies
+        self._net = reference.TwoLayerNet.from_params(
+            {k: v.reshape(case.params[k].shape) for k, v in views}
+        )
         self._x, self._t, self.picks = case.x, case.t, np.asarray(picks)
 
     @staticmethod

@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--blas-threads",
         metavar="N",
         type=_threads_arg,
-        help="BLAS threads for the whole run (default: BLAS's own setting; the functions and "
-        "generic kernel calls always hold BLAS to 1)",
+        help="BLAS threads for the whole run (default: BLAS's own setting; the networks' "
+        "numba rows hold BLAS to 1, as a training loop on that backend does)",
     )
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--plot", metavar="PATH", help="write a plot: time vs parameters, scaling")
