@@ -2,7 +2,7 @@
 
 Compiled (it runs inside the kernels' compiled loss functions) and at the bottom of the
 package (the front door's checks, :func:`fastgrad._validation.as_labels`, word their errors
-from its status; the kernels raise on it, :func:`fastgrad.kernels.functions._labels`). The
+from its status; the kernels raise on it, :func:`labels_or_raise`). The
 reference keeps the book's own code, whose rule this is.
 """
 
@@ -12,7 +12,14 @@ import numpy as np
 
 from ._config import jit
 
-__all__ = ["LABELS_OK", "LABELS_COUNT", "LABELS_RANGE", "LABELS_NON_INTEGER", "label_status"]
+__all__ = [
+    "LABELS_OK",
+    "LABELS_COUNT",
+    "LABELS_RANGE",
+    "LABELS_NON_INTEGER",
+    "label_status",
+    "labels_or_raise",
+]
 
 #: What :func:`label_status` found: the targets are usable, or why not.
 LABELS_OK, LABELS_COUNT, LABELS_RANGE, LABELS_NON_INTEGER = 0, 1, 2, 3
@@ -53,3 +60,17 @@ def label_status(t, batch, n_classes):
             return labels, LABELS_NON_INTEGER, n
         labels[n] = np.int64(v)
     return labels, LABELS_OK, -1
+
+
+@jit
+def labels_or_raise(t, batch, n_classes):
+    """Targets as labels by :func:`label_status`, or ``ValueError``: no
+    kernel indexes outside its arrays, whatever targets it is given."""
+    labels, status, _ = label_status(t, batch, n_classes)
+    if status == LABELS_COUNT:
+        raise ValueError("t must hold one integer label per row or one one-hot row per row of y")
+    if status == LABELS_RANGE:
+        raise ValueError("t holds a label outside [0, n_classes): labels are class indices")
+    if status == LABELS_NON_INTEGER:
+        raise ValueError("t holds a non-integer label: labels are integer class indices")
+    return labels

@@ -15,9 +15,10 @@ import fastgrad
 from fastgrad import kernels as K
 from fastgrad import reference as R
 from fastgrad.kernels import nets as KN
+from fastgrad.kernels import series as S
 from fastgrad.reference.gradient import central_difference
 
-from .conftest import EPS, THREAD_COUNTS, reference_noise
+from .conftest import EPS, THREAD_COUNTS, reference_noise, two_layer_logit_magnitude
 from .test_reference import BOOK_W, NUMGRAD_VS_ANALYTIC_ATOL, eps_aware_gradient
 
 NAMES = R.nets.PARAM_NAMES
@@ -87,10 +88,11 @@ def test_full_reference_small_network(rng):
 
 def series_path_taken(params, x, h):
     """Which hidden units and whether the logits take the series path, by the kernel's own
-    choice of truncation order (``kernels.nets._series_orders``; ``EXACT`` is the exact path)."""
+    choice of truncation order (``kernels.nets._series_orders``; ``series.EXACT`` is the exact
+    path)."""
     xmax = max(1.0, float(np.max(np.abs(x))))
     units, logits = KN._series_orders(np.ascontiguousarray(params["W2"]), h, xmax, False)
-    return units != KN.EXACT, logits != KN.EXACT
+    return units != S.EXACT, logits != S.EXACT
 
 
 SMALL_CASE = dict(
@@ -131,6 +133,22 @@ def test_kernel_matches_reference_on_random_shapes():
     )
     @example(**SMALL_CASE)  # the series path
     @example(**{**SMALL_CASE, "h": 0.1})  # the exact path
+    # saturated units (std 40): logits summing magnitudes of 7e3 put the reference's own
+    # rounding at 1.4e-13, above a tolerance taken from the loss alone (hypothesis found it)
+    @example(
+        batch=2,
+        n_in=69,
+        hidden=53,
+        n_out=2,
+        zeros=0.5,
+        dtype=np.float32,
+        layout="C",
+        one_hot=False,
+        std=40.0,
+        x_scale=1.0,
+        h=0.1,
+        seed=69,
+    )
     def check(batch, n_in, hidden, n_out, zeros, dtype, layout, one_hot, std, x_scale, h, seed):
         rng = np.random.default_rng(seed)
         net, x, t = make_problem(rng, n_in, hidden, n_out, batch, std=std, zeros=zeros, dtype=dtype)
@@ -156,7 +174,8 @@ def test_kernel_matches_reference_on_random_shapes():
         picks = pick_params(rng, net.params, 6)
         with np.errstate(over="ignore"):  # saturated sigmoids at std 40: exp(-a) -> inf
             ref = reference_central_difference(net, x, target, h, picks)
-            tol = reference_noise(net.loss(x, target), h)
+            scale = two_layer_logit_magnitude(net.params, x)
+            tol = reference_noise(net.loss(x, target), h, scale)
         mine = np.array([got[name][idx] for name, idx in picks])
         assert_allclose(mine, ref, rtol=0, atol=tol)
         assert_array_equal(x, x_before)
@@ -199,7 +218,7 @@ def test_series_path_against_long_double(rng, spread, x_scale):
     net, x, t = make_problem(rng, 6, 5, 4, 11, std=1.0)
     net.params["W2"] *= spread / np.ptp(net.params["W2"], axis=1).max()
     x *= x_scale
-    assert 1e-4 * max(1.0, x.max()) * max(1.0, 4 * spread) <= KN.SERIES_RATIO_MAX
+    assert 1e-4 * max(1.0, x.max()) * max(1.0, 4 * spread) <= S.SERIES_RATIO_MAX
     got = kernel_grads(net, x, t)
     for name in NAMES:
         for idx in np.ndindex(net.params[name].shape):
@@ -239,7 +258,7 @@ def assert_matches_oracle(net, x, t, h, got, exact_units, exact_logits):
 
 @pytest.mark.skipif(np.finfo(np.longdouble).eps >= 1e-17, reason="no extended long double")
 @pytest.mark.parametrize(
-    ("h", "order"), [(1e-7, 1), (1e-4, 3), (1e-3, 5), (5e-3, 7), (0.05, KN.EXACT)]
+    ("h", "order"), [(1e-7, 1), (1e-4, 3), (1e-3, 5), (5e-3, 7), (0.05, S.EXACT)]
 )
 def test_every_truncation_order_is_taken_and_correct(rng, h, order):
     # inputs in [0, 1] and W2 rows of spread <= 0.25: ratio = h, so each h lands in one order
@@ -247,7 +266,7 @@ def test_every_truncation_order_is_taken_and_correct(rng, h, order):
     units, logits = KN._series_orders(np.ascontiguousarray(net.params["W2"]), h, 1.0, False)
     assert np.all(units == order), units
     got = kernel_grads(net, x, t, h)
-    assert_matches_oracle(net, x, t, h, got, units == KN.EXACT, logits == KN.EXACT)
+    assert_matches_oracle(net, x, t, h, got, units == S.EXACT, logits == S.EXACT)
 
 
 @pytest.mark.skipif(np.finfo(np.longdouble).eps >= 1e-17, reason="no extended long double")
@@ -260,9 +279,9 @@ def test_units_of_one_call_take_different_orders(rng):
     W2 = net.params["W2"]
     W2 *= (spreads / np.ptp(W2, axis=1))[:, None]
     units, logits = KN._series_orders(np.ascontiguousarray(W2), 1e-4, 1.0, False)
-    assert set(units.tolist()) == {3, 5, 7, KN.EXACT}, units
+    assert set(units.tolist()) == {3, 5, 7, S.EXACT}, units
     got = kernel_grads(net, x, t)
-    assert_matches_oracle(net, x, t, 1e-4, got, units == KN.EXACT, logits == KN.EXACT)
+    assert_matches_oracle(net, x, t, 1e-4, got, units == S.EXACT, logits == S.EXACT)
 
 
 @pytest.mark.parametrize("order", [1, 3, 5])
@@ -282,11 +301,11 @@ def test_closed_form_unit_coefficients_are_the_series(rng, w2_scale, order):
     z1 = 1 / (1 + np.exp(-a1))
     zc = 1 / (1 + np.exp(a1))  # 1 - z1
     series = np.zeros((4, N))
-    scratch = np.empty((6, order + 1, KN._BLOCK))
-    for lo in range(0, N, KN._BLOCK):
-        KN._unit_series(w, s, t, q, zc, z1, lo, scratch, series)
+    scratch = np.empty((6, order + 1, S.BLOCK))
+    for lo in range(0, N, S.BLOCK):
+        S.unit_series(w, s, t, q, zc, z1, lo, scratch, series)
     closed = np.zeros((4, N))
-    KN._unit_closed(w, s, t, q, zc, z1, order, closed)
+    S.unit_closed(w, s, t, q, zc, z1, order, closed)
     terms = (order + 1) // 2
     assert np.all(series[terms:] == 0) and np.all(closed[terms:] == 0)
     for p in range(terms):
@@ -305,9 +324,9 @@ def softmax_rows(rng, N, K, temperature):
 def logit_series(s, t, q, k):
     N = s.shape[0]
     series = np.zeros((4, N))
-    scratch = np.empty((4, 6, KN._BLOCK))
-    for lo in range(0, N, KN._BLOCK):
-        KN._logit_row_series(s, t, q, k, lo, scratch, series)
+    scratch = np.empty((4, 6, S.BLOCK))
+    for lo in range(0, N, S.BLOCK):
+        S.logit_row_series(s, t, q, k, lo, scratch, series)
     return series
 
 
@@ -319,7 +338,7 @@ def test_closed_form_logit_coefficients_are_the_series(rng, temperature):
     for k in range(6):
         series = logit_series(s, t, q, k)
         closed = np.zeros((4, 70))
-        KN._logit_closed(s, t, q, k, 5, closed)
+        S.logit_closed(s, t, q, k, 5, closed)
         assert np.all(series[3] == 0) and np.all(closed[3] == 0)
         for p in range(3):
             assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
@@ -336,7 +355,7 @@ def test_closed_form_logit_coefficients_against_mpmath(rng, temperature):
     s, t, q = softmax_rows(rng, N, K, temperature)
     for k in range(K):
         closed = np.zeros((4, N))
-        KN._logit_closed(s, t, q, k, 5, closed)
+        S.logit_closed(s, t, q, k, 5, closed)
         for n in range(N):
             row = [mpmath.mpf(float(v)) for v in s[n]]
 

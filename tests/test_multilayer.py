@@ -15,6 +15,8 @@ import fastgrad
 from fastgrad import kernels as K
 from fastgrad import reference as R
 from fastgrad.kernels import multilayer as KM
+from fastgrad.kernels import series as S
+from fastgrad.kernels import unitseries as KU
 from fastgrad.reference.functions import cross_entropy_error, sigmoid, softmax
 from fastgrad.reference.gradient import central_difference
 
@@ -528,7 +530,7 @@ def test_series_path_against_long_double(rng, activation, x_scale):
         sizes, Wf, woff, _, _ = KM._flat(net.params)
         for li, width in ((1, 4), (2, 3)):
             for j in range(width):
-                assert KM._sigmoid_radius(li, j, sizes, Wf, woff, np.empty((2, 8))) == 1.0
+                assert KU.sigmoid_radius(li, j, sizes, Wf, woff, np.empty((2, 8))) == 1.0
     fast, slow, logits = path_counts(net, x, t, 1e-4)
     assert slow == 0 and fast > 0
     got = twin(net).numerical_gradient(x, t)
@@ -540,10 +542,13 @@ def test_series_path_against_long_double(rng, activation, x_scale):
 
 def test_truncation_orders():
     # each order's ratio keeps 5 r^(P+2) / (1 - r^2) at the bound of order 7 at 0.008
-    bound = 5 * K.nets.SERIES_RATIO_MAX**9
-    for P, ratio in zip(KM._ORDERS, KM._ORDER_RATIO, strict=True):
-        assert KM._series_order(ratio) == P
-        assert KM._series_order(ratio * (1 + 1e-9)) == min(P + 2, 7)
+    # (the one table, shared with the two-layer kernel; a hidden unit starts at order 3)
+    bound = 5 * S.SERIES_RATIO_MAX**9
+    for P, ratio in zip(S.SERIES_ORDERS, S.SERIES_ORDER_RATIO, strict=True):
+        assert S.order_ratio(P) == ratio
+        assert S.order_for(ratio, 1) == P
+        assert S.order_for(ratio * (1 + 1e-9), 1) == min(P + 2, 7)
+        assert S.order_for(ratio, KM.LOWEST_ORDER) == max(P, KM.LOWEST_ORDER)
         assert 5 * ratio ** (P + 2) == pytest.approx(bound, rel=1e-9)
 
 

@@ -1,8 +1,11 @@
 """Numba twins of :mod:`fastgrad.reference`: same names, same results, on all cores.
 
 ``reference/functions.py`` <-> ``kernels/functions.py``, ``reference/gradient.py`` <->
-``kernels/gradient.py``, ``reference/nets.py`` <-> ``kernels/nets.py``. Kernels do no
-validation; the package root (``fastgrad.numerical_gradient``, ``fastgrad.TwoLayerNet``) does.
+``kernels/gradient.py``, ``reference/nets.py`` <-> ``kernels/nets.py``, and so on; what the
+network kernels share lives in ``series.py``, ``rowloss.py``, ``unitseries.py`` and
+``inputs.py``. Kernels check only what keeps them inside their arrays (label range, widths,
+shapes that chain); the package root (``fastgrad.numerical_gradient``,
+``fastgrad.TwoLayerNet``) validates.
 """
 
 from .functions import (

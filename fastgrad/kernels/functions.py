@@ -15,7 +15,7 @@ import numpy as np
 from numba import prange
 
 from .._config import jit, jit_parallel
-from .._labels import LABELS_COUNT, LABELS_NON_INTEGER, LABELS_RANGE, label_status
+from .._labels import labels_or_raise
 from ..reference.functions import CROSS_ENTROPY_DELTA
 
 __all__ = [
@@ -70,7 +70,7 @@ def relu_grad(x):
 
 
 @jit_parallel
-def _softmax_rows(x2):
+def softmax_rows(x2):
     out = np.empty(x2.shape, dtype=np.float64)
     # each iteration writes only its own row of out; float32 input is read as float64
     for n in prange(x2.shape[0]):
@@ -94,27 +94,13 @@ def softmax(x):
     Any rank; float32 input is read as float64; the result is float64 and C-ordered.
     """
     x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
-    return _softmax_rows(x2).reshape(x.shape)
+    return softmax_rows(x2).reshape(x.shape)
 
 
 @jit
 def sum_squared_error(y, t):
     """``0.5 * sum((y - t)**2)`` (twin of :func:`fastgrad.reference.sum_squared_error`)."""
     return 0.5 * np.sum((y - t) ** 2)
-
-
-@jit
-def _labels(t, batch, n_classes):
-    """Targets as labels by :func:`fastgrad._labels.label_status`, or ``ValueError``: no
-    kernel indexes outside its arrays, whatever targets it is given."""
-    labels, status, _ = label_status(t, batch, n_classes)
-    if status == LABELS_COUNT:
-        raise ValueError("t must hold one integer label per row or one one-hot row per row of y")
-    if status == LABELS_RANGE:
-        raise ValueError("t holds a label outside [0, n_classes): labels are class indices")
-    if status == LABELS_NON_INTEGER:
-        raise ValueError("t holds a non-integer label: labels are integer class indices")
-    return labels
 
 
 @jit_parallel
@@ -135,7 +121,7 @@ def cross_entropy_error(y, t):
     ``y`` of shape (n,) or (batch, n); ``t`` one-hot rows or integer labels.
     """
     y2 = np.ascontiguousarray(y).reshape(-1, y.shape[-1])
-    labels = _labels(t, y2.shape[0], y2.shape[1])
+    labels = labels_or_raise(t, y2.shape[0], y2.shape[1])
     return _cross_entropy_rows(y2, labels)
 
 

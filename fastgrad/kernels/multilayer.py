@@ -1,40 +1,20 @@
 """Numba twin of :mod:`fastgrad.reference.multilayer`: ``MultiLayerNet`` of any depth.
 
 The numerical gradient is the book's central difference for every parameter, computed from
-the network's structure instead of two whole losses per parameter (``docs/multilayer.md``
-derives all of this):
+the network's structure (``docs/multilayer.md`` derives it): a nudge of ``W_l[i, j]`` moves
+only unit ``j`` of layer ``l``, by ``y = h z_{l-1}[n, i]`` in row ``n``, and the row's loss
+change is one function of ``y`` per (row, unit), shared by every input ``i``. Its odd Taylor
+coefficients and the largest nudge they are used for come from
+:func:`fastgrad.kernels.unitseries.unit_plan` (ReLU directions and kink radii, sigmoid Taylor
+mode, the two-layer kernel's order table); every other nudge has its two perturbed row losses
+evaluated exactly (at a kink that is the reference's number, not the derivative). The output
+layer's tasks use the two-layer kernel's closed forms (:mod:`fastgrad.kernels.series`);
+weight decay adds ``lambda * w`` exactly; zero inputs are skipped.
 
-- A nudge of ``W_l[i, j]`` by ``d`` moves only unit ``j``'s pre-activation in layer ``l``, by
-  ``y = d z_{l-1}[n, i]`` in row ``n`` (``b_l[j]``: input 1). Per (row, unit) the change of the
-  row loss is one function ``F_nj(y)``, shared by every input ``i``; the central difference
-  keeps its odd Taylor coefficients (``kernels.nets``: ``F(+y) - F(-y) = 2 (c1 y + c3 y^3 +
-  c5 y^5 + c7 y^7 + ...)``), so each parameter costs one odd polynomial per non-zero row.
-- **ReLU.** Downstream of the nudged unit everything is piecewise linear in ``y``. Within the
-  *kink radius* ``r_nj`` (no pre-activation, the nudged unit's included, changes sign) the
-  logits move along one direction ``v_nj`` (a chain of masked mat-vecs), and ``F_nj(y)`` is
-  the softmax cross-entropy along ``v_nj``. ``r_nj`` is computed exactly from the
-  pre-activations and the direction vectors of each layer.
-- **Sigmoid.** The change is carried as a truncated Taylor series through each layer
-  (univariate Taylor mode): every unit's sigmoid coefficients are computed once, the next
-  layer's change is composed through the shared powers of the nudged unit's series, deeper
-  layers through the ODE ``Z' = Z (1 - Z) u'``; then the log-partition of the logits.
-- **Guards.** ``rho`` is the radius of a disk of complex ``y`` on which ``F`` is analytic and
-  bounded by 5 (ReLU: per row and unit, from the direction; sigmoid: per unit, from ``|W|``).
-  Each block of rows is truncated at the lowest order ``P`` (3, 5 or 7) whose Cauchy
-  remainder at the block's largest nudge stays below the two-layer kernel's bound
-  (``5 * 0.008**9`` per row, ``_ORDER_RATIO``). A nudge takes the series path only where
-  ``|y| < tau``: ReLU, ``tau = min(r_nj (1 - KINK_MARGIN), R_P rho_nj)``; sigmoid,
-  ``tau = R_P rho_j``. Every other nudge (a possible kink crossing, large ``h``, large inputs
-  or weights) has its two perturbed row losses evaluated exactly, through the layers below
-  the nudged unit: at a kink that is the reference's central difference, not the
-  derivative. :func:`nudge_limits` exposes the decision.
-- Weight decay's share of a weight's difference is ``lambda * w`` exactly; the output layer's
-  tasks are the two-layer kernel's logit tasks (``kernels.nets._logit_series``).
-
-One ``prange`` over units (every hidden unit of every layer, then the logits), interleaved so
-that each thread's share of the work is even; each task writes only its own unit's gradient
-and scratch, so the result is bitwise the same at any thread count. No BLAS (docs/design.md,
-"Pitfalls"); zero inputs are skipped.
+The tasks (every hidden unit of every layer, then the logits) run in one ``prange``,
+interleaved so that each thread's share of the work is even; each writes only its own
+unit's gradient and scratch, so the result is bitwise the same at any thread count. The loops
+are Numba's own (no BLAS calls). :func:`nudge_limits` exposes the path decision.
 """
 
 from __future__ import annotations
@@ -48,45 +28,33 @@ from .._config import PARALLEL_LOCK, jit, jit_parallel
 from ..reference.functions import CROSS_ENTROPY_DELTA
 from ..reference.multilayer import MultiLayerNet as _Reference
 from ..reference.multilayer import check_activation, param_names
-from .functions import _softmax_rows
-from .nets import (
-    _BLOCK,
-    _INV_FACT,
-    _N_ODD,
+from .functions import softmax_rows
+from .inputs import as_labels, as_rows
+from .rowloss import logit_exact, row_loss_along, sigmoid1
+from .series import (
+    BLOCK,
+    CLOSED_LOGIT_ORDER,
+    EXACT,
+    N_ODD,
     ORDER,
     SERIES_RATIO_MAX,
-    _blk_expm1,
-    _blk_log1p,
-    _blk_loss_change,
-    _labels,
-    _logit_exact,
-    _logit_series,
-    _odd_poly,
-    _row_loss_along,
-    _rows,
-    _sigmoid,
+    logit_closed,
+    logit_row_series,
+    odd_poly,
+    odd_poly_sum_const,
+    order_for,
+)
+from .unitseries import (
+    KINK_MARGIN,
+    LOWEST_ORDER,
+    SIGMOID_LIPSCHITZ,
+    blk_sigmoid_change,
+    layer_series,
+    unit_plan,
+    view,
 )
 
-__all__ = ["MultiLayerNet", "KINK_MARGIN", "SIGMOID_LIPSCHITZ", "nudge_limits"]
-
-#: A ReLU nudge takes the linear path only while ``|y| < r_nj (1 - KINK_MARGIN)``, ``r_nj`` the
-#: computed kink radius: a safety margin against the rounding of ``r_nj`` (which, ReLU being
-#: continuous, could only cost an error of the size of that rounding anyway).
-KINK_MARGIN = 1e-6
-#: ``|sigmoid(a + u) - sigmoid(a)| <= SIGMOID_LIPSCHITZ |u|`` for real ``a`` and complex
-#: ``|u| <= 1``: ``|sigmoid'(z)| = 1 / |4 cosh(z / 2)^2| <= 1 / (4 cos(1/2)^2) = 0.3246`` on the
-#: strip ``|Im z| <= 1``.
-SIGMOID_LIPSCHITZ = 1.0 / 3.0
-
-#: Rows per block of series arithmetic (``(ORDER + 1, B)`` arrays, rows innermost).
-_RELU_BLOCK = 64
-_SIGMOID_BLOCK = 32
-
-#: Truncation orders, and the largest ``|y| / rho`` for each: the remainder bound
-#: ``5 ratio^(P+2) / (1 - ratio^2)`` of order ``P`` at that ratio is the bound of ``ORDER`` at
-#: ``SERIES_RATIO_MAX`` (about 7e-19 per row): ``SERIES_RATIO_MAX ** ((ORDER + 2) / (P + 2))``.
-_ORDERS = np.array([3, 5, ORDER])
-_ORDER_RATIO = SERIES_RATIO_MAX ** ((ORDER + 2) / (_ORDERS + 2.0))
+__all__ = ["MultiLayerNet", "KINK_MARGIN", "SIGMOID_LIPSCHITZ", "LOWEST_ORDER", "nudge_limits"]
 
 
 # -- the inputs of the first layer's sums ------------------------------------------------
@@ -152,16 +120,11 @@ _DENSE_FRACTION = 0.25
 
 
 @jit
-def _view(flat, off, rows, cols):
-    return flat[off : off + rows * cols].reshape((rows, cols))
-
-
-@jit
 def _act(v, relu):
     """The hidden activation: the book's ReLU (0 where ``v <= 0``) or sigmoid."""
     if relu:
         return v if v > 0.0 else 0.0
-    return _sigmoid(v)
+    return sigmoid1(v)
 
 
 @jit
@@ -190,7 +153,7 @@ def _forward(sizes, Wf, woff, bf, boff, x, relu):
         for l in range(1, L + 2):
             Hp = sizes[l - 1]
             H = sizes[l]
-            W = _view(Wf, woff[l], Hp, H)
+            W = view(Wf, woff[l], Hp, H)
             a = Af[aoff[l] + n * H : aoff[l] + (n + 1) * H]
             a[:] = 0.0
             prev = x[n] if l == 1 else Zf[aoff[l - 1] + n * Hp : aoff[l - 1] + (n + 1) * Hp]
@@ -205,7 +168,7 @@ def _forward(sizes, Wf, woff, bf, boff, x, relu):
                 z = Zf[aoff[l] + n * H : aoff[l] + (n + 1) * H]
                 for k in range(H):
                     z[k] = _act(a[k], relu)
-    s = _softmax_rows(_view(Af, aoff[L + 1], N, sizes[L + 1]))
+    s = softmax_rows(view(Af, aoff[L + 1], N, sizes[L + 1]))
     return Af, Zf, aoff, s
 
 
@@ -214,8 +177,8 @@ def _transposed(Ff, aoff, sizes, N, last):
     """Per-row arrays of layers ``1..last`` transposed (``sizes[l] x N`` each), same offsets."""
     out = np.empty(aoff[last + 1])
     for l in range(1, last + 1):
-        src = _view(Ff, aoff[l], N, sizes[l])
-        dst = _view(out, aoff[l], sizes[l], N)
+        src = view(Ff, aoff[l], N, sizes[l])
+        dst = view(out, aoff[l], sizes[l], N)
         for n in range(N):
             for k in range(sizes[l]):
                 dst[k, n] = src[n, k]
@@ -235,17 +198,17 @@ def _nudged_row_loss(l, j, n, y, sizes, Wf, woff, Af, aoff, t, relu, buf):
     K = sizes[L + 1]
     a = Af[aoff[l] + n * sizes[l] + j]
     d = _act(a + y, relu) - _act(a, relu)
-    logits = _view(Af, aoff[L + 1], N, K)[n]
+    logits = view(Af, aoff[L + 1], N, K)[n]
     if l == L:
-        return _row_loss_along(logits, _view(Wf, woff[L + 1], sizes[L], K)[j], d, t[n])
+        return row_loss_along(logits, view(Wf, woff[L + 1], sizes[L], K)[j], d, t[n])
     c = 0
-    W = _view(Wf, woff[l + 1], sizes[l], sizes[l + 1])
+    W = view(Wf, woff[l + 1], sizes[l], sizes[l + 1])
     for k in range(sizes[l + 1]):
         buf[c, k] = d * W[j, k]
     for m in range(l + 1, L + 1):
         Hn = sizes[m + 1]
-        Wn = _view(Wf, woff[m + 1], sizes[m], Hn)
-        am = _view(Af, aoff[m], N, sizes[m])[n]
+        Wn = view(Wf, woff[m + 1], sizes[m], Hn)
+        am = view(Af, aoff[m], N, sizes[m])[n]
         for k2 in range(Hn):
             buf[1 - c, k2] = 0.0
         for k in range(sizes[m]):
@@ -256,7 +219,7 @@ def _nudged_row_loss(l, j, n, y, sizes, Wf, woff, Af, aoff, t, relu, buf):
                     for k2 in range(Hn):
                         buf[1 - c, k2] += dz * Wn[k, k2]
         c = 1 - c
-    return _row_loss_along(logits, buf[c, :K], 1.0, t[n])
+    return row_loss_along(logits, buf[c, :K], 1.0, t[n])
 
 
 @jit
@@ -267,442 +230,6 @@ def _exact_half_difference(l, j, n, y, ex):
     lp = _nudged_row_loss(l, j, n, y, sizes, Wf, woff, Af, aoff, t, relu, buf)
     lm = _nudged_row_loss(l, j, n, -y, sizes, Wf, woff, Af, aoff, t, relu, buf)
     return 0.5 * (lp - lm)
-
-
-# -- the series of F_nj: directions (ReLU) and Taylor mode (sigmoid) ------------------------
-#
-# Blocks of B rows, rows innermost, as in ``kernels.nets``. Every index below is provably
-# non-negative to LLVM (loop variables, or ``max(., 0)``): a possibly negative index makes
-# Numba emit wrap-around code that stopped these loops from vectorising (8x slower here).
-
-
-@jit
-def _blk_sigmoid_change(u, P1, z0, c0, G, out):
-    """Series of ``sigmoid(a + u(y)) - sigmoid(a)`` for a series ``u`` with ``u[0] == 0``, per
-    row: ``z0 = sigmoid(a)``, ``c0 = sigmoid(-a)``. From ``Z' = G u'`` with ``G = Z (1 - Z)``;
-    ``1 - Z`` is carried as its own series (constant term ``c0``, computed directly: no
-    cancellation near saturation), so ``G_p = Z_p (c0 - z0) - sum_{0<i<p} Z_i Z_{p-i}``. Order
-    ``P1 - 1``."""
-    B = u.shape[1]
-    for r in range(B):
-        out[0, r] = z0[r]
-        G[0, r] = z0[r] * c0[r]
-    for p in range(1, P1):
-        for r in range(B):
-            out[p, r] = 0.0
-        for m in range(1, p + 1):
-            pm = max(p - m, 0)
-            for r in range(B):
-                out[p, r] += m * u[m, r] * G[pm, r]
-        inv = 1.0 / p
-        for r in range(B):
-            out[p, r] *= inv
-            G[p, r] = out[p, r] * (c0[r] - z0[r])
-        for i in range(1, p):
-            pi = max(p - i, 0)
-            for r in range(B):
-                G[p, r] -= out[i, r] * out[pi, r]
-    for r in range(B):
-        out[0, r] = 0.0
-
-
-@jit
-def _series_order(ratio):
-    """The smallest odd truncation order (3, 5 or 7) whose remainder bound
-    ``5 ratio^(P+2) / (1 - ratio^2)`` stays below the one of ``ORDER`` at
-    ``SERIES_RATIO_MAX``, ``ratio = |y|max / rho``; 7 (and exact evaluation of the nudges
-    beyond the guard) when none does."""
-    for i in range(_ORDERS.shape[0]):
-        if ratio <= _ORDER_RATIO[i]:
-            return _ORDERS[i]
-    return ORDER
-
-
-@jit
-def _loss_series_tail(mm, q, lo, nb, sf, qb, coef):
-    """From the series of ``M - 1`` (``M`` the log-partition along the change, centred at the
-    target logit: ``log(p / p0) = -log(M)``) to the odd coefficients of the row-loss change,
-    with the book's ``-log(p + 1e-7)`` (``nets._blk_loss_change``), rows ``lo:lo+nb``."""
-    P1 = mm.shape[0]
-    B = mm.shape[1]
-    lo = max(lo, 0)
-    lg = _view(sf, 3 * P1 * B, P1, B)
-    g = _view(sf, 4 * P1 * B, P1, B)
-    tmp = _view(sf, 5 * P1 * B, P1, B)
-    _blk_log1p(mm, lg)
-    for p in range(1, P1):
-        for r in range(B):
-            lg[p, r] = -lg[p, r]
-    for r in range(B):
-        qb[r] = q[lo + r] if r < nb else 0.0
-    _blk_loss_change(lg, qb, tmp, g)
-    for i in range(_N_ODD):
-        if 2 * i + 1 < P1:
-            for r in range(nb):
-                coef[i, lo + r] = g[2 * i + 1, r]
-        else:
-            for r in range(nb):
-                coef[i, lo + r] = 0.0
-
-
-@jit
-def _relu_loss_series(V, sT, t, q, lo, nb, P1, sf, qb, coef):
-    """ReLU: the logits move by ``y V[:, r]`` (exactly, inside the kink radius), so
-    ``M - 1 = sum_k s_k (exp(y (v_k - v_t)) - 1)`` has the closed-form coefficients
-    ``sum_k s_k (v_k - v_t)^p / p!``: ``nets._unit_series``'s log-partition, with a direction
-    per row. Order ``P1 - 1``."""
-    K, B = V.shape
-    lo = max(lo, 0)
-    mm = _view(sf, 0, P1, B)
-    aux = _view(sf, P1 * B, P1, B)  # rows: w, w^p s_k, v_t (P1 >= 4)
-    for p in range(P1):
-        for r in range(B):
-            mm[p, r] = 0.0
-    for r in range(nb):
-        aux[2, r] = V[max(t[lo + r], 0), r]
-    for k in range(K):
-        for r in range(nb):
-            aux[0, r] = V[k, r] - aux[2, r]
-            aux[1, r] = sT[k, lo + r]
-        for p in range(1, P1):
-            c = _INV_FACT[p]
-            for r in range(nb):
-                aux[1, r] *= aux[0, r]
-                mm[p, r] += aux[1, r] * c
-    _loss_series_tail(mm, q, lo, nb, sf, qb, coef)
-
-
-@jit
-def _sigmoid_loss_series(D, sT, t, q, lo, nb, P1, sf, qb, coef):
-    """Sigmoid: ``M - 1 = sum_k s_k (exp(D_k - D_t) - 1)`` from the series ``D`` of the logits'
-    change (``K x (ORDER + 1) x B``, no constant term), order ``P1 - 1``."""
-    K = D.shape[0]
-    B = D.shape[2]
-    lo = max(lo, 0)
-    mm = _view(sf, 0, P1, B)
-    dv = _view(sf, P1 * B, P1, B)
-    e = _view(sf, 2 * P1 * B, P1, B)
-    for p in range(P1):
-        for r in range(B):
-            mm[p, r] = 0.0
-            dv[p, r] = 0.0
-    for k in range(K):
-        for p in range(1, P1):
-            for r in range(nb):
-                dv[p, r] = D[k, p, r] - D[max(t[lo + r], 0), p, r]
-        _blk_expm1(dv, e)
-        for p in range(1, P1):
-            for r in range(nb):
-                mm[p, r] += sT[k, lo + r] * e[p, r]
-    _loss_series_tail(mm, q, lo, nb, sf, qb, coef)
-
-
-@jit
-def _relu_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, cur, nxt, rad, V):
-    """ReLU: the direction ``V[:, r]`` of the logits when unit ``j`` of layer ``l`` moves by
-    ``y`` in row ``lo + r``, and the kink radius ``rad[r]``: the largest ``|y|`` for which no
-    pre-activation, the unit's own included, can change sign. Inside it the row's logits move
-    by ``y V[:, r]`` exactly (a chain of masked mat-vecs)."""
-    L = sizes.shape[0] - 2
-    K = sizes[L + 1]
-    lo = max(lo, 0)
-    j = max(j, 0)
-    ATl = _view(ATf, aoff[l], sizes[l], N)
-    arow = ATl[j, lo : lo + nb]
-    for r in range(nb):
-        rad[r] = abs(arow[r])
-    W = _view(Wf, woff[l + 1], sizes[l], sizes[l + 1])
-    if l == L:
-        for k in range(K):
-            w = W[j, k]
-            for r in range(nb):
-                V[k, r] = w if arow[r] > 0.0 else 0.0
-        return
-    for k in range(sizes[l + 1]):
-        w = W[j, k]
-        for r in range(nb):
-            cur[k, r] = w if arow[r] > 0.0 else 0.0
-    for m in range(l + 1, L + 1):
-        ATm = _view(ATf, aoff[m], sizes[m], N)
-        Hn = sizes[m + 1]
-        Wn = _view(Wf, woff[m + 1], sizes[m], Hn)
-        for k in range(sizes[m]):
-            am = ATm[k, lo : lo + nb]
-            for r in range(nb):
-                v = cur[k, r]
-                lim = abs(am[r]) / abs(v)  # inf (or nan, discarded) where v == 0
-                rad[r] = min(rad[r], lim) if v != 0.0 else rad[r]
-                cur[k, r] = v if am[r] > 0.0 else 0.0
-        out = V if m == L else nxt
-        for k2 in range(Hn):
-            for r in range(nb):
-                out[k2, r] = 0.0
-        for k in range(sizes[m]):
-            for k2 in range(Hn):
-                w = Wn[k, k2]
-                for r in range(nb):
-                    out[k2, r] += cur[k, r] * w
-        cur, nxt = nxt, cur
-
-
-@jit
-def _layer_series(dTf, aoff, sizes, l, N):
-    """Layer ``l``'s sigmoid Taylor coefficients ``dT[k, p, n] = sigma^(p)(a_l[n, k]) / p!``."""
-    PM = ORDER + 1
-    return dTf[aoff[l] * PM : aoff[l + 1] * PM].reshape((sizes[l], PM, N))
-
-
-@jit
-def _sigmoid_block(
-    l, j, lo, nb, P1, sizes, Wf, woff, dTf, ZTf, CTf, aoff, N, cur, nxt, Q, blk, zb, cb, D
-):
-    """Sigmoid: the series ``D`` (order ``P1 - 1``) of the logits' change when unit ``j`` of
-    layer ``l`` moves by ``y``, rows ``lo:lo+nb``, carried through every layer below.
-
-    The unit's change is its Taylor series ``S`` (precomputed, ``dTf``). Each unit ``k`` of
-    the next layer moves by ``w_k S`` and changes by ``sum_m d_km w_k^m S^m``: the powers
-    ``S^m`` are shared by all ``k`` and the ``d_km`` precomputed, so when the next layer feeds
-    the logits its contribution is summed per power first. Further layers take a general
-    series through the sigmoid's ODE (``_blk_sigmoid_change``).
-    """
-    L = sizes.shape[0] - 2
-    K = sizes[L + 1]
-    B = D.shape[2]
-    lo = max(lo, 0)
-    j = max(j, 0)
-    S = Q[1]
-    dT = _layer_series(dTf, aoff, sizes, l, N)
-    for p in range(P1):
-        for r in range(B):
-            S[p, r] = 0.0
-    for p in range(1, P1):
-        for r in range(nb):
-            S[p, r] = dT[j, p, lo + r]
-    W = _view(Wf, woff[l + 1], sizes[l], sizes[l + 1])
-    if l == L:
-        for k in range(K):
-            w = W[j, k]
-            for p in range(P1):
-                for r in range(B):
-                    D[k, p, r] = w * S[p, r]
-        return
-    for m in range(2, P1):  # S^m = S^(m-1) S, truncated; S^m starts at order m
-        for p in range(P1):
-            for r in range(B):
-                Q[m, p, r] = 0.0
-        for p in range(m, P1):
-            for i in range(1, p - m + 2):
-                pi = max(p - i, 0)
-                for r in range(B):
-                    Q[m, p, r] += S[i, r] * Q[m - 1, pi, r]
-    dTn = _layer_series(dTf, aoff, sizes, l + 1, N)
-    c = blk[2]
-    for p in range(P1):
-        for r in range(B):
-            c[p, r] = 0.0
-    Hn = sizes[l + 2]
-    Wn = _view(Wf, woff[l + 2], sizes[l + 1], Hn)
-    # E[k2, m] = sum_k Wn[k, k2] d_km w_k^m (next layer = logits) or the changes dz_k
-    # accumulated into the layer after (deeper networks)
-    E = D if l + 1 == L else nxt
-    for k2 in range(Hn):
-        for p in range(P1):
-            for r in range(B):
-                E[k2, p, r] = 0.0
-    dz = blk[3]
-    for k in range(sizes[l + 1]):
-        w = W[j, k]
-        if w == 0.0:
-            continue
-        wp = 1.0
-        for m in range(1, P1):
-            wp *= w
-            for r in range(nb):
-                c[m, r] = wp * dTn[k, m, lo + r]
-        src = c
-        if l + 1 < L:  # dz_k = sum_m c_m S^m, a series of its own
-            for p in range(P1):
-                for r in range(B):
-                    dz[p, r] = 0.0
-            for m in range(1, P1):
-                for p in range(m, P1):
-                    for r in range(B):
-                        dz[p, r] += c[m, r] * Q[m, p, r]
-            src = dz
-        for k2 in range(Hn):
-            w2 = Wn[k, k2]
-            for p in range(1, P1):
-                for r in range(B):
-                    E[k2, p, r] += w2 * src[p, r]
-    if l + 1 == L:  # D_k2 = sum_m E[k2, m] S^m
-        for k2 in range(K):
-            for p in range(P1 - 1, 0, -1):
-                for r in range(B):
-                    D[k2, p, r] *= Q[p, p, r]
-                for m in range(1, p):
-                    for r in range(B):
-                        D[k2, p, r] += D[k2, m, r] * Q[m, p, r]
-        return
-    cur, nxt = nxt, cur
-    u, G = blk[0], blk[1]
-    for m in range(l + 2, L + 1):
-        Hn = sizes[m + 1]
-        Wn = _view(Wf, woff[m + 1], sizes[m], Hn)
-        out = D if m == L else nxt
-        for k2 in range(Hn):
-            for p in range(P1):
-                for r in range(B):
-                    out[k2, p, r] = 0.0
-        for k in range(sizes[m]):
-            uk = cur[k]
-            _load_sigmoid_base(m, k, lo, nb, sizes, ZTf, CTf, aoff, N, zb, cb)
-            _blk_sigmoid_change(uk, P1, zb, cb, G, u)
-            for k2 in range(Hn):
-                w2 = Wn[k, k2]
-                for p in range(1, P1):
-                    for r in range(B):
-                        out[k2, p, r] += w2 * u[p, r]
-        cur, nxt = nxt, cur
-
-
-@jit
-def _load_sigmoid_base(m, k, lo, nb, sizes, ZTf, CTf, aoff, N, zb, cb):
-    """``sigmoid(a)`` and ``sigmoid(-a)`` of unit ``k`` of layer ``m``, rows ``lo:lo+nb``;
-    zero in the padding (a zero series there)."""
-    lo = max(lo, 0)
-    k = max(k, 0)
-    zrow = _view(ZTf, aoff[m], sizes[m], N)[k, lo : lo + nb]
-    crow = _view(CTf, aoff[m], sizes[m], N)[k, lo : lo + nb]
-    for r in range(zb.shape[0]):
-        zb[r] = 0.0
-        cb[r] = 0.0
-    for r in range(nb):
-        zb[r] = zrow[r]
-        cb[r] = crow[r]
-
-
-@jit
-def _sigmoid_radius(l, j, sizes, Wf, woff, ebuf):
-    """Radius ``rho`` of a disk of complex ``y`` on which ``F_nj`` (sigmoid network) is
-    analytic and bounded by 5, for every row: ``|Delta a| <= 1`` at every sigmoid (so each
-    multiplies a change by at most ``SIGMOID_LIPSCHITZ``) and ``|Delta_k - Delta_t| <= 1/2``
-    at the logits (the log-partition has no zero there). Bounds propagate with ``|W|``."""
-    L = sizes.shape[0] - 2
-    K = sizes[L + 1]
-    worst = 1.0  # the nudged unit's own |Delta a| = |y|
-    c = 0
-    W = _view(Wf, woff[l + 1], sizes[l], sizes[l + 1])
-    for k in range(sizes[l + 1]):
-        ebuf[c, k] = SIGMOID_LIPSCHITZ * abs(W[j, k])
-    for m in range(l + 1, L + 1):
-        Hn = sizes[m + 1]
-        Wn = _view(Wf, woff[m + 1], sizes[m], Hn)
-        for k2 in range(Hn):
-            ebuf[1 - c, k2] = 0.0
-        for k in range(sizes[m]):
-            e = ebuf[c, k]
-            worst = max(worst, e)
-            for k2 in range(Hn):
-                ebuf[1 - c, k2] += SIGMOID_LIPSCHITZ * e * abs(Wn[k, k2])
-        c = 1 - c
-    for k in range(K):
-        worst = max(worst, 4.0 * ebuf[c, k])
-    return 1.0 / worst
-
-
-@jit
-def _unit_plan(l, j, net, fw, relu, force_exact, tau, coef):
-    """The path decision and the series of unit ``j`` of layer ``l``: for each row ``n``,
-    ``tau[n]``, the largest ``|y|`` for which the series path is used (nudges with
-    ``|y| >= tau[n]`` are evaluated exactly), and the odd coefficients ``coef[:, n]``.
-    ``ymaxf[l - 1, n]`` is the largest nudge of row ``n`` (``h max(1, max_i |z_{l-1}[n, i]|)``),
-    which sets the truncation order of each block of rows. ``net`` and ``fw`` as for
-    :func:`_hidden_unit`."""
-    sizes, Wf, woff, bf, boff = net
-    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t = fw
-    N = t.shape[0]
-    if force_exact:
-        tau[:] = 0.0
-        return
-    L = sizes.shape[0] - 2
-    K = sizes[L + 1]
-    PM = ORDER + 1
-    hmax = 1
-    for m in range(1, L + 2):
-        hmax = max(hmax, sizes[m])
-    B = _RELU_BLOCK if relu else _SIGMOID_BLOCK
-    sf = np.empty(6 * PM * B)
-    qb = np.empty(B)
-    ymax = ymaxf[l - 1]
-    if relu:
-        cur = np.empty((hmax, B))
-        nxt = np.empty((hmax, B))
-        V = np.empty((K, B))
-        rad = np.empty(B)
-        rho = np.empty(B)
-        for lo in range(0, N, B):
-            nb = min(B, N - lo)
-            _relu_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, cur, nxt, rad, V)
-            worst = 0.0
-            for r in range(nb):
-                spread = 0.0  # max_k |v_k - v_t|: the log-partition is analytic for
-                vt = V[t[lo + r], r]  # |y| spread <= 1/2
-                for k in range(K):
-                    spread = max(spread, abs(V[k, r] - vt))
-                rho[r] = 0.5 / spread
-                worst = max(worst, ymax[lo + r] / rho[r])
-            P = _series_order(worst)
-            ratio = _ORDER_RATIO[(P - 3) // 2]
-            for r in range(nb):
-                tau[lo + r] = min(rad[r] * (1.0 - KINK_MARGIN), ratio * rho[r])
-            _relu_loss_series(V, sT, t, q, lo, nb, P + 1, sf, qb, coef)
-    else:
-        cur3 = np.empty((hmax, PM, B))
-        nxt3 = np.empty((hmax, PM, B))
-        Q = np.empty((PM, PM, B))
-        D = np.empty((K, PM, B))
-        zb = np.empty(B)
-        cb = np.empty(B)
-        rho_j = _sigmoid_radius(l, j, sizes, Wf, woff, np.empty((2, hmax)))
-        blk = np.empty((4, PM, B))
-        for lo in range(0, N, B):
-            nb = min(B, N - lo)
-            worst = 0.0
-            for r in range(nb):
-                worst = max(worst, ymax[lo + r] / rho_j)
-            P = _series_order(worst)
-            _sigmoid_block(
-                l,
-                j,
-                lo,
-                nb,
-                P + 1,
-                sizes,
-                Wf,
-                woff,
-                dTf,
-                ZTf,
-                CTf,
-                aoff,
-                N,
-                cur3,
-                nxt3,
-                Q,
-                blk,
-                zb,
-                cb,
-                D,
-            )
-            _sigmoid_loss_series(D, sT, t, q, lo, nb, P + 1, sf, qb, coef)
-            ratio = _ORDER_RATIO[(P - 3) // 2]
-            for r in range(nb):
-                tau[lo + r] = ratio * rho_j
-    for n in range(N):  # a series that overflowed is not used
-        ok = True
-        for i in range(_N_ODD):
-            ok = ok and np.isfinite(coef[i, n])
-        if not ok:
-            tau[n] = 0.0
 
 
 # -- the sums over inputs -------------------------------------------------------------------
@@ -717,7 +244,7 @@ def _guarded_sum(coef, tau, y):
     total = 0.0
     for n in range(y.shape[0]):
         yn = y[n]
-        v = _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], yn)
+        v = odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], yn)
         total += v if abs(yn) < tau[n] else 0.0
     nbad = 0
     for n in range(y.shape[0]):
@@ -752,16 +279,16 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf):
         hmax = max(hmax, sizes[m])
     Hp = sizes[l - 1]
     tau = np.empty(N)
-    coef = np.empty((_N_ODD, N))
+    coef = np.empty((N_ODD, N))
     buf = np.empty((2, hmax))
-    _unit_plan(l, j, net, fw, relu, force_exact, tau, coef)
+    unit_plan(l, j, net, fw, relu, force_exact, tau, coef)
     scale = 1.0 / (N * h)  # (sum_n [F(+y) - F(-y)] / N) / (2h), F(+y) - F(-y) = 2 odd(y)
     hb = np.empty(N)
     hb[:] = h  # the bias: input 1 in every row
     ex = (sizes, Wf, woff, Af, aoff, t, relu, buf)  # what an exact evaluation reads
     gbf[boff[l] + j] = _column_sum(l, j, coef, tau, hb, ex) * scale
-    gWT = _view(gWTf, woff[l], sizes[l], Hp)
-    W = _view(Wf, woff[l], Hp, sizes[l])
+    gWT = view(gWTf, woff[l], sizes[l], Hp)
+    W = view(Wf, woff[l], Hp, sizes[l])
     if l == 1:
         dense_cols, hx_dense, rowptr, cols, hv = split
         acc = np.zeros(Hp)
@@ -774,7 +301,7 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf):
             for e in range(rowptr[n], rowptr[n + 1]):
                 y = hv[e]
                 ok = abs(y) < tn
-                acc[cols[e]] += _odd_poly(c0, c1, c2, c3, y) if ok else 0.0
+                acc[cols[e]] += odd_poly(c0, c1, c2, c3, y) if ok else 0.0
                 nbad += 0 if ok else 1
         if nbad > 0:
             for n in range(N):
@@ -784,7 +311,7 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf):
         for d in range(dense_cols.shape[0]):
             acc[dense_cols[d]] = _column_sum(l, j, coef, tau, hx_dense[d], ex)
     else:
-        hZT = _view(hZTf, aoff[l - 1], Hp, N)
+        hZT = view(hZTf, aoff[l - 1], Hp, N)
         acc = np.empty(Hp)
         for i in range(Hp):
             acc[i] = _column_sum(l, j, coef, tau, hZT[i], ex)
@@ -793,32 +320,52 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf):
 
 
 @jit
-def _logit_task(k, net, fw, h, lam, series_logits, gWTf, gbf):
-    """Worker: ``gW_{L+1}[:, k]`` and ``gb_{L+1}[k]``: the two-layer kernel's logit task
-    (``nets._logit_series`` or ``nets._logit_exact``) on the last hidden layer, plus decay."""
+def _logit_task(k, net, fw, h, lam, logit_order, gWTf, gbf):
+    """Worker: ``gW_{L+1}[:, k]`` and ``gb_{L+1}[k]``: the two-layer kernel's logit task on the
+    last hidden layer (:func:`_logit_series`, or ``rowloss.logit_exact``), plus decay."""
     sizes, Wf, woff, bf, boff = net
     Af, aoff, s, q, ZTf, t = fw[0], fw[2], fw[3], fw[4], fw[7], fw[12]
     N = t.shape[0]
     L = sizes.shape[0] - 2
     K = sizes[L + 1]
     HL = sizes[L]
-    gWT = _view(gWTf, woff[L + 1], K, HL)
+    gWT = view(gWTf, woff[L + 1], K, HL)
     gb = gbf[boff[L + 1] : boff[L + 1] + K]
-    zLT = _view(ZTf, aoff[L], HL, N)
-    if series_logits:
-        scratch = np.empty((4, ORDER + 1, _BLOCK))
-        coef = np.empty((_N_ODD, N))
-        _logit_series(k, s, t, q, zLT, h, scratch, coef, gWT, gb)
+    zLT = view(ZTf, aoff[L], HL, N)
+    if logit_order != EXACT:
+        _logit_series(k, s, t, q, zLT, h, logit_order, gWT, gb)
     else:
-        _logit_exact(k, _view(Af, aoff[L + 1], N, K), zLT, t, h, gWT, gb)
-    W = _view(Wf, woff[L + 1], HL, K)
+        logit_exact(k, view(Af, aoff[L + 1], N, K), zLT, t, h, gWT, gb)
+    W = view(Wf, woff[L + 1], HL, K)
     for i in range(HL):
         gWT[k, i] += lam * W[i, k]
 
 
+@jit
+def _logit_series(k, s, t, q, zLT, h, P, gWT, gb):
+    """``gW[:, k]`` and ``gb[k]`` from the odd coefficients of order ``P`` of each row's loss
+    change when logit ``k`` moves: closed forms up to ``CLOSED_LOGIT_ORDER`` (as the two-layer
+    kernel's logits), the series arithmetic beyond."""
+    N = s.shape[0]
+    coef = np.zeros((N_ODD, N))
+    if P <= CLOSED_LOGIT_ORDER:
+        logit_closed(s, t, q, k, P, coef)
+    else:
+        scratch = np.empty((4, P + 1, BLOCK))
+        for lo in range(0, N, BLOCK):
+            logit_row_series(s, t, q, k, lo, scratch, coef)
+    scale = 1.0 / (N * h)
+    gb[k] = odd_poly_sum_const(coef, h) * scale
+    for j in range(zLT.shape[0]):
+        total = 0.0
+        for n in range(N):
+            total += odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], h * zLT[j, n])
+        gWT[k, j] = total * scale
+
+
 @jit_parallel
 def _numgrad_tasks(
-    order, task_layer, net, fw, h, lam, relu, force_exact, split, series_logits, gWTf, gbf
+    order, task_layer, net, fw, h, lam, relu, force_exact, split, logit_order, gWTf, gbf
 ):
     """Parallel driver: task ``order[r]`` is a unit of layer ``task_layer[task]`` (layers
     ``1..L``: hidden units; ``L+1``: the logits). One parallel region, one parallel compile."""
@@ -836,7 +383,7 @@ def _numgrad_tasks(
         if l <= L:
             _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf)
         else:
-            _logit_task(j, net, fw, h, lam, series_logits, gWTf, gbf)
+            _logit_task(j, net, fw, h, lam, logit_order, gWTf, gbf)
 
 
 @jit
@@ -887,11 +434,11 @@ def _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu):
         u[1, :] = 1.0
         G = np.empty((PM, N))
         for l in range(1, L + 1):
-            dT = _layer_series(dTf, aoff, sizes, l, N)
-            ZT = _view(ZTf, aoff[l], sizes[l], N)
-            CT = _view(CTf, aoff[l], sizes[l], N)
+            dT = layer_series(dTf, aoff, sizes, l, N)
+            ZT = view(ZTf, aoff[l], sizes[l], N)
+            CT = view(CTf, aoff[l], sizes[l], N)
             for k in range(sizes[l]):
-                _blk_sigmoid_change(u, PM, ZT[k], CT[k], G, dT[k])
+                blk_sigmoid_change(u, PM, ZT[k], CT[k], G, dT[k])
     hZTf = h * ZTf
     ymaxf = np.empty((L, N))
     for n in range(N):
@@ -900,7 +447,7 @@ def _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu):
             m = max(m, abs(x[n, i]))
         ymaxf[0, n] = h * m
     for l in range(1, L):
-        Z = _view(Zf, aoff[l], N, sizes[l])
+        Z = view(Zf, aoff[l], N, sizes[l])
         for n in range(N):
             m = 1.0
             for i in range(sizes[l]):
@@ -910,14 +457,18 @@ def _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu):
 
 
 @jit
-def _logits_series_ok(sizes, Zf, aoff, h, force_exact):
-    """The logit tasks move logit ``k`` by ``h z_L[n, j]`` (biases: ``h``); their series is the
-    two-layer kernel's, valid for ``2 h max(1, |z_L|) <= SERIES_RATIO_MAX``."""
+def _logit_order(sizes, Zf, aoff, h, force_exact):
+    """The truncation order of the logit tasks, which move logit ``k`` by ``h z_L[n, j]``
+    (biases: ``h``), by the two-layer kernel's table at ``ratio = 2 h max(1, |z_L|)``;
+    ``EXACT`` beyond ``SERIES_RATIO_MAX`` or with ``force_exact``."""
     L = sizes.shape[0] - 2
     zmax = 1.0
     for e in range(aoff[L], aoff[L + 1]):
         zmax = max(zmax, abs(Zf[e]))
-    return not force_exact and 2.0 * h * zmax <= SERIES_RATIO_MAX
+    ratio = 2.0 * h * zmax
+    if force_exact or ratio > SERIES_RATIO_MAX:
+        return EXACT
+    return order_for(ratio, 1)
 
 
 @jit
@@ -928,12 +479,12 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
     net = (sizes, Wf, woff, bf, boff)
     fw = _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu)
     split, _ = _split_columns(x, h, _DENSE_FRACTION * N)
-    series_logits = _logits_series_ok(sizes, fw[1], fw[2], h, force_exact)
+    logit_order = _logit_order(sizes, fw[1], fw[2], h, force_exact)
     order, task_layer = _task_order(sizes)
     gWTf = np.empty(Wf.shape[0])
     gbf = np.empty(bf.shape[0])
     _numgrad_tasks(
-        order, task_layer, net, fw, h, lam, relu, force_exact, split, series_logits, gWTf, gbf
+        order, task_layer, net, fw, h, lam, relu, force_exact, split, logit_order, gWTf, gbf
     )
     return gWTf, gbf
 
@@ -941,22 +492,22 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
 @jit
 def _limits(sizes, Wf, woff, bf, boff, x, t, h, relu, force_exact):
     """Every hidden unit's ``tau`` (flat, ``N x H_l`` per layer at ``aoff[l]``), by the
-    kernel's own :func:`_unit_plan`, and whether the logit tasks take the series path."""
+    kernel's own :func:`unit_plan`, and whether the logit tasks take the series path."""
     N = x.shape[0]
     L = sizes.shape[0] - 2
     net = (sizes, Wf, woff, bf, boff)
     fw = _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu)
     Zf, aoff = fw[1], fw[2]
     out = np.empty(aoff[L + 1])
-    coef = np.empty((_N_ODD, N))
+    coef = np.empty((N_ODD, N))
     tau = np.empty(N)
     for l in range(1, L + 1):
-        T = _view(out, aoff[l], N, sizes[l])
+        T = view(out, aoff[l], N, sizes[l])
         for j in range(sizes[l]):
-            _unit_plan(l, j, net, fw, relu, force_exact, tau, coef)
+            unit_plan(l, j, net, fw, relu, force_exact, tau, coef)
             for n in range(N):
                 T[n, j] = tau[n]
-    return out, aoff, _logits_series_ok(sizes, Zf, aoff, h, force_exact)
+    return out, aoff, _logit_order(sizes, Zf, aoff, h, force_exact) != EXACT
 
 
 # -- forward, loss and backprop ---------------------------------------------------------
@@ -966,7 +517,7 @@ def _limits(sizes, Wf, woff, bf, boff, x, t, h, relu, force_exact):
 def _scores(sizes, Wf, woff, bf, boff, x, relu):
     Af, Zf, aoff, s = _forward(sizes, Wf, woff, bf, boff, x, relu)
     L = sizes.shape[0] - 2
-    return _view(Af, aoff[L + 1], x.shape[0], sizes[L + 1]).copy()
+    return view(Af, aoff[L + 1], x.shape[0], sizes[L + 1]).copy()
 
 
 @jit
@@ -1013,12 +564,12 @@ def _gradient(sizes, Wf, woff, bf, boff, x, t, relu, lam):
     for l in range(L + 1, 0, -1):
         H = sizes[l]
         Hp = sizes[l - 1]
-        W = _view(Wf, woff[l], Hp, H)
-        gW = _view(gWf, woff[l], Hp, H)
+        W = view(Wf, woff[l], Hp, H)
+        gW = view(gWf, woff[l], Hp, H)
         if l == 1:
             inT = np.ascontiguousarray(x.T)
         else:
-            inT = np.ascontiguousarray(_view(Zf, aoff[l - 1], N, Hp).T)
+            inT = np.ascontiguousarray(view(Zf, aoff[l - 1], N, Hp).T)
         # iteration i writes only row i of gW
         for i in prange(Hp):
             for k in range(H):
@@ -1036,8 +587,8 @@ def _gradient(sizes, Wf, woff, bf, boff, x, t, relu, lam):
             for k in range(H):
                 gbf[boff[l] + k] += delta[n, k]
         if l > 1:
-            Ap = _view(Af, aoff[l - 1], N, Hp)
-            Zp = _view(Zf, aoff[l - 1], N, Hp)
+            Ap = view(Af, aoff[l - 1], N, Hp)
+            Zp = view(Zf, aoff[l - 1], N, Hp)
             # iteration n writes only row n of dprev
             for n in prange(N):
                 for i in range(Hp):
@@ -1122,8 +673,8 @@ def nudge_limits(
     the series path. Computed by the same function the kernel calls per unit.
     """
     sizes, Wf, woff, bf, boff = _flat(params)
-    x2 = _rows(x, int(sizes[0]))
-    labels = _labels(t, x2.shape[0], int(sizes[-1]))
+    x2 = as_rows(x, int(sizes[0]))
+    labels = as_labels(t, x2.shape[0], int(sizes[-1]))
     with PARALLEL_LOCK:
         out, aoff, logits = _limits(
             sizes, Wf, woff, bf, boff, x2, labels, float(h), activation == "relu", exact
@@ -1176,10 +727,10 @@ class MultiLayerNet:
     def _prepare(self, x: Any, t: Any = None) -> tuple[tuple[np.ndarray, ...], np.ndarray, Any]:
         check_activation(self.activation)
         p = _flat(self.params)
-        x2 = _rows(x, int(p[0][0]))
+        x2 = as_rows(x, int(p[0][0]))
         if not x2.flags.writeable:  # a read-only array would compile every kernel again
             x2 = x2.copy()
-        return p, x2, None if t is None else _labels(t, x2.shape[0], int(p[0][-1]))
+        return p, x2, None if t is None else as_labels(t, x2.shape[0], int(p[0][-1]))
 
     @property
     def _relu(self) -> bool:

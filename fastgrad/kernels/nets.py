@@ -1,35 +1,20 @@
 """Numba twins of :mod:`fastgrad.reference.nets`: ``SimpleNet`` and ``TwoLayerNet``.
 
-The numerical gradients compute the book's central difference
-``(L(theta + h e_p) - L(theta - h e_p)) / (2h)`` for every parameter ``p``, but never run a
-whole forward pass per parameter. The structure of the network does the work
-(``docs/design.md``, "Why the network kernels are thousands of times faster"):
+``TwoLayerNet``'s numerical gradient is the book's central difference for every parameter,
+computed from the network's structure (``docs/design.md``, "The series path"): a nudge of
+``W1[i, j]`` moves only hidden unit ``j`` of the rows where ``x[n, i] != 0``, and the row's
+loss change is one function of that pre-activation, shared by every ``i``. In three steps:
 
-- ``L = mean_n l_n`` and a nudge of ``W1[i, j]`` by ``d`` changes only hidden unit ``j`` of the
-  rows with ``x[n, i] != 0``: ``a1[n, j] += d x[n, i]``, then ``z1[n, j]``, then the logits of
-  row ``n`` along ``W2[j, :]`` (a rank-one change). Rows with ``x[n, i] == 0`` are unchanged
-  exactly and are skipped. ``b1[j]`` is the same with ``x = 1``; ``W2[j, k]`` and ``b2[k]``
-  move the single logit ``k`` of each row by ``d z1[n, j]`` or ``d``.
-- So the loss difference is a sum over rows of ``F_nj(+y) - F_nj(-y)``, where ``F_nj(y)`` is
-  the change of the row loss when unit ``j``'s pre-activation moves by ``y = h x[n, i]``
-  (``l_n`` of ``sigmoid``, softmax and the book's ``-log(p + 1e-7)``, composed). ``F_nj``
-  does not depend on ``i``: its Taylor coefficients are computed once per (row, unit) by
-  power-series arithmetic, and the central difference keeps only the odd ones, exactly
-  (the even terms cancel between ``+y`` and ``-y``). One perturbed-loss difference then costs
-  a degree-7 odd polynomial per non-zero row: no ``exp``, no ``log``, no division.
+1. the forward pass (:func:`_forward`, one single-threaded BLAS product per block of rows);
+2. per hidden unit, the lowest truncation order whose remainder bound holds
+   (:func:`fastgrad.kernels.series.series_orders`), then the odd Taylor coefficients of each
+   row's loss change: closed forms up to order 5, the series arithmetic at order 7, compiled
+   only when a task needs it (:func:`_coefficients`, :func:`_series_coefficients`);
+3. the sums ``sum_n x^(2p+1) c_p`` shaped like backprop's products (:func:`_odd_sums`).
 
-Precision. The series are truncated after order ``ORDER = 7``; the first neglected odd term
-is of order 9. A Cauchy bound on a disk where every piece is analytic (sigmoid: radius >= pi,
-``|Delta z| <= 2 |y|`` for ``|y| <= 1``; the log-partition along ``W2[j, :]``: zero-free while
-``|Delta z| R_j <= 1/2``, ``R_j`` the range of ``W2[j, :]``; the ``+ 1e-7`` logarithm:
-bounded by about 5 there) gives a remainder below ``5 * ratio**9`` per row for
-``ratio = h max|x| max(1, 4 R_j)``. The series path is taken only where
-``ratio <= SERIES_RATIO_MAX = 0.008`` (remainder < 7e-19 per row, < 1e-14 on the gradient;
-for the book's ``h`` and inputs in [0, 1] that allows ``R_j`` up to 20); elsewhere (large
-``h``, unnormalised inputs, huge weights) the kernel falls back
-to exact evaluation of the perturbed row losses. Either path sums row differences
-``l_n(+) - l_n(-)`` instead of subtracting two rounded batch losses, so it is more accurate
-than the reference, whose own rounding noise is about ``eps * L / h`` (about 1e-12).
+A unit beyond the bound (large ``h``, unnormalised inputs, huge weights) takes the exact
+path, its perturbed row losses evaluated directly (:func:`_numgrad_exact`). Either path sums
+row differences, so it is more accurate than the reference (about ``eps L / h``).
 """
 
 from __future__ import annotations
@@ -43,233 +28,25 @@ from numba.extending import overload
 from .._config import FASTMATH, PARALLEL_LOCK, blas_held, jit, jit_parallel, next_task
 from ..reference.nets import PARAM_NAMES
 from .functions import CROSS_ENTROPY_DELTA
-from .functions import _labels as _target_labels
+from .inputs import as_labels, as_rows
+from .rowloss import logit_exact, row_loss_logit, unit_loss_delta_exact
+from .series import (
+    BLOCK,
+    CLOSED_LOGIT_ORDER,
+    CLOSED_UNIT_ORDER,
+    EXACT,
+    N_ODD,
+    ORDER,
+    SERIES_ORDERS,
+    SERIES_RATIO_MAX,
+    logit_closed,
+    logit_row_series,
+    series_orders,
+    unit_closed,
+    unit_series,
+)
 
 __all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "ORDER", "SERIES_RATIO_MAX"]
-
-
-#: Taylor order of the per-row loss series: the odd terms 1, 3, 5, 7 survive the central
-#: difference (``_odd_poly`` is written out for this order).
-ORDER = 7
-_N_ODD = (ORDER + 1) // 2
-#: Largest ``h * max|x| * max(1, 4 R_j)`` for which the series path is used (see module doc).
-SERIES_RATIO_MAX = 0.008
-
-_INV_FACT = np.array([1.0 / np.prod(np.arange(1.0, p + 1.0)) for p in range(ORDER + 1)])
-
-
-# -- truncated power series, a block of rows at a time ----------------------------------
-#
-# A block is an array (ORDER + 1, B): coefficient p of the series of each of B rows, the
-# constant term first. Every loop runs innermost over the rows, so LLVM vectorises it. The
-# order is read from the array shape, not the constant ORDER: with a constant trip count LLVM
-# unrolled every nested coefficient loop and one cold compile took minutes.
-
-#: Rows per block: the scratch of one block stays in the L1/L2 cache.
-_BLOCK = 64
-
-
-@jit
-def _blk_log1p(u, out):
-    """``log(1 + u)`` for series with ``u[0] == 0``: from ``(1 + u) f' = u'``."""
-    P1 = u.shape[0]  # ORDER + 1, read at run time: no full unrolling
-    B = u.shape[1]
-    out[0, :B] = 0.0
-    for p in range(1, P1):
-        out[p, :B] = u[p, :B]
-        for k in range(1, p):
-            c = k / p
-            for r in range(B):
-                out[p, r] -= c * out[k, r] * u[p - k, r]
-
-
-@jit
-def _blk_expm1(v, out):
-    """``exp(v) - 1`` for series with ``v[0] == 0``: from ``E' = v' E``, ``E[0] = 1``."""
-    P1 = v.shape[0]  # ORDER + 1, read at run time: no full unrolling
-    B = v.shape[1]
-    out[0, :B] = 1.0
-    for p in range(1, P1):
-        out[p, :B] = 0.0
-        for k in range(1, p + 1):
-            c = k / p
-            for r in range(B):
-                out[p, r] += c * v[k, r] * out[p - k, r]
-    out[0, :B] = 0.0
-
-
-@jit
-def _blk_loss_change(log_ratio, q, tmp, out):
-    """Series of the row-loss change ``-log(p + eps) + log(p0 + eps)`` from the series of
-    ``log(p / p0)``: with ``q = p0 / (p0 + eps)``, it is ``-log(1 + q (p / p0 - 1))``."""
-    P1 = log_ratio.shape[0]  # ORDER + 1, read at run time: no full unrolling
-    B = log_ratio.shape[1]
-    _blk_expm1(log_ratio, tmp)
-    for p in range(1, P1):
-        for r in range(B):
-            tmp[p, r] *= q[r]
-    _blk_log1p(tmp, out)
-    for p in range(1, P1):
-        for r in range(B):
-            out[p, r] = -out[p, r]
-
-
-@jit
-def _unit_series(w2j, s, t, q, zcj, z1j, lo, scratch, coef):
-    """Odd Taylor coefficients of ``F_nj(y)``, rows ``lo:lo+B``, into ``coef[:, lo:lo+B]``.
-
-    ``F_nj(y)`` is the change of row loss ``l_n`` when hidden unit ``j``'s pre-activation
-    moves by ``y``: the sigmoid, then the logits along ``W2[j, :]``, then softmax and the
-    book's ``-log(p + 1e-7)``, composed as power series.
-    """
-    P1 = scratch[0].shape[0]  # ORDER + 1, read at run time: no full unrolling
-    B = min(_BLOCK, s.shape[0] - lo)
-    m, lg, g, dz, acc, tmp = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5]
-    K = w2j.shape[0]
-    # M(D) - 1 = sum_k s_k (exp(D (w_k - w_t)) - 1): the logits centred at the target's
-    # (softmax is shift invariant), so that log(p(D) / p0) = -log(M(D))
-    for p in range(P1):
-        m[p, :B] = 0.0
-    for r in range(B):
-        n = lo + r
-        wt = w2j[t[n]]
-        for k in range(K):
-            w = w2j[k] - wt
-            pw = s[n, k]
-            for p in range(1, P1):
-                pw *= w
-                m[p, r] += pw * _INV_FACT[p]
-    _blk_log1p(m, lg)
-    for p in range(1, P1):
-        for r in range(B):
-            lg[p, r] = -lg[p, r]
-    _blk_loss_change(lg, q[lo : lo + B], tmp, g)
-    # Delta z(y) = sigmoid(a + y) - sigmoid(a): S' = S (1 - S), with 1 - S carried as its own
-    # series C, C[0] = 1 - S from the forward pass (computed there without cancellation)
-    for r in range(B):
-        dz[0, r] = z1j[lo + r]
-        tmp[0, r] = zcj[lo + r]
-    for p in range(1, P1):
-        for r in range(B):
-            acc[0, r] = 0.0
-        for k in range(p):
-            for r in range(B):
-                acc[0, r] += dz[k, r] * tmp[p - 1 - k, r]
-        for r in range(B):
-            dz[p, r] = acc[0, r] / p
-            tmp[p, r] = -dz[p, r]
-    dz[0, :B] = 0.0
-    # F = g o Delta z, by Horner: acc = (...((g_P dz + g_{P-1}) dz + ...) + g_1) dz
-    for p in range(P1):
-        acc[p, :B] = 0.0
-    for p in range(P1 - 1, 0, -1):
-        for r in range(B):
-            acc[0, r] = g[p, r]
-        _blk_mul_const(acc, dz, tmp)
-        for pp in range(P1):
-            acc[pp, :B] = tmp[pp, :B]
-    for i in range(P1 // 2):  # the odd coefficients up to the order; the caller zeroes the rest
-        coef[i, lo : lo + B] = acc[2 * i + 1, :B]
-
-
-@jit
-def _blk_mul_const(a, b, out):
-    """Truncated product for ``a`` with a constant term and ``b`` without one."""
-    P1 = a.shape[0]  # ORDER + 1, read at run time: no full unrolling
-    B = a.shape[1]
-    out[0, :B] = 0.0
-    for p in range(1, P1):
-        out[p, :B] = 0.0
-        for k in range(p):
-            for r in range(B):
-                out[p, r] += a[k, r] * b[p - k, r]
-
-
-@jit
-def _logit_row_series(s, t, q, k, lo, scratch, coef):
-    """Odd Taylor coefficients of the change of row loss when logit ``k`` moves by ``u``,
-    rows ``lo:lo+B``, into ``coef[:, lo:lo+B]``."""
-    P1 = scratch[0].shape[0]  # ORDER + 1, read at run time: no full unrolling
-    B = min(_BLOCK, s.shape[0] - lo)
-    e, lg, g, tmp = scratch[0], scratch[1], scratch[2], scratch[3]
-    # log(p(u) / p0) = [k == t] u - log(1 + s_k (exp(u) - 1))
-    for r in range(B):
-        e[0, r] = 0.0
-        for p in range(1, P1):
-            e[p, r] = s[lo + r, k] * _INV_FACT[p]
-    _blk_log1p(e, lg)
-    for p in range(1, P1):
-        for r in range(B):
-            lg[p, r] = -lg[p, r]
-    for r in range(B):
-        if t[lo + r] == k:
-            lg[1, r] += 1.0
-    _blk_loss_change(lg, q[lo : lo + B], tmp, g)
-    for i in range(P1 // 2):  # the odd coefficients up to the order; the caller zeroes the rest
-        coef[i, lo : lo + B] = g[2 * i + 1, :B]
-
-
-@jit
-def _odd_poly(c0, c1, c2, c3, y):
-    """``c0 y + c1 y^3 + c2 y^5 + c3 y^7`` (written out for ``ORDER = 7``): half the central
-    difference ``F(+y) - F(-y)`` of one row's loss change."""
-    y2 = y * y
-    return y * (c0 + y2 * (c1 + y2 * (c2 + y2 * c3)))
-
-
-@jit
-def _odd_poly_sum_const(coef, y):
-    """``sum_n odd_poly(coef[:, n], y)`` for the same nudge ``y`` in every row (a bias)."""
-    total = 0.0
-    for n in range(coef.shape[1]):
-        total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], y)
-    return total
-
-
-# -- exact evaluation of one perturbed row loss (the fallback path) ------------------------
-
-
-@jit
-def _row_loss_along(a2_row, w2j, dz, label):
-    """``-log(softmax(a2_row + dz * w2j)[label] + eps)``, evaluated directly."""
-    K = a2_row.shape[0]
-    mx = a2_row[0] + dz * w2j[0]
-    for k in range(1, K):
-        mx = max(mx, a2_row[k] + dz * w2j[k])
-    s = 0.0
-    for k in range(K):
-        s += np.exp(a2_row[k] + dz * w2j[k] - mx)
-    p = np.exp(a2_row[label] + dz * w2j[label] - mx) / s
-    return -np.log(p + CROSS_ENTROPY_DELTA)
-
-
-@jit
-def _row_loss_logit(a2_row, k_moved, delta, label):
-    """``-log(softmax(a2_row + delta e_k)[label] + eps)``, evaluated directly."""
-    K = a2_row.shape[0]
-    mx = -np.inf
-    for k in range(K):
-        v = a2_row[k] + delta if k == k_moved else a2_row[k]
-        mx = max(mx, v)
-    s = 0.0
-    for k in range(K):
-        v = a2_row[k] + delta if k == k_moved else a2_row[k]
-        s += np.exp(v - mx)
-    v = a2_row[label] + delta if label == k_moved else a2_row[label]
-    return -np.log(np.exp(v - mx) / s + CROSS_ENTROPY_DELTA)
-
-
-@jit
-def _sigmoid(a):
-    return 1.0 / (1.0 + np.exp(-a))
-
-
-@jit
-def _unit_loss_delta_exact(a1_nj, z_nj, a2_row, w2j, label, d):
-    """``l_n(+d) - l_n(-d)`` when unit j's pre-activation moves by ``+-d``, evaluated directly."""
-    lp = _row_loss_along(a2_row, w2j, _sigmoid(a1_nj + d) - z_nj, label)
-    lm = _row_loss_along(a2_row, w2j, _sigmoid(a1_nj - d) - z_nj, label)
-    return lp - lm
 
 
 # -- the forward pass --------------------------------------------------------------------
@@ -386,23 +163,6 @@ def _forward(W1, b1, W2, b2, x, x64):
 
 # -- the truncation order, per hidden unit ------------------------------------------------
 
-#: The odd truncation orders the series path chooses from, lowest first.
-SERIES_ORDERS = np.array([1, 3, 5, ORDER])
-#: For each order ``P``, the largest ``ratio`` at which its remainder bound
-#: ``5 ratio^(P+2) / (1 - ratio^2)`` is at most the bound of ``ORDER`` at ``SERIES_RATIO_MAX``
-#: (7e-19 per row): ``SERIES_RATIO_MAX ** ((ORDER + 2) / (P + 2))``.
-SERIES_ORDER_RATIO = SERIES_RATIO_MAX ** ((ORDER + 2) / (SERIES_ORDERS + 2.0))
-#: The order code of a task that takes the exact path.
-EXACT = 0
-
-
-def series_orders(ratios):
-    """The lowest order of ``SERIES_ORDERS`` whose remainder bound holds at each ratio
-    (``docs/design.md``, "The truncation order"); ``EXACT`` where none does."""
-    i = np.searchsorted(SERIES_ORDER_RATIO, ratios)  # the first order whose limit >= ratio
-    found = SERIES_ORDERS[np.minimum(i, SERIES_ORDERS.size - 1)]
-    return np.where(i < SERIES_ORDERS.size, found, EXACT)
-
 
 def _series_orders(W2, h, xmax, force_exact):
     """The truncation order of each hidden unit's tasks and of the logits' tasks
@@ -432,158 +192,18 @@ def _group_by_order(orders):
 
 
 @jit
-def _faa5(o1, o2, o3, o4, o5, i1, i2, i3, i4, i5):
-    """Derivatives 1 to 5 of ``outer(inner(y))`` at 0 from those of ``outer`` (at
-    ``inner(0)``) and of ``inner`` (Faa di Bruno's formula)."""
-    d1 = o1 * i1
-    d2 = o1 * i2 + o2 * i1 * i1
-    d3 = o1 * i3 + 3.0 * o2 * i1 * i2 + o3 * i1 * i1 * i1
-    d4 = (
-        o1 * i4
-        + o2 * (4.0 * i1 * i3 + 3.0 * i2 * i2)
-        + 6.0 * o3 * i1 * i1 * i2
-        + o4 * i1 * i1 * i1 * i1
-    )
-    d5 = (
-        o1 * i5
-        + o2 * (5.0 * i1 * i4 + 10.0 * i2 * i3)
-        + o3 * (10.0 * i1 * i1 * i3 + 15.0 * i1 * i2 * i2)
-        + 10.0 * o4 * i1 * i1 * i1 * i2
-        + o5 * i1 * i1 * i1 * i1 * i1
-    )
-    return d1, d2, d3, d4, d5
-
-
-@jit
-def _unit_closed(w2j, s, t, q, zcj, z1j, P, coef):
-    """``c1``, ``c3`` and ``c5`` (up to order ``P <= 5``) of every row's ``F_nj``
-    (:func:`_unit_series`'s coefficients 0 to 2), in closed form: the orders the book's step
-    needs, at a fraction of the cost of the series arithmetic.
-
-    With ``d_k = W2[j, k] - W2[j, t]``, the target's log-probability moves by ``l(u)`` when
-    ``z`` moves by ``u``, and ``lm = -kappa_m``, the cumulants of ``d`` under the softmax
-    (from its central moments ``c_p``: ``kappa1`` the mean, ``kappa2 = c2``, ``kappa3 = c3``,
-    ``kappa4 = c4 - 3 c2^2``, ``kappa5 = c5 - 10 c2 c3``). The loss change is ``g = -B(l)``
-    with ``B`` the cumulant generating function of a Bernoulli(``q``) variable,
-    ``q = p0 / (p0 + 1e-7)`` (as in :func:`_logit_closed`). The sigmoid's change ``D`` has,
-    with ``v = z(1-z)``, ``D1 = v``, ``D2 = v (1-2z)``, ``D3 = v (1 - 6v)``,
-    ``D4 = v (1-2z)(1 - 12v)``, ``D5 = v (1 - 30v + 120v^2)``. ``F = g o D`` by Faa di
-    Bruno's formula (:func:`_faa5`); ``c1 = F1``, ``c3 = F3 / 3!``, ``c5 = F5 / 5!``.
-    ``1 - z`` comes from the forward pass, ``1 - q`` is computed directly (no cancellation).
-    """
-    N, K = s.shape
-    for n in range(N):
-        wt = w2j[t[n]]
-        mean = 0.0
-        for k in range(K):
-            mean += s[n, k] * (w2j[k] - wt)
-        c2 = 0.0
-        c3 = 0.0
-        c4 = 0.0
-        c5 = 0.0
-        if P >= 3:
-            for k in range(K):
-                e = (w2j[k] - wt) - mean
-                se2 = s[n, k] * e * e
-                c2 += se2
-                c3 += se2 * e
-                c4 += se2 * e * e
-                c5 += se2 * e * e * e
-        z = z1j[n]
-        zc = zcj[n]
-        v = z * zc
-        qn = q[n]
-        qc = CROSS_ENTROPY_DELTA / (s[n, t[n]] + CROSS_ENTROPY_DELTA)  # 1 - q, directly
-        w = qn * qc
-        if P == 1:
-            coef[0, n] = -qn * (-mean) * v
-            continue
-        g1, g2, g3, g4, g5 = _faa5(
-            qn, w, w * (qc - qn), w * (1.0 - 6.0 * w), w * (qc - qn) * (1.0 - 12.0 * w),
-            -mean, -c2, -c3, -(c4 - 3.0 * c2 * c2), -(c5 - 10.0 * c2 * c3),
-        )  # fmt: skip
-        F1, _, F3, _, F5 = _faa5(
-            -g1, -g2, -g3, -g4, -g5,
-            v, v * (zc - z), v * (1.0 - 6.0 * v), v * (zc - z) * (1.0 - 12.0 * v),
-            v * (1.0 - 30.0 * v + 120.0 * v * v),
-        )  # fmt: skip
-        coef[0, n] = F1
-        coef[1, n] = F3 / 6.0
-        if P >= 5:
-            coef[2, n] = F5 / 120.0
-
-
-@jit
-def _logit_closed(s, t, q, k, P, coef):
-    """``c1``, ``c3`` and ``c5`` (up to order ``P <= 5``) of the change of every row's loss
-    when logit ``k`` moves by ``u`` (:func:`_logit_row_series`'s coefficients), in closed
-    form.
-
-    The target's log-probability moves by ``l(u) = [k == t] u - A(u)``, with ``A`` the
-    cumulant generating function of a Bernoulli(``s_k``) variable, so ``l1 = [k == t] - A1``
-    and ``lm = -Am``: ``A1 = s``, ``A2 = s(1-s)``, ``A3 = A2 (1-2s)``,
-    ``A4 = A2 (1 - 6 s(1-s))``, ``A5 = A3 (1 - 12 s(1-s))``. The loss change is
-    ``g = -B(l)``, ``B`` the same function of Bernoulli(``q``), and Faa di Bruno's formula
-    gives ``(B o l)1 = B1 l1``, ``(B o l)3 = B1 l3 + 3 B2 l1 l2 + B3 l1^3`` and
-    ``(B o l)5 = B1 l5 + B2 (5 l1 l4 + 10 l2 l3) + B3 (10 l1^2 l3 + 15 l1 l2^2)
-    + 10 B4 l1^3 l2 + B5 l1^5``; ``c1 = g1``, ``c3 = g3 / 3!``, ``c5 = g5 / 5!``.
-    """
-    N, K = s.shape
-    for n in range(N):
-        sk = s[n, k]
-        sc = 1.0 - sk
-        if sk > 0.5:  # 1 - s_k as the sum of the other probabilities: no cancellation
-            sc = 0.0
-            for i in range(K):
-                if i != k:
-                    sc += s[n, i]
-        v = sk * sc
-        l1 = (1.0 if t[n] == k else 0.0) - sk
-        qn = q[n]
-        qc = CROSS_ENTROPY_DELTA / (s[n, t[n]] + CROSS_ENTROPY_DELTA)  # 1 - q, directly
-        w = qn * qc
-        B1 = qn
-        coef[0, n] = -B1 * l1
-        if P >= 3:
-            l2 = -v
-            l3 = -v * (sc - sk)
-            B2 = w
-            B3 = w * (qc - qn)
-            coef[1, n] = -(B1 * l3 + 3.0 * B2 * l1 * l2 + B3 * l1 * l1 * l1) / 6.0
-            if P >= 5:
-                l4 = -v * (1.0 - 6.0 * v)
-                l5 = -v * (sc - sk) * (1.0 - 12.0 * v)
-                B4 = w * (1.0 - 6.0 * w)
-                B5 = w * (qc - qn) * (1.0 - 12.0 * w)
-                g5 = (
-                    B1 * l5
-                    + B2 * (5.0 * l1 * l4 + 10.0 * l2 * l3)
-                    + B3 * (10.0 * l1 * l1 * l3 + 15.0 * l1 * l2 * l2)
-                    + 10.0 * B4 * l1 * l1 * l1 * l2
-                    + B5 * l1 * l1 * l1 * l1 * l1
-                )
-                coef[2, n] = -g5 / 120.0
-
-
-#: The highest orders with closed-form coefficients: hidden units (:func:`_unit_closed`) and
-#: logits (:func:`_logit_closed`). Higher orders take the series arithmetic, compiled on
-#: first need only (it is most of a cold start's compile time).
-CLOSED_UNIT_ORDER, CLOSED_LOGIT_ORDER = 5, 5
-
-
-@jit
 def _closed_form_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
     """Task ``r`` of :func:`_coefficients` if its order has closed-form coefficients."""
     H = W2.shape[0]
     P = orders[r] if r < H else logit_order
     if P == EXACT or P > (CLOSED_UNIT_ORDER if r < H else CLOSED_LOGIT_ORDER):
         return
-    coef = np.zeros((_N_ODD, s.shape[0]))
+    coef = np.zeros((N_ODD, s.shape[0]))
     if r < H:
-        _unit_closed(W2[r], s, t, q, zcT[r], z1T[r], P, coef)
+        unit_closed(W2[r], s, t, q, zcT[r], z1T[r], P, coef)
         _store_column(coef, C, col[r])
     else:
-        _logit_closed(s, t, q, r - H, P, coef)
+        logit_closed(s, t, q, r - H, P, coef)
         _store_column(coef, E, r - H)
 
 
@@ -595,16 +215,16 @@ def _series_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
     P = orders[r] if r < H else logit_order
     if P == EXACT or P <= (CLOSED_UNIT_ORDER if r < H else CLOSED_LOGIT_ORDER):
         return
-    coef = np.zeros((_N_ODD, N))
+    coef = np.zeros((N_ODD, N))
     if r < H:
-        scratch = np.empty((6, P + 1, _BLOCK))
-        for lo in range(0, N, _BLOCK):
-            _unit_series(W2[r], s, t, q, zcT[r], z1T[r], lo, scratch, coef)
+        scratch = np.empty((6, P + 1, BLOCK))
+        for lo in range(0, N, BLOCK):
+            unit_series(W2[r], s, t, q, zcT[r], z1T[r], lo, scratch, coef)
         _store_column(coef, C, col[r])
     else:
-        scratch = np.empty((4, P + 1, _BLOCK))
-        for lo in range(0, N, _BLOCK):
-            _logit_row_series(s, t, q, r - H, lo, scratch, coef)
+        scratch = np.empty((4, P + 1, BLOCK))
+        for lo in range(0, N, BLOCK):
+            logit_row_series(s, t, q, r - H, lo, scratch, coef)
         _store_column(coef, E, r - H)
 
 
@@ -743,7 +363,7 @@ def _odd_sums(x, groups1, unit1, gW1, z1, groups2, unit2, gW2, h):
 
 
 def _by_order(C, bounds):
-    """The columns of ``C`` (``(_N_ODD, N, columns)``) split by order, each group with only
+    """The columns of ``C`` (``(N_ODD, N, columns)``) split by order, each group with only
     its own terms, C-contiguous."""
     lo = np.concatenate(([0], bounds[:-1]))
     return tuple(
@@ -772,47 +392,16 @@ def _hidden_unit_exact(j, W2, a1, z1, a2, t, x, h, out):
     w2j = W2[j]
     acc_b = 0.0
     for n in range(N):
-        acc_b += _unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], h)
+        acc_b += unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], h)
     out[:] = 0.0
     for n in range(N):
         for i in range(I):
             if x[n, i] != 0.0:  # a zero input leaves the row unchanged, exactly
                 d = h * x[n, i]
-                out[i] += _unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], d)
+                out[i] += unit_loss_delta_exact(a1[n, j], z1[n, j], a2[n], w2j, t[n], d)
     for i in range(I):
         out[i] = out[i] / (2 * h) / N
     return acc_b / (2 * h) / N
-
-
-@jit
-def _logit_series(k, s, t, q, z1T, h, scratch, coef, gW2T, gb2):
-    """Worker: ``gW2[:, k]`` and ``gb2[k]`` from the odd series of each row's loss change."""
-    N = s.shape[0]
-    scale = 1.0 / (N * h)
-    for lo in range(0, N, _BLOCK):
-        _logit_row_series(s, t, q, k, lo, scratch, coef)
-    gb2[k] = _odd_poly_sum_const(coef, h) * scale
-    for j in range(z1T.shape[0]):
-        total = 0.0
-        for n in range(N):
-            total += _odd_poly(coef[0, n], coef[1, n], coef[2, n], coef[3, n], h * z1T[j, n])
-        gW2T[k, j] = total * scale
-
-
-@jit
-def _logit_exact(k, a2, z1T, t, h, gW2T, gb2):
-    """Worker, fallback: ``gW2[:, k]`` and ``gb2[k]`` from directly evaluated row losses."""
-    N = a2.shape[0]
-    acc = 0.0
-    for n in range(N):
-        acc += _row_loss_logit(a2[n], k, h, t[n]) - _row_loss_logit(a2[n], k, -h, t[n])
-    gb2[k] = acc / (2 * h) / N
-    for j in range(z1T.shape[0]):
-        acc = 0.0
-        for n in range(N):
-            d = h * z1T[j, n]
-            acc += _row_loss_logit(a2[n], k, d, t[n]) - _row_loss_logit(a2[n], k, -d, t[n])
-        gW2T[k, j] = acc / (2 * h) / N
 
 
 @jit_parallel
@@ -831,7 +420,7 @@ def _numgrad_exact(W2, a1, z1, a2, t, x, h, units, logits, gW1, gb1, gW2, gb2):
         if r < U:
             gb1[units[r]] = _hidden_unit_exact(units[r], W2, a1, z1, a2, t, x, h, cols[r])
         else:
-            _logit_exact(r - U, a2, z1T, t, h, gW2T, gb2)
+            logit_exact(r - U, a2, z1T, t, h, gW2T, gb2)
     for r in range(U):
         for i in range(I):
             gW1[i, units[r]] = cols[r, i]
@@ -857,8 +446,8 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     q = p0 / (p0 + CROSS_ENTROPY_DELTA)
     orders, logit_order = _series_orders(W2, h, xmax, force_exact)
     col, unit, bounds = _group_by_order(orders)
-    C = np.zeros((_N_ODD, N, unit.size))
-    E = np.zeros((_N_ODD, N, K))
+    C = np.zeros((N_ODD, N, unit.size))
+    E = np.zeros((N_ODD, N, K))
     args = (W2, s, t, q, np.ascontiguousarray(zc.T), np.ascontiguousarray(z1.T), orders, col)
     _coefficients(*args, logit_order, C, E)
     if np.any(orders > CLOSED_UNIT_ORDER) or logit_order > CLOSED_LOGIT_ORDER:
@@ -943,7 +532,7 @@ def _gradient_two_layer(W1, b1, W2, b2, x, t):
 
 
 @jit
-def _numgrad_simple(W, x, t, h):
+def numgrad_simple(W, x, t, h):
     """SimpleNet: ``W[i, k] +- h`` moves logit ``k`` of row ``n`` by ``+-h x[n, i]``; each row
     loss is evaluated directly (6 parameters, nothing to gain from series)."""
     N = x.shape[0]
@@ -960,7 +549,7 @@ def _numgrad_simple(W, x, t, h):
             for n in range(N):
                 d = h * x[n, i]
                 if d != 0.0:
-                    acc += _row_loss_logit(a[n], k, d, t[n]) - _row_loss_logit(a[n], k, -d, t[n])
+                    acc += row_loss_logit(a[n], k, d, t[n]) - row_loss_logit(a[n], k, -d, t[n])
             grad[i, k] = acc / (2 * h) / N
     return grad
 
@@ -972,22 +561,6 @@ def _numgrad_simple(W, x, t, h):
 # (``functions._labels``). Each parallel call holds ``_config.PARALLEL_LOCK``, and the
 # TwoLayerNet calls hold BLAS at one thread (``_config.blas_held``: the forward pass's
 # products run one per Numba thread).
-
-
-def _rows(x: Any, n_inputs: int, keep_float32: bool = False) -> np.ndarray:
-    """``x`` as C-ordered rows of float64 or, with ``keep_float32``, float32 kept as it is
-    (the TwoLayerNet kernels read it as float64 in registers: converting the book's float32
-    MNIST batch first cost 6% of a gradient)."""
-    dtype = np.float32 if keep_float32 and getattr(x, "dtype", None) == np.float32 else np.float64
-    if not (type(x) is np.ndarray and x.dtype == dtype and x.flags.c_contiguous):
-        x = np.ascontiguousarray(x, dtype=dtype)
-    if x.ndim not in (1, 2) or x.shape[-1] != n_inputs:
-        raise ValueError(f"x has shape {x.shape}, expected (batch, {n_inputs}) or ({n_inputs},)")
-    return x.reshape(-1, n_inputs)
-
-
-def _labels(t: Any, batch: int, n_classes: int) -> np.ndarray:
-    return _target_labels(np.asarray(t), batch, n_classes)
 
 
 def _chained(params: dict[str, Any]) -> tuple[np.ndarray, ...]:
@@ -1023,22 +596,22 @@ class SimpleNet:
 
     def predict(self, x: Any) -> np.ndarray:
         W = self._w()
-        out = np.dot(_rows(x, W.shape[0]), W)
+        out = np.dot(as_rows(x, W.shape[0]), W)
         return out.reshape(np.shape(x)[:-1] + (W.shape[1],))
 
     def loss(self, x: Any, t: Any) -> float:
         from .functions import softmax_loss
 
         W = self._w()
-        scores = np.dot(_rows(x, W.shape[0]), W)
-        labels = _labels(t, scores.shape[0], scores.shape[1])
+        scores = np.dot(as_rows(x, W.shape[0]), W)
+        labels = as_labels(t, scores.shape[0], scores.shape[1])
         with PARALLEL_LOCK:
             return float(softmax_loss(scores, labels))
 
     def numerical_gradient(self, x: Any, t: Any, h: float = 1e-4) -> np.ndarray:
         W = self._w()
-        x2 = _rows(x, W.shape[0])
-        return _numgrad_simple(W, x2, _labels(t, x2.shape[0], W.shape[1]), float(h))
+        x2 = as_rows(x, W.shape[0])
+        return numgrad_simple(W, x2, as_labels(t, x2.shape[0], W.shape[1]), float(h))
 
 
 class TwoLayerNet:
@@ -1073,8 +646,8 @@ class TwoLayerNet:
 
     def _prepare(self, x: Any, t: Any = None) -> tuple[tuple[np.ndarray, ...], np.ndarray, Any]:
         p = _chained(self.params)
-        x2 = _rows(x, p[0].shape[0], keep_float32=True)
-        return p, x2, None if t is None else _labels(t, x2.shape[0], p[2].shape[1])
+        x2 = as_rows(x, p[0].shape[0], keep_float32=True)
+        return p, x2, None if t is None else as_labels(t, x2.shape[0], p[2].shape[1])
 
     def predict(self, x: Any) -> np.ndarray:
         p, x2, _ = self._prepare(x)
