@@ -27,14 +27,8 @@ from ._api import (
     set_num_threads,
     threads,
 )
-from ._differentiate import (
-    DerivativeInfo,
-    GradientCheck,
-    check_gradient,
-    hessian,
-    jacobian,
-    numerical_gradient,
-)
+from ._differentiate import DerivativeInfo, hessian, jacobian, numerical_gradient
+from ._gradcheck import GradientCheck, check_gradient
 from ._version import __version__
 
 __all__ = [

@@ -19,15 +19,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _dask, kernels, reference
-from ._config import PARALLEL_LOCK, blas_held
 from ._validation import (
-    SMALL,
     as_batch,
     as_labels,
     as_params_array,
     check_h,
     check_positive_int,
     check_step,
+    max_abs,
 )
 from .reference.multilayer import check_activation, check_weight_decay, param_names
 from .reference.nets import PARAM_NAMES
@@ -64,15 +63,6 @@ def resolve_backend(backend: str) -> str:
 # -- threads --------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _kernel_region() -> Iterator[None]:
-    """Hold BLAS to one thread while Numba's threads run a user's ``f`` (which may call BLAS:
-    the two pools oversubscribe the cores, docs/design.md "Pitfalls"), and serialise the call
-    where the threading layer needs it (``_config.PARALLEL_LOCK``)."""
-    with PARALLEL_LOCK, blas_held():
-        yield
-
-
 def get_num_threads() -> int:
     """The number of threads the kernels use in this Python thread (Numba's setting)."""
     return numba.get_num_threads()
@@ -105,13 +95,6 @@ def threads(n: int | None) -> Iterator[int]:
         yield numba.get_num_threads()
     finally:
         numba.set_num_threads(before)
-
-
-def _max_abs(arr: NDArray) -> float:
-    """``max |arr|``, the scale of the parameters a step is checked against (finite)."""
-    if arr.size <= SMALL:  # Python's loop: a NumPy reduction costs 1 us whatever the size
-        return float(max(map(abs, arr.ravel().tolist())))
-    return float(max(arr.max(), -arr.min()))
 
 
 # -- networks -------------------------------------------------------------------------------
@@ -169,14 +152,14 @@ class SimpleNet:
     def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> NDArray:
         """Central-difference gradient of :meth:`loss` with respect to ``W``, shaped like ``W``."""
         W = as_params_array(self.W, (2, 3), "W")
-        h = check_step(check_h(h), _max_abs(W))
+        h = check_step(check_h(h), max_abs(W))
         x = as_batch(x, 2)
         labels = _batch_labels(x, t, 3)
         if self.backend == "numba":
             # checked above, so the kernel itself rather than its twin class, which checks
             # again: with 6 parameters the checks are most of the call
             rows = np.ascontiguousarray(x, dtype=np.float64).reshape(-1, 2)
-            return kernels.nets._numgrad_simple(W, rows, labels, h)
+            return kernels.nets.numgrad_simple(W, rows, labels, h)
         return reference.SimpleNet(W).numerical_gradient(x, labels, h)
 
 
@@ -282,7 +265,7 @@ class TwoLayerNet:
         """
         h = check_h(h)
         net, x, t = self._prepare(x, t, copy=self.backend == "numpy")
-        h = check_step(h, max(_max_abs(v) for v in net.params.values()))
+        h = check_step(h, max(max_abs(v) for v in net.params.values()))
         if self.backend == "dask":
             client = _dask.get_client(getattr(self, "client", None))
             return _dask.row_split(client, net, "numerical_gradient", x, t, (h,))

@@ -134,6 +134,13 @@ def check_positive_int(value: int, name: str) -> int:
     return check_int(value, name, 1)
 
 
+def max_abs(arr: NDArray) -> float:
+    """``max |arr|``, the scale of the parameters a step is checked against (finite)."""
+    if arr.size <= SMALL:  # Python's loop: a NumPy reduction costs 1 us whatever the size
+        return float(max(map(abs, arr.ravel().tolist())))
+    return float(max(arr.max(), -arr.min()))
+
+
 def as_batch(x: ArrayLike, n_inputs: int, name: str = "x") -> NDArray:
     """Check a network input: shape ``(batch, n_inputs)`` or ``(n_inputs,)``, real, finite.
 

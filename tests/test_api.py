@@ -306,17 +306,17 @@ def test_kernel_region_holds_blas_at_one_thread_and_restores_it():
     # also when the body raises
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from fastgrad._api import _kernel_region
+    from fastgrad._config import kernel_region
 
     def blas_threads():
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
     with threadpool_limits(limits=2, user_api="blas"):
         assert blas_threads() and all(n == 2 for n in blas_threads())
-        with _kernel_region():
+        with kernel_region():
             assert all(n == 1 for n in blas_threads())
         assert all(n == 2 for n in blas_threads())
-        with pytest.raises(RuntimeError), _kernel_region():
+        with pytest.raises(RuntimeError), kernel_region():
             raise RuntimeError("f failed")
         assert all(n == 2 for n in blas_threads())
 

@@ -27,11 +27,11 @@ def test_every_kernel_uses_the_config():
         "numerical_diff",
         "numerical_gradient",
         "gradient_descent",
-        "_stencil",
+        "stencil",
         "_central",
-        "_n_chunks",
+        "chunk_count",
         "_call",
-        "_evaluated",
+        "evaluated",
         "_first_failure",
     }
     # every kernel of the differentiation toolkit takes the user's f

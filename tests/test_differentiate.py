@@ -277,7 +277,7 @@ def test_vectorized_jacobian_and_wrong_shapes(rng):
 @pytest.fixture
 def small_stacks(monkeypatch):
     """Stacks of a few points, so that a small problem makes many (each a worker's task)."""
-    monkeypatch.setattr(fastgrad._differentiate, "VECTORIZED_BUDGET", 2 * 8 * 40 * 3)
+    monkeypatch.setattr(fastgrad._stacks, "VECTORIZED_BUDGET", 2 * 8 * 40 * 3)
 
 
 def f_stack_jac(X):

@@ -21,7 +21,10 @@ LAYERS = [
     ),
     ("fastgrad.reference",),
     ("fastgrad.kernels",),
-    ("fastgrad._api", "fastgrad._differentiate", "fastgrad._dask"),
+    ("fastgrad._api", "fastgrad._dask", "fastgrad._stacks"),
+    ("fastgrad._problem",),
+    ("fastgrad._differentiate",),
+    ("fastgrad._gradcheck",),
     ("fastgrad.datasets", "fastgrad.training", "fastgrad.optimizers"),
     ("fastgrad.bench",),
     ("fastgrad.cli", "fastgrad.__main__"),
@@ -75,3 +78,29 @@ def test_imports_go_only_downward():
             if own is not None and level is not None and level > own:
                 upward.append(f"{name} (layer {own}) imports {target} (layer {level})")
     assert not upward, "\n".join(upward)
+
+
+def private_imports(path: Path, name: str):
+    """``from fastgrad.x import _y`` where ``_y`` is a name, not a module: another module's
+    private helper."""
+    modules = {module_name(p) for p in ROOT.rglob("*.py")}
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            mod = ".".join(base + ([node.module] if node.module else []))
+        else:
+            mod = node.module or ""
+        if not mod.startswith("fastgrad"):
+            continue
+        for alias in node.names:
+            private = alias.name.startswith("_") and not alias.name.startswith("__")
+            if private and f"{mod}.{alias.name}" not in modules:
+                yield f"{name} imports {alias.name} from {mod}"
+
+
+def test_no_module_imports_another_modules_private_names():
+    found = [line for p in ROOT.rglob("*.py") for line in private_imports(p, module_name(p))]
+    assert not found, "\n".join(found)

@@ -17,7 +17,7 @@ import numpy as np
 from numba import prange
 
 from .._config import jit_generic, jit_generic_parallel
-from .gradient import _evaluated, _n_chunks, _private, _stencil
+from .gradient import chunk_count, evaluated, private_copies, stencil
 
 __all__ = ["stencil_values", "hessian_values"]
 
@@ -37,7 +37,7 @@ def stencil_values(f, x, offsets, h, args, values, start=0):
     -1: Numba cannot carry ``f``'s exception out of the parallel loop, so the caller raises
     it again by evaluating ``f`` there (the front door does).
     """
-    return _stencil(f, x, offsets, h, args, values, _n_chunks(values.shape[0]), start)
+    return stencil(f, x, offsets, h, args, values, chunk_count(values.shape[0]), start)
 
 
 @jit_generic_parallel
@@ -53,7 +53,7 @@ def _hessian_pairs(f, x, h, args, f0, pi, pj, values, n_chunks, first):
         stop = min(start + chunk, n_pairs)
         if start < stop:
             xp = x.copy()
-            ap = _private(args)
+            ap = private_copies(args)
             flat = xp.reshape(size)
             for r in range(start, stop):
                 if not _pair(f, xp, flat, ap, h, f0, pi[r], pj[r], values, pi[r] - first):
@@ -73,9 +73,9 @@ def _pair(f, xp, flat, ap, h, f0, i, j, values, row):
     ok = True
     if i == j:
         flat[i] = xi + 2 * h[i]
-        ok = _evaluated(f, xp, ap, values[row], i, 0)
+        ok = evaluated(f, xp, ap, values[row], i, 0)
         flat[i] = xi - 2 * h[i]
-        ok = ok and _evaluated(f, xp, ap, values[row], i, 3)
+        ok = ok and evaluated(f, xp, ap, values[row], i, 3)
         values[row, i, 1] = f0
         values[row, i, 2] = f0
     else:
@@ -83,7 +83,7 @@ def _pair(f, xp, flat, ap, h, f0, i, j, values, row):
         for s in range(4):
             flat[i] = xi + h[i] if s < 2 else xi - h[i]
             flat[j] = xj + h[j] if s % 2 == 0 else xj - h[j]
-            ok = ok and _evaluated(f, xp, ap, values[row], j, s)
+            ok = ok and evaluated(f, xp, ap, values[row], j, s)
         flat[j] = xj
     flat[i] = xi
     return ok
@@ -111,5 +111,5 @@ def hessian_values(f, x, h, args, f0, start=0, stop=-1):
             pj[r] = j
             r += 1
     values = np.zeros((stop - start, n, 4))
-    failed = _hessian_pairs(f, x, h, args, f0, pi, pj, values, _n_chunks(n_pairs), start)
+    failed = _hessian_pairs(f, x, h, args, f0, pi, pj, values, chunk_count(n_pairs), start)
     return values, -1 if failed < 0 else pi[failed], -1 if failed < 0 else pj[failed]

@@ -39,7 +39,7 @@ def numerical_diff(f, x, h=1e-4):
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
-def _private(args):
+def private_copies(args):
     """``args`` with every array copied (compiled code only: see the overload)."""
 
 
@@ -54,8 +54,8 @@ def _copy_if_array_overload(a):
     return lambda a: a
 
 
-@overload(_private, jit_options={"fastmath": False})
-def _private_overload(args):
+@overload(private_copies, jit_options={"fastmath": False})
+def _private_copies_overload(args):
     if len(args) == 0:
         return lambda args: ()
     # a tuple of mixed types cannot be rebuilt in a loop: spell it out for this length
@@ -71,7 +71,7 @@ def _call(f, x, args):
 
 
 @jit_generic
-def _evaluated(f, x, args, values, row, k):
+def evaluated(f, x, args, values, row, k):
     """``values[row, k] = f(x, *args)`` (a row for a vector ``f``); False when ``f`` raised.
 
     An exception cannot leave a parallel loop: Numba drops it (the value stays uninitialised
@@ -85,7 +85,7 @@ def _evaluated(f, x, args, values, row, k):
 
 
 @jit_generic_parallel
-def _stencil(f, x, offsets, h, args, values, n_chunks, first=0):
+def stencil(f, x, offsets, h, args, values, n_chunks, first=0):
     """Worker and driver: ``values[p - first, k] = f(x + offsets[k] h[p] e_p, *args)`` (a row
     of ``values`` for a vector ``f``) for the parameters ``first <= p < first +
     values.shape[0]`` (all of them by default), in ``n_chunks`` chunks; the book's loop with
@@ -109,13 +109,13 @@ def _stencil(f, x, offsets, h, args, values, n_chunks, first=0):
             stop = min(start + chunk, count)
             if start < stop:
                 xp = x.copy()
-                ap = _private(args)
+                ap = private_copies(args)
                 flat = xp.reshape(size)
                 for p in range(first + start, first + stop):
                     tmp_val = flat[p]
                     for k in range(offsets.shape[0]):
                         flat[p] = tmp_val + offsets[k] * h[p]
-                        if failed[c] < 0 and not _evaluated(f, xp, ap, values, p - first, k):
+                        if failed[c] < 0 and not evaluated(f, xp, ap, values, p - first, k):
                             failed[c] = p
                             end_claims(counter, n_chunks)
                     flat[p] = tmp_val
@@ -142,7 +142,7 @@ def _central(f, x, h, args):
     """The book's central difference of every parameter of a C-ordered float64 ``x``."""
     size = x.size
     values = np.empty((size, 2))
-    failed = _stencil(f, x, _CENTRAL, np.full(size, h), args, values, _n_chunks(size))
+    failed = stencil(f, x, _CENTRAL, np.full(size, h), args, values, chunk_count(size))
     if failed >= 0:
         # compiled code cannot re-raise f's own exception: fastgrad.numerical_gradient does
         raise RuntimeError("f raised an exception at this flat parameter index", failed)
@@ -153,7 +153,7 @@ def _central(f, x, h, args):
 
 
 @jit_generic
-def _n_chunks(size):
+def chunk_count(size):
     return max(1, min(size, CHUNKS_PER_THREAD * numba.get_num_threads()))
 
 

@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._validation import check_init_std, check_int
 from .functions import cross_entropy_error, sigmoid, softmax
 from .gradient import numerical_gradient
-from .nets import TwoLayerNet, _as_rng
+from .nets import TwoLayerNet, as_rng
 
 __all__ = [
     "MultiLayerNet",
@@ -187,7 +187,7 @@ class MultiLayerNet:
         self.hidden_layer_num = len(self.hidden_size_list)
         self.activation = activation
         self.weight_decay_lambda = lam
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         # the book's __init_weight: scale * np.random.randn(fan_in, fan_out), biases zero
         self.params = {}
         for idx in range(1, len(sizes)):

@@ -31,7 +31,7 @@ __all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES"]
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
-def _as_rng(rng: Any) -> np.random.Generator:
+def as_rng(rng: Any) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     return np.random.default_rng(rng)
@@ -67,7 +67,7 @@ class SimpleNet:
 
     def __init__(self, W: ArrayLike | None = None, *, rng: Any = None) -> None:
         if W is None:
-            self.W = _as_rng(rng).standard_normal((2, 3))
+            self.W = as_rng(rng).standard_normal((2, 3))
         else:
             self.W = np.array(as_params_array(W, (2, 3), "W"), dtype=np.float64)
 
@@ -134,7 +134,7 @@ class TwoLayerNet:
                 "loss is the constant -log(1 + 1e-7) and every gradient is 0"
             )
         weight_init_std = check_init_std(weight_init_std)
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         # the book: weight_init_std * np.random.randn(...), biases zero
         self.params = {}
         self.params["W1"] = weight_init_std * rng.standard_normal((input_size, hidden_size))
