@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fastgrad import bench, cli, reference
-from fastgrad.bench import checks, report
+from fastgrad.bench import checks, report, runner
 from fastgrad.bench.groups import simplenet
 from fastgrad.bench.recorder import Recorder, Row
 from fastgrad.cli import bench as bench_cli
@@ -109,6 +109,27 @@ def test_check_never_times_a_failed_result():
     passed = rec.add(Row("g", "work", "other"))
     assert rec.check(passed, 0.0, 1e-10, lambda: bench.Timing(1.0, 1.0, 1.0, 1.0, 1))
     assert passed.timing.median == 1.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "groups"),
+    [
+        ([], list(bench.GROUPS)),
+        (["--quick"], [g for g in bench.GROUPS if g != "dask"]),  # no cluster to start
+        (["--quick", "--groups", "dask,peers", "simplenet"], ["dask", "peers", "simplenet"]),
+    ],
+)
+def test_the_groups_that_run(monkeypatch, argv, groups):
+    class Ran(Exception):
+        pass
+
+    def run(chosen, *args):
+        raise Ran(chosen)
+
+    monkeypatch.setattr(runner, "run", run)
+    with pytest.raises(Ran) as ran:
+        bench_cli.main(argv)
+    assert ran.value.args[0] == groups
 
 
 @pytest.mark.parametrize(

@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fastgrad bench",
         description="The reference (NumPy), the Numba kernels and peer libraries side by side: "
         "each result checked against the reference, then timed.",
-        epilog=f"groups: {', '.join(GROUPS)} (default: all). Times marked * are extrapolated "
-        "from a sample of parameters.",
+        epilog=f"groups: {', '.join(GROUPS)} (default: all; with --quick all but dask, whose "
+        "cluster of worker processes compiles the kernels anew: name it to run it). Times "
+        "marked * are extrapolated from a sample of parameters.",
     )
     p.add_argument(
         "--groups",
@@ -88,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for a usage error
         return int(exc.code or 0)
-    groups = [g for chunk in (args.groups or [list(GROUPS)]) for g in chunk]
+    default = [g for g in GROUPS if not (args.quick and g == "dask")]
+    groups = [g for chunk in (args.groups or [default]) for g in chunk]
     settings = Settings.make(args.quick, args.threads or numba.config.NUMBA_NUM_THREADS, args.seed)
     result = runner.run(groups, settings, args.blas_threads)
     print(report.text(result))
