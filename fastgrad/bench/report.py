@@ -27,8 +27,10 @@ LEGEND = (
     "median: per call (* extrapolated from a sample of parameters: the median time per "
     "parameter x the parameters). +-IQR/2: half the interquartile range, relative to the "
     "median. best: the fastest sample. ref/t: the reference's time / this time. t/analytic: "
-    "this time / the reference's analytic gradient's. max|diff|: from the reference (toolkit: "
-    "relative to max(1, |g|)), checked before timing: a row that fails its check is not timed."
+    "this time / the reference's analytic gradient's. max|diff|: from the reference, checked "
+    "before timing (a row that fails its check is not timed); toolkit: relative to max(1, |g|), "
+    "fastgrad (numba) from fastgrad (numpy), vectorized=True from the loop, the others from the "
+    "analytic derivative."
 )
 
 
@@ -106,7 +108,8 @@ def _sections(result: Result) -> list[str]:
             f"  {p['work']}: {p['threads']} thread(s) {fmt_time(p['median_s'])}, "
             f"{p['speedup']:.2f}x [{p['speedup_best']:.2f}x]"
         )
-    out += [""] + [f"note: {n}" for n in rec.notes] + rec.skipped
+    if rec.notes or rec.skipped:
+        out += [""] + [f"note: {n}" for n in rec.notes] + rec.skipped
     if rec.failures:
         out += ["", "FAILED CHECKS (not timed):"] + [f"  {f}" for f in rec.failures]
     load = " ".join(f"{v:.2f}" for v in m["load_average"] or [])

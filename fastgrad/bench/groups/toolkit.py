@@ -53,11 +53,11 @@ def run(rec: Recorder, s: Settings) -> None:
     thread_scaling(rec, s, row, grad, f"numerical_gradient, ext. Rosenbrock n={N:,}")
     _hessian(rec, s)
     x = extended_rosenbrock_start(N)
-    loop = Row(GROUP, VECTORIZED_WORK, LOOP, params=N, note="vs analytic")
+    loop = Row(GROUP, VECTORIZED_WORK, LOOP, params=N)
     grad = functools.partial(fastgrad.numerical_gradient, extended_rosenbrock_stack, x, h="auto")
     truth = extended_rosenbrock_gradient(x)
     expected = _timed(rec, s, loop, grad, truth, tolerance_of("central"), repeat=3)
-    vec = Row(GROUP, VECTORIZED_WORK, VECTORIZED, params=N, note="vs the loop")
+    vec = Row(GROUP, VECTORIZED_WORK, VECTORIZED, params=N)
     _timed(rec, s, vec, functools.partial(grad, vectorized=True), expected, TOL_GENERIC)
     relate([loop, vec], loop)
 
@@ -88,15 +88,15 @@ def _timed(
 def _gradient(rec: Recorder, s: Settings, method: str, x: NDArray, peers: dict) -> None:
     work, truth = GRADIENT_WORK.format(method), extended_rosenbrock_gradient(x)
     grad = functools.partial(fastgrad.numerical_gradient, extended_rosenbrock, x, h="auto")
-    ref = Row(GROUP, work, REFERENCE, params=N, note="vs analytic")
+    ref = Row(GROUP, work, REFERENCE, params=N)
     call = functools.partial(grad, method=method, backend="numpy")
     expected = _timed(rec, s, ref, call, truth, tolerance_of(method), repeat=3)
-    kernel = Row(GROUP, work, KERNEL, params=N, note="vs numpy")
+    kernel = Row(GROUP, work, KERNEL, params=N)
     _timed(rec, s, kernel, functools.partial(grad, method=method), expected, TOL_GENERIC)
     rows = [ref, kernel]
     for peer in METHOD_PEERS:
         if method in peer.methods and peer.name in peers:
-            rows.append(Row(GROUP, work, peer.name, params=N, note="vs analytic"))
+            rows.append(Row(GROUP, work, peer.name, params=N))
             _timed(rec, s, rows[-1], peers[peer.name], truth, tolerance_of(method), repeat=3)
     relate(rows, ref)
 
@@ -104,7 +104,7 @@ def _gradient(rec: Recorder, s: Settings, method: str, x: NDArray, peers: dict) 
 def _hessian(rec: Recorder, s: Settings) -> None:
     x = extended_rosenbrock_start(HESSIAN_N)
     truth = extended_rosenbrock_hessian(x)
-    kernel = Row(GROUP, HESSIAN_WORK, KERNEL, params=HESSIAN_N, note="vs analytic")
+    kernel = Row(GROUP, HESSIAN_WORK, KERNEL, params=HESSIAN_N)
     call = functools.partial(fastgrad.hessian, extended_rosenbrock, x)
     _timed(rec, s, kernel, call, truth, TOL_HESSIAN)
     k = QUICK_HESSIAN_BLOCK if s.quick else HESSIAN_N
