@@ -659,8 +659,7 @@ def test_bench_projection_model():
     assert t == pytest.approx(2 * 0.01 + 400 * 0.002 + 0.01 + 2 * 0.01)
 
 
-def test_bench_group_records_checked_rows_targets_and_the_projection(monkeypatch):
-    from fastgrad.bench import targets
+def test_bench_group_records_checked_rows_and_the_projection(monkeypatch):
     from fastgrad.bench.groups import dask as dg
     from fastgrad.bench.recorder import Recorder
     from fastgrad.bench.settings import Settings
@@ -677,6 +676,3 @@ def test_bench_group_records_checked_rows_targets_and_the_projection(monkeypatch
         assert by_backend[backend].timing is not None
     assert by_backend[dg.OVERHEAD_BACKEND].timing.median > 0
     assert [r.meta["workers"] for r in rec.rows if r.meta.get("workers")] == [2, 8, 64, 512]
-    run = targets.Run(rec, True, ["dask"], 1.0)
-    names = [t["target"] for t in targets.evaluate(run)]
-    assert names == [t.name for t in targets.DASK_TARGETS]
