@@ -21,7 +21,7 @@ LAYERS = [
     ),
     ("fastgrad.reference",),
     ("fastgrad.kernels",),
-    ("fastgrad._api", "fastgrad._dask", "fastgrad._stacks"),
+    ("fastgrad._api", "fastgrad._dask", "fastgrad._stacks", "fastgrad._accelerate"),
     ("fastgrad._problem",),
     ("fastgrad._differentiate",),
     ("fastgrad._gradcheck",),
