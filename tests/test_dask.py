@@ -676,3 +676,11 @@ def test_bench_group_records_checked_rows_and_the_projection(monkeypatch):
         assert by_backend[backend].timing is not None
     assert by_backend[dg.OVERHEAD_BACKEND].timing.median > 0
     assert [r.meta["workers"] for r in rec.rows if r.meta.get("workers")] == [2, 8, 64, 512]
+
+
+def test_float32_input_with_the_books_step_is_differentiated_in_float64(client):
+    # as on the local backends (tests/test_differentiate_errors.py): in float32 arithmetic the
+    # book's step gave elements that were only 0 or 9.765625
+    x = np.random.default_rng(0).random((20, 30), dtype=np.float32)
+    g = fastgrad.numerical_gradient(lambda w: float((w**2).sum()), x, backend="dask", client=client)
+    assert np.max(np.abs(g - 2 * x.astype(np.float64))) < 1e-7
