@@ -23,7 +23,6 @@ from ._config import kernel_region
 from ._problem import (
     METHODS,
     Problem,
-    check_method,
     hessian_points,
     located,
     prepare,
@@ -31,7 +30,6 @@ from ._problem import (
     reject_real_only,
     steps_for,
 )
-from ._validation import check_bool
 from .kernels import differentiate as kd
 from .reference import differentiate as rd
 
@@ -175,9 +173,9 @@ def numerical_gradient(
     >>> bool(abs(g - np.e) < 1e-12), bool(info.error >= abs(g - np.e)), info.nfev  # f(x) + 6
     (True, True, 7)
     """
-    method = check_method(method)
-    full_output = check_bool(full_output, "full_output")
-    problem = prepare(f, x, args, backend, vectorized, False, h, client, progress)
+    problem = prepare(
+        f, x, args, backend, vectorized, False, h, method, full_output, client, progress
+    )
     d, info = _differentiate(problem, method, h, full_output)
     grad = np.asarray(d, dtype=np.float64).reshape(problem.arr.shape)
     _warn_non_finite(grad, "gradient")
@@ -217,9 +215,9 @@ def jacobian(
     array([[3., 2.],
            [1., 6.]])
     """
-    method = check_method(method)
-    full_output = check_bool(full_output, "full_output")
-    problem = prepare(f, x, args, backend, vectorized, True, h, client, progress)
+    problem = prepare(
+        f, x, args, backend, vectorized, True, h, method, full_output, client, progress
+    )
     d, info = _differentiate(problem, method, h, full_output)  # (n, m)
     shape = (d.shape[1], *problem.arr.shape)
     J = np.ascontiguousarray(np.asarray(d, dtype=np.float64).T).reshape(shape)
@@ -259,8 +257,7 @@ def hessian(
     """
     if method != "central":
         raise ValueError(f"hessian supports method='central' (second differences), got {method!r}")
-    full_output = check_bool(full_output, "full_output")
-    problem = prepare(f, x, args, backend, False, False, h, client, progress)
+    problem = prepare(f, x, args, backend, False, False, h, None, full_output, client, progress)
     with problem.held():
         steps = _hessian_steps(problem, h)
         H, values = _second_differences(problem, steps)

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _dask
 from ._differentiate import Method, numerical_gradient
 from ._idiom import nudging
-from ._problem import Problem, check_method, checked_float_array, prepare
+from ._problem import Problem, checked_float_array, prepare
 from ._validation import check_int
 
 __all__ = ["GradientCheck", "check_gradient"]
@@ -173,8 +173,7 @@ def check_gradient(
             analytic, numerical = g, numerical_gradient(f, x, progress=progress, **kw)
         else:
             k = check_int(directions, "directions", 1)
-            check_method(method)
-            problem = prepare(f, x, args, backend, False, False, h, client)
+            problem = prepare(f, x, args, backend, False, False, h, method, client=client)
             u = np.random.default_rng(seed).standard_normal((k, arr.size))
             u /= np.linalg.norm(u, axis=1, keepdims=True)
             numerical = _directional_derivatives(problem, u, h, method)

@@ -499,7 +499,26 @@ def raise_again(problem: Problem, v: NDArray, points: list[NDArray], where: str 
     )
 
 
-def prepare(f, x, args, backend, vectorized, vector, h, client=None, progress=None):
+def prepare(
+    f,
+    x,
+    args,
+    backend,
+    vectorized,
+    vector,
+    h,
+    method=None,
+    full_output=False,
+    client=None,
+    progress=None,
+):
+    """The one validation of a differentiation entry point, called first (SciPy's
+    ``_derivative_iv`` pattern): every argument is checked here, with an error that names it,
+    and the :class:`Problem` it returns is trusted from then on (the kernels check nothing).
+    ``method=None``: the caller checks its own (``hessian``)."""
+    if method is not None:
+        check_method(method)
+    check_bool(full_output, "full_output")
     backend = _check_common(f, args, backend, vectorized, client)
     _dask.check_progress_argument(progress, backend)
     arr = checked_float_array(x)
