@@ -18,7 +18,7 @@ import time
 import numba
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 import fastgrad
 from fastgrad import _dask
@@ -504,8 +504,13 @@ def test_row_split_combines_in_shard_order_whoever_finishes_first(client, monkey
     assert first_still_running == [True]  # the second shard did finish first
     sizes = [4, 5]
     want = _dask.combine_shards([net.gradient(x[:4], t[:4]), net.gradient(x[4:], t[4:])], sizes)
+    # a shard's gradient computed here and on a worker has differed in the last bit (once, in
+    # a CI run from a fresh clone: 1 ulp in one element of W2; the cause is not pinned down:
+    # not the thread count, not x's alignment), so not bit for bit. Combining in completion
+    # order mixes the shards' weights 4/9 and 5/9, far beyond 1e-12 relative (a reversed
+    # combination fails this test)
     for key in want:
-        assert_array_equal(got[key], want[key])
+        assert_allclose(got[key], want[key], rtol=1e-12, atol=1e-15)
 
 
 # -- the cluster fastgrad starts listens on 127.0.0.1 only ---------------------------------------
