@@ -136,6 +136,9 @@ class SimpleNet:
             )
         self.W = reference.SimpleNet(W, rng=rng).W
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(2 -> 3, backend={self.backend!r})"
+
     def _impl(self) -> Any:
         # the reference copies W (it perturbs its own array in place); kernels only read it
         return BACKENDS[self.backend].SimpleNet(as_params_array(self.W, (2, 3), "W"))
@@ -222,6 +225,10 @@ class TwoLayerNet:
             input_size, hidden_size, output_size, weight_init_std, rng=rng
         ).params
         self._shapes = {k: v.shape for k, v in self.params.items()}
+
+    def __repr__(self) -> str:
+        (n_in, n_hidden), n_out = self._shapes["W1"], self._shapes["b2"][0]
+        return f"{type(self).__name__}({n_in}, {n_hidden}, {n_out}, backend={self.backend!r})"
 
     def _checked_params(self) -> dict[str, NDArray]:
         params = self.params
@@ -357,7 +364,18 @@ class MultiLayerNet:
         self._names = param_names(ref.hidden_layer_num + 1)
         self._shapes = {k: v.shape for k, v in self.params.items()}
         sizes = [ref.input_size, *ref.hidden_size_list, ref.output_size]
+        self._sizes = tuple(int(s) for s in sizes)
         self._what = f"this {'-'.join(str(s) for s in sizes)} network"
+
+    def __repr__(self) -> str:
+        n_in, *hidden, n_out = self._sizes
+        lam = self.weight_decay_lambda
+        lam = lam.item() if isinstance(lam, np.generic) else lam
+        extra = f", weight_decay_lambda={lam!r}" if lam else ""
+        return (
+            f"{type(self).__name__}({n_in}, {hidden}, {n_out}, activation={self.activation!r}"
+            f"{extra}, backend={self.backend!r})"
+        )
 
     def _checked_params(self) -> dict[str, NDArray]:
         params = self.params

@@ -346,3 +346,27 @@ def test_the_kernel_loss_refuses_labels_of_the_wrong_count():
     with pytest.raises(ValueError, match="one integer label per row"):
         fastgrad.kernels.cross_entropy_error(y, np.arange(50) % 10)
     assert fastgrad.kernels.cross_entropy_error(y, np.eye(10)[:5]) == pytest.approx(-np.log(0.1))
+
+
+# -- repr (issue 21, deliverable 4) ----------------------------------------------------------
+
+
+def test_repr_of_every_network_names_its_sizes_and_backend():
+    assert repr(fastgrad.SimpleNet(backend="numpy")) == "SimpleNet(2 -> 3, backend='numpy')"
+    net = fastgrad.TwoLayerNet(784, 50, 10)
+    assert repr(net) == "TwoLayerNet(784, 50, 10, backend='numba')"
+    assert str(net) == repr(net)  # print(net) shows it too
+    assert repr(fastgrad.TwoLayerNet(4, 3, 2, backend="numpy")) == (
+        "TwoLayerNet(4, 3, 2, backend='numpy')"
+    )
+    deep = fastgrad.MultiLayerNet(784, [100, 100], 10)
+    assert repr(deep) == "MultiLayerNet(784, [100, 100], 10, activation='relu', backend='numba')"
+
+
+def test_repr_of_multilayer_net_shows_activation_and_nonzero_weight_decay():
+    net = fastgrad.MultiLayerNet(4, [3], 2, "sigmoid", "sigmoid", np.float64(0.1), backend="numpy")
+    assert repr(net) == (
+        "MultiLayerNet(4, [3], 2, activation='sigmoid', weight_decay_lambda=0.1, backend='numpy')"
+    )
+    net.weight_decay_lambda = 0  # the book's attribute, read at every call: so is the repr
+    assert "weight_decay" not in repr(net)
