@@ -3,9 +3,11 @@ callback stops training."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from fastgrad.training import StopTraining
+from fastgrad.training import StopOnSignal, StopTraining, load_checkpoint
 
 from .test_training import make_problem, run
 
@@ -58,3 +60,33 @@ def test_other_exceptions_from_callbacks_propagate(problem):
 
     with pytest.raises(RuntimeError, match="boom"):
         run(problem, callbacks=[boom])
+
+
+# -- StopOnSignal: Ctrl-C and SIGTERM stop after the iteration, with a last checkpoint -------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stop_on_signal_stops_after_the_iteration_and_checkpoints(problem, tmp_path, signum):
+    """A signal raised during iteration 6 (here by a callback, in the main thread) raises
+    nothing: training stops after that iteration, the checkpoint holds 7 iterations, and the
+    handlers of before are back."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    ck = tmp_path / "ck.npz"
+
+    def send_at_6(i, history, net):
+        if i == 6:
+            signal.raise_signal(signum)
+
+    with StopOnSignal() as stop:
+        assert signal.getsignal(signum) != before[signum]
+        _, history = run(problem, iters=50, checkpoint=ck, callbacks=[send_at_6, stop])
+    assert stop.signum == signum and stop.exit_status == 128 + signum
+    assert history.iterations == 7 and load_checkpoint(ck).iteration == 7
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_stop_on_signal_restores_the_handlers_on_error():
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(ZeroDivisionError), StopOnSignal():
+        1 / 0  # noqa: B018
+    assert signal.getsignal(signal.SIGINT) is before

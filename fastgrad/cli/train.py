@@ -8,8 +8,15 @@ full MNIST when it is on disk, else on the offline sample, and says which. ``--h
 updates. It reports the JIT compile time apart from the training time and writes, each file
 atomically, to ``--out``: ``history.json`` (the run's settings and summary, and the
 :class:`~fastgrad.training.History`), ``loss.png`` and ``accuracy.png`` (the book's figures
-4-11 and 4-12) and ``params.npz``. ``--checkpoint`` and ``--resume`` continue the same run,
-bit for bit, or refuse, naming the flag that differs.
+4-11 and 4-12) and ``params.npz``. It checkpoints into ``--out`` too (``checkpoint.npz``, or
+``--checkpoint PATH``; none with ``--no-checkpoint``), and ``--resume`` continues the same
+run, bit for bit, or refuses, naming the flag that differs.
+
+Ctrl-C (SIGINT) and SIGTERM stop the run cleanly at the end of the iteration in progress
+(:class:`~fastgrad.training.StopOnSignal`: no ``KeyboardInterrupt`` is raised, so none lands
+inside a compiled kernel): the last checkpoint is written and one line on stderr names it and
+gives the command that resumes; the exit status is 128 + the signal's number (130 for SIGINT,
+143 for SIGTERM), and the outputs of a finished run are not written.
 
 Bad flags exit with argparse's usage message (status 2); any other failure (a bad value,
 missing or corrupt data, an unwritable folder, a refused checkpoint, a run that diverges) with
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -36,7 +44,14 @@ from .. import threads as kernel_threads
 from .._validation import check_int, check_positive_float
 from ..optimizers import OPTIMIZERS
 from ..reference.multilayer import ACTIVATIONS, INIT_NAMES
-from ..training import GRAD_METHODS, CheckpointError, DivergenceError, History, train
+from ..training import (
+    GRAD_METHODS,
+    CheckpointError,
+    DivergenceError,
+    History,
+    StopOnSignal,
+    train,
+)
 from ..training._loop import gradient_method
 from ..training._settings import as_optimizer, iters_per_epoch, net_shape, shape_str
 from ._train_outputs import print_report, run_record, summary, write_outputs
@@ -45,6 +60,8 @@ __all__ = ["Failure", "build_parser", "hidden_sizes", "main", "weight_init"]
 
 PROG = "fastgrad train"
 DEFAULT_CHECKPOINT_EVERY = 1000
+#: The checkpoint's file name in ``--out`` unless ``--checkpoint`` names another path.
+CHECKPOINT_NAME = "checkpoint.npz"
 #: The chapter-4 TwoLayerNet's initial weight scale (the book's ``weight_init_std=0.01``).
 TWO_LAYER_INIT = 0.01
 
@@ -192,7 +209,13 @@ def _add_checkpoint_flags(group: Any) -> None:
     group.add_argument(
         "--checkpoint",
         metavar="PATH",
-        help="write a checkpoint file every --checkpoint-every iterations and at the end",
+        help="the checkpoint file, written every --checkpoint-every iterations, at the end "
+        f"and on Ctrl-C or SIGTERM (default: OUT/{CHECKPOINT_NAME}, in the --out folder)",
+    )
+    group.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="write no checkpoint (Ctrl-C then stops the run with nothing to resume from)",
     )
     group.add_argument(
         "--checkpoint-every",
@@ -203,9 +226,9 @@ def _add_checkpoint_flags(group: Any) -> None:
     group.add_argument(
         "--resume",
         action="store_true",
-        help="continue from --checkpoint if it exists; ends with the same "
-        "parameters and history as an uninterrupted run, and refuses a checkpoint "
-        "of another backend, data, setting or library version",
+        help="continue from the checkpoint (--checkpoint, default the one in --out) if it "
+        "exists; ends with the same parameters and history as an uninterrupted run, and "
+        "refuses a checkpoint of another backend, data, setting or library version",
     )
 
 
@@ -235,16 +258,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 for bad input or a failure (message on stderr), 2 for a usage error,
-        130 when interrupted.
+        0 on success, 1 for bad input or a failure (message on stderr), 2 for a usage error;
+        130 when stopped by Ctrl-C (SIGINT), 143 by SIGTERM (128 + the signal's number).
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
-        if args.resume and not args.checkpoint:
-            parser.error("--resume needs --checkpoint PATH")
-        if args.checkpoint_every is not None and not args.checkpoint:
-            parser.error("--checkpoint-every needs --checkpoint PATH")
+        args.argv = argv
+        if args.no_checkpoint:
+            for flag, given in (
+                ("--checkpoint", args.checkpoint is not None),
+                ("--checkpoint-every", args.checkpoint_every is not None),
+                ("--resume", args.resume),
+            ):
+                if given:
+                    parser.error(f"{flag} and --no-checkpoint exclude each other")
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:
@@ -252,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Failure as exc:
         print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before or after training, where no checkpoint is at stake
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return 130
 
@@ -456,7 +485,11 @@ def _run(args: argparse.Namespace) -> int:
     _check_args(args)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     out = Path(args.out).expanduser()
-    checkpoint = Path(args.checkpoint).expanduser() if args.checkpoint else None
+    checkpoint = None
+    if args.checkpoint is not None:
+        checkpoint = Path(args.checkpoint).expanduser()
+    elif not args.no_checkpoint:
+        checkpoint = out / CHECKPOINT_NAME
 
     source, data = _load_data(args, say)
     made: list[Path] = []  # folders this run creates: removed again if it fails while empty
@@ -524,9 +557,12 @@ def _train_and_report(
     eval_every = args.eval_every or epoch
     checkpoint_every = args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
     _say_plan(say, args, net, threads, epoch, eval_every, checkpoint, checkpoint_every)
-    jit = _warm_up(net, args, x_train, t_train, say)
-
-    history, ran, wall = _train(args, net, data, eval_every, checkpoint, checkpoint_every)
+    with StopOnSignal() as stop:  # from here a signal stops the run after an iteration
+        jit = _warm_up(net, args, x_train, t_train, say)
+        history, ran, wall = _train(args, net, data, eval_every, checkpoint, checkpoint_every, stop)
+    if stop.signum is not None and history.iterations < args.iters:
+        print(f"{PROG}: {_interrupted_message(args, stop, history, checkpoint)}", file=sys.stderr)
+        return stop.exit_status
     run = run_record(args, source, net, threads, eval_every, checkpoint)
     run["summary"] = summary(history, ran, wall, jit)
     try:
@@ -603,11 +639,33 @@ def _say_plan(
         f"optimizer {args.optimizer}, lr {args.optimizer_object.lr}, "
         f"seed {args.seed}, accuracy every {eval_every} iterations (epoch = {iters_per_epoch})"
     )
-    if checkpoint is not None:
-        say(
-            f"checkpoint: {checkpoint} every {checkpoint_every} iterations"
-            + (", resuming from it if it exists" if args.resume else "")
-        )
+    if checkpoint is None:
+        say("checkpoint: none (--no-checkpoint); Ctrl-C stops the run with nothing saved")
+        return
+    say(
+        f"checkpoint: {checkpoint} every {checkpoint_every} iterations, at the end and on "
+        "Ctrl-C" + (", resuming from it if it exists" if args.resume else "")
+    )
+
+
+def _resume_command(argv: Sequence[str]) -> str:
+    """The command that resumes the run of ``argv``: the same flags and ``--resume``."""
+    argv = list(argv)
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return shlex.join(["fastgrad", "train", *argv])
+
+
+def _interrupted_message(
+    args: argparse.Namespace, stop: StopOnSignal, history: History, checkpoint: Path | None
+) -> str:
+    """The one line of a run stopped by a signal: where, what was saved, how to go on."""
+    where = f"stopped by {stop.name} after iteration {history.iterations:,} of {args.iters:,}"
+    if checkpoint is None:
+        return f"{where}; no checkpoint (--no-checkpoint), nothing to resume from"
+    return f"{where}; checkpoint written to {checkpoint}; resume with: " + _resume_command(
+        args.argv
+    )
 
 
 def _warm_up(
@@ -640,6 +698,7 @@ def _train(
     eval_every: int,
     checkpoint: Path | None,
     checkpoint_every: int,
+    stop: StopOnSignal,
 ) -> tuple[History, int, float]:
     """Train; return the history, the iterations this session ran (a resumed run skips those
     done) and the wall time. A checkpoint that is refused or cannot be written fails, and so
@@ -661,7 +720,7 @@ def _train(
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every if checkpoint is not None else None,
             resume=args.resume,
-            callbacks=[lambda i, h, n: ran.append(i)],
+            callbacks=[lambda i, h, n: ran.append(i), stop],
         )
     except CheckpointError as exc:
         raise Failure(_checkpoint_message(exc, checkpoint)) from exc

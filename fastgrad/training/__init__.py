@@ -7,7 +7,9 @@ the book's ``train_neuralnet.py``, with a history, callbacks and exact checkpoin
 - ``_checkpoint``: the checkpoint file (:func:`load_checkpoint`) and the rules for resuming
   from one, which continue the same run bit for bit or refuse (:class:`CheckpointError`);
 - ``_callbacks``: what runs after each iteration: the users' callbacks
-  (:class:`StopTraining`), the checkpointer and the progress bar.
+  (:class:`StopTraining`), the checkpointer and the progress bar;
+- ``_signals``: :class:`StopOnSignal`, which turns Ctrl-C and SIGTERM into a stop after the
+  current iteration (and so a last checkpoint).
 """
 
 from ._callbacks import StopTraining
@@ -15,6 +17,7 @@ from ._checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from ._history import History
 from ._loop import EVAL_CHUNK, NUMERICAL_H, DivergenceError, train
 from ._settings import DEFAULT_SGD_LR, GRAD_METHODS
+from ._signals import StopOnSignal
 
 __all__ = [
     "DEFAULT_SGD_LR",
@@ -25,6 +28,7 @@ __all__ = [
     "CheckpointError",
     "DivergenceError",
     "History",
+    "StopOnSignal",
     "StopTraining",
     "load_checkpoint",
     "train",

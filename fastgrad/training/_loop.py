@@ -235,7 +235,8 @@ def train(
         A tqdm progress bar on stderr: the loss, the last accuracies, it/s and ETA.
     callbacks : callable or iterable of callables
         ``callback(iteration, history, net)`` after each iteration (0-based); a true value
-        or :class:`StopTraining` stops training after it.
+        or :class:`StopTraining` stops training after it. A :class:`StopOnSignal`, active in
+        its ``with`` block, stops it after the iteration in which Ctrl-C or SIGTERM came.
     checkpoint, checkpoint_every, resume : path-like, int and bool, optional
         Write a checkpoint every ``checkpoint_every`` iterations (default ``eval_every``) and
         at the end; ``resume`` continues the run it holds, if there is one, bit for bit.
