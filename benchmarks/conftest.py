@@ -87,9 +87,15 @@ def threads():
     import fastgrad
 
     before = numba.get_num_threads()
+
+    def set_both(n):
+        fastgrad.set_num_threads(n)
+        numba.set_num_threads(n)
+
     try:
-        yield fastgrad.set_num_threads
+        yield set_both
     finally:
+        fastgrad.set_num_threads(None)
         numba.set_num_threads(before)
 
 

@@ -24,13 +24,11 @@ from ._api import (
     ParamCheck,
     SimpleNet,
     TwoLayerNet,
-    get_num_threads,
     gradient_check,
-    set_num_threads,
-    threads,
 )
 from ._differentiate import DerivativeInfo, hessian, jacobian, numerical_gradient
 from ._gradcheck import GradientCheck, check_gradient
+from ._threads import get_num_threads, set_num_threads, threads
 from ._version import __version__
 
 __all__ = [

@@ -191,12 +191,3 @@ def blas_held() -> Iterator[None]:
     finally:
         for lib, n in zip(libs, before, strict=True):
             lib.set_num_threads(n)
-
-
-@contextlib.contextmanager
-def kernel_region() -> Iterator[None]:
-    """Hold BLAS to one thread while Numba's threads run a user's ``f`` (which may call BLAS:
-    the two pools oversubscribe the cores, docs/design.md "Pitfalls"), and serialise the call
-    where the threading layer needs it (:data:`PARALLEL_LOCK`)."""
-    with PARALLEL_LOCK, blas_held():
-        yield

@@ -19,7 +19,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._config import kernel_region
 from ._problem import (
     METHODS,
     Problem,
@@ -30,6 +29,7 @@ from ._problem import (
     reject_real_only,
     steps_for,
 )
+from ._threads import function_site, region
 from .kernels import differentiate as kd
 from .reference import differentiate as rd
 
@@ -293,7 +293,7 @@ def _second_differences(problem: Problem, hs: NDArray) -> tuple[NDArray, NDArray
     else:
         v = np.array(problem.arr, dtype=problem.dtype, order="C")
         f0 = float(problem.base())
-        with kernel_region():
+        with region(function_site("hessian", problem.f, v, v.size), blas=True):
             values, i, j = kd.hessian_values(problem.f, v, hs, problem.args, f0)
         if i >= 0:
             raise_again(problem, v, hessian_points(v, hs, i, j))

@@ -14,16 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba
 import numpy as np
 from numba.extending import is_jitted
 from numpy.typing import ArrayLike, NDArray
 
 from . import _dask, _stacks
 from ._api import resolve_backend
-from ._config import kernel_region
 from ._idiom import nudged_in_place, nudging, reject_ignored_argument
 from ._stacks import POOL_NAME, keep_freed_stacks, on_workers
+from ._threads import function_site, get_num_threads, region
 from ._validation import check_bool, check_positive_float, check_step, max_abs
 from .kernels import differentiate as kd
 from .reference import differentiate as rd
@@ -254,7 +253,7 @@ class Problem:
         offsets = np.array(st.offsets, dtype=v.dtype)
         shape = (v.size, len(st.offsets)) + ((self._m,) if self.vector else ())
         values = np.empty(shape, dtype=np.complex128 if method == "complex" else np.float64)
-        with kernel_region():
+        with region(function_site("stencil", self.f, v, len(offsets)), blas=True):
             p = kd.stencil_values(self.f, v, offsets, h, self.args, values)
         self.nfev += v.size * len(st.offsets)
         if p >= 0:
@@ -337,7 +336,7 @@ class Problem:
             out = self._stacked(X.reshape((rows, *v.shape)), rows, private[me])
             return out.reshape((stop - start, K) + out.shape[1:])
 
-        threads = min(numba.get_num_threads(), len(starts))
+        threads = min(get_num_threads(), len(starts))
         if threads == 1 or threading.current_thread().name.startswith(POOL_NAME):
             parts = [stack(start) for start in starts]  # (f's own nested calls: in line)
         else:
@@ -403,7 +402,7 @@ def _stencil_range(f, v, args, h, offsets, vector, m, start, stop):
         shape = (stop - start, K) + ((m,) if vector else ())
         values = np.empty(shape, dtype=np.complex128 if np.iscomplexobj(v) else np.float64)
         o = np.array(offsets, dtype=v.dtype)
-        with kernel_region():
+        with region(function_site("stencil", f, values, K), blas=True):
             p = kd.stencil_values(f, v, o, h, args, values, start)
         if p >= 0:
             raise_again(problem, v, stencil_points(v, o, h, p), _ON_WORKER)
@@ -418,7 +417,7 @@ def _hessian_range(f, v, args, h, f0, start, stop):
     :func:`_stencil_range` does for the stencils."""
     problem = Problem(f, v, v, args, "numpy", v.dtype, False)
     if is_jitted(f):
-        with kernel_region():
+        with region(function_site("hessian", f, v, stop - start), blas=True):
             values, i, j = kd.hessian_values(f, v, h, args, float(f0), start, stop)
         if i >= 0:
             raise_again(problem, v, hessian_points(v, h, i, j), _ON_WORKER)

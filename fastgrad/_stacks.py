@@ -42,7 +42,7 @@ def _stack_pool(threads: int) -> ThreadPoolExecutor:
 def on_workers(fn: Callable[[int], NDArray], items: Sequence[int], threads: int) -> list:
     """``[fn(i) for i in items]``, computed by ``threads`` worker threads that claim the
     items in turn, under a BLAS hold (``f``'s BLAS on every worker would oversubscribe the
-    cores, as in :func:`fastgrad._config.kernel_region`). The first exception of ``fn`` is
+    cores, as in :func:`fastgrad._threads.region`). The first exception of ``fn`` is
     raised here once every worker has stopped, and so is an interrupt of the wait; no worker
     starts an item after either."""
     results: list = [None] * len(items)

@@ -110,11 +110,19 @@ def backend(request):
 
 @pytest.fixture
 def num_threads():
-    """Yields a setter for the kernels' thread count, restored afterwards."""
+    """Yields a setter for the kernels' thread count, restored afterwards: fastgrad's fixed
+    count (the front door and the twin classes) and Numba's (compiled kernels called
+    directly), so that a test runs at exactly the count it asks for."""
     before = numba.get_num_threads()
+
+    def set_both(n):
+        fastgrad.set_num_threads(n)
+        numba.set_num_threads(n)
+
     try:
-        yield numba.set_num_threads
+        yield set_both
     finally:
+        fastgrad.set_num_threads(None)
         numba.set_num_threads(before)
 
 

@@ -300,23 +300,23 @@ def test_one_output_class_is_refused_alike_on_every_backend(backend):
         net.numerical_gradient(np.ones((2, 4)), [0, 0])
 
 
-def test_kernel_region_holds_blas_at_one_thread_and_restores_it():
+def test_a_region_holds_blas_at_one_thread_and_restores_it():
     # the generic kernel runs the user's f under this region: BLAS at 1 thread inside (its
     # threads and Numba's would oversubscribe the cores), the caller's setting afterwards,
     # also when the body raises
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from fastgrad._config import kernel_region
+    from fastgrad._threads import region
 
     def blas_threads():
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
     with threadpool_limits(limits=2, user_api="blas"):
         assert blas_threads() and all(n == 2 for n in blas_threads())
-        with kernel_region():
+        with region("test", blas=True):
             assert all(n == 1 for n in blas_threads())
         assert all(n == 2 for n in blas_threads())
-        with pytest.raises(RuntimeError), kernel_region():
+        with pytest.raises(RuntimeError), region("test", blas=True):
             raise RuntimeError("f failed")
         assert all(n == 2 for n in blas_threads())
 

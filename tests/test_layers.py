@@ -18,6 +18,7 @@ LAYERS = [
         "fastgrad._labels",
         "fastgrad._validation",
         "fastgrad._idiom",
+        "fastgrad._threads",
     ),
     ("fastgrad.reference",),
     ("fastgrad.kernels",),

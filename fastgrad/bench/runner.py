@@ -17,7 +17,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from .. import kernels, threads
+from .. import get_num_threads, kernels, threads
 from .._version import __version__
 from .groups import GROUPS, load
 from .peers import PEER_MODULES
@@ -88,7 +88,7 @@ def machine_info() -> dict[str, Any]:
         "numpy": np.__version__,
         "numba": numba.__version__,
         "numba_threading_layer": layer,
-        "kernel_threads": numba.get_num_threads(),
+        "kernel_threads": get_num_threads(),
         "blas": [
             {k: lib.get(k) for k in ("internal_api", "version", "num_threads")} for lib in blas
         ],

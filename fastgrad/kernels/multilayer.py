@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from .._config import PARALLEL_LOCK, jit, jit_parallel
+from .._config import jit, jit_parallel
+from .._threads import region
 from ..reference.functions import CROSS_ENTROPY_DELTA
 from ..reference.multilayer import MultiLayerNet as _Reference
 from ..reference.multilayer import check_activation, param_names
@@ -607,7 +608,7 @@ def _gradient(sizes, Wf, woff, bf, boff, x, t, relu, lam):
 #
 # No validation beyond what memory safety needs (the front door validates): the parameter
 # shapes must chain, ``x`` must match the first layer, labels must be in range. Each parallel
-# call holds ``_config.PARALLEL_LOCK``.
+# call runs in a ``_threads.region`` (its call site's thread count, ``_config.PARALLEL_LOCK``).
 
 
 def _flat(params: dict[str, Any]) -> tuple[np.ndarray, ...]:
@@ -675,7 +676,7 @@ def nudge_limits(
     sizes, Wf, woff, bf, boff = _flat(params)
     x2 = as_rows(x, int(sizes[0]))
     labels = as_labels(t, x2.shape[0], int(sizes[-1]))
-    with PARALLEL_LOCK:
+    with region(("MultiLayerNet", "nudge_limits", x2.shape, tuple(sizes.tolist()))):
         out, aoff, logits = _limits(
             sizes, Wf, woff, bf, boff, x2, labels, float(h), activation == "relu", exact
         )
@@ -732,6 +733,10 @@ class MultiLayerNet:
             x2 = x2.copy()
         return p, x2, None if t is None else as_labels(t, x2.shape[0], int(p[0][-1]))
 
+    def _site(self, what: str, p: tuple, x2: np.ndarray) -> tuple:
+        """The call site whose thread count adapts (:func:`fastgrad._threads.region`)."""
+        return ("MultiLayerNet", what, x2.shape, tuple(p[0].tolist()), self.activation)
+
     @property
     def _relu(self) -> bool:
         return self.activation == "relu"
@@ -739,19 +744,19 @@ class MultiLayerNet:
     def predict(self, x: Any) -> np.ndarray:
         """Scores of the last affine layer (logits)."""
         p, x2, _ = self._prepare(x)
-        with PARALLEL_LOCK:
+        with region(self._site("predict", p, x2)):
             y = _scores(*p, x2, self._relu)
         return y.reshape(np.shape(x)[:-1] + (y.shape[1],))
 
     def loss(self, x: Any, t: Any) -> float:
         """Softmax cross-entropy plus ``0.5 lambda sum(W ** 2)`` over the weight matrices."""
         p, x2, labels = self._prepare(x, t)
-        with PARALLEL_LOCK:
+        with region(self._site("loss", p, x2)):
             return float(_loss(*p, x2, labels, self._relu, self.weight_decay_lambda))
 
     def accuracy(self, x: Any, t: Any) -> float:
         p, x2, labels = self._prepare(x, t)
-        with PARALLEL_LOCK:
+        with region(self._site("predict", p, x2)):
             y = _scores(*p, x2, self._relu)
         return float(np.sum(np.argmax(y, axis=1) == labels) / float(x2.shape[0]))
 
@@ -759,7 +764,7 @@ class MultiLayerNet:
         self, x: Any, t: Any, h: float = 1e-4, *, exact: bool = False
     ) -> dict[str, np.ndarray]:
         p, x2, labels = self._prepare(x, t)
-        with PARALLEL_LOCK:
+        with region(self._site("numerical_gradient", p, x2)):
             gWT, gb = _numgrad(
                 *p, x2, labels, float(h), self.weight_decay_lambda, self._relu, bool(exact)
             )
@@ -767,6 +772,6 @@ class MultiLayerNet:
 
     def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
         p, x2, labels = self._prepare(x, t)
-        with PARALLEL_LOCK:
+        with region(self._site("gradient", p, x2)):
             gW, gb = _gradient(*p, x2, labels, self._relu, self.weight_decay_lambda)
         return _unflat(p[0], gW, p[2], gb, p[4], transposed=False)

@@ -25,7 +25,8 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from .._config import FASTMATH, PARALLEL_LOCK, blas_held, jit, jit_parallel, next_task
+from .._config import FASTMATH, jit, jit_parallel, next_task
+from .._threads import region
 from ..reference.nets import PARAM_NAMES
 from .functions import CROSS_ENTROPY_DELTA
 from .inputs import as_labels, as_rows
@@ -558,9 +559,9 @@ def numgrad_simple(W, x, t, h):
 #
 # No validation beyond what memory safety needs (the package root validates): shapes that
 # must agree for every index a kernel computes to stay inside its array, and labels in range
-# (``functions._labels``). Each parallel call holds ``_config.PARALLEL_LOCK``, and the
-# TwoLayerNet calls hold BLAS at one thread (``_config.blas_held``: the forward pass's
-# products run one per Numba thread).
+# (``functions._labels``). Each parallel call runs in a ``_threads.region``: its call site's
+# thread count, ``_config.PARALLEL_LOCK``, and for TwoLayerNet BLAS held at one thread (the
+# forward pass's products run one per Numba thread).
 
 
 def _chained(params: dict[str, Any]) -> tuple[np.ndarray, ...]:
@@ -605,7 +606,7 @@ class SimpleNet:
         W = self._w()
         scores = np.dot(as_rows(x, W.shape[0]), W)
         labels = as_labels(t, scores.shape[0], scores.shape[1])
-        with PARALLEL_LOCK:
+        with region(("SimpleNet.loss", scores.shape)):
             return float(softmax_loss(scores, labels))
 
     def numerical_gradient(self, x: Any, t: Any, h: float = 1e-4) -> np.ndarray:
@@ -649,20 +650,24 @@ class TwoLayerNet:
         x2 = as_rows(x, p[0].shape[0], keep_float32=True)
         return p, x2, None if t is None else as_labels(t, x2.shape[0], p[2].shape[1])
 
+    def _site(self, what: str, x2: np.ndarray) -> tuple:
+        """The call site whose thread count adapts (:func:`fastgrad._threads.region`)."""
+        return ("TwoLayerNet", what, x2.shape, x2.dtype.char, self.params["W1"].shape)
+
     def predict(self, x: Any) -> np.ndarray:
         p, x2, _ = self._prepare(x)
-        with PARALLEL_LOCK, blas_held():
+        with region(self._site("predict", x2), blas=True):
             y = _predict(*p, x2)
         return y.reshape(np.shape(x)[:-1] + (y.shape[1],))
 
     def loss(self, x: Any, t: Any) -> float:
         p, x2, labels = self._prepare(x, t)
-        with PARALLEL_LOCK, blas_held():
+        with region(self._site("loss", x2), blas=True):
             return float(_loss_two_layer(*p, x2, labels))
 
     def accuracy(self, x: Any, t: Any) -> float:
         p, x2, labels = self._prepare(x, t)
-        with PARALLEL_LOCK, blas_held():
+        with region(self._site("predict", x2), blas=True):
             y = _predict(*p, x2)
         return float(np.sum(np.argmax(y, axis=1) == labels) / float(x2.shape[0]))
 
@@ -670,12 +675,12 @@ class TwoLayerNet:
         self, x: Any, t: Any, h: float = 1e-4, *, exact: bool = False
     ) -> dict[str, np.ndarray]:
         p, x2, labels = self._prepare(x, t)
-        with PARALLEL_LOCK, blas_held():
+        with region(self._site("numerical_gradient", x2), blas=True):
             grads = _numgrad_two_layer(*p, x2, labels, float(h), exact)
         return dict(zip(PARAM_NAMES, grads, strict=True))
 
     def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
         p, x2, labels = self._prepare(x, t)
-        with PARALLEL_LOCK, blas_held():
+        with region(self._site("gradient", x2), blas=True):
             grads = _gradient_two_layer(*p, x2, labels)
         return dict(zip(PARAM_NAMES, grads, strict=True))
