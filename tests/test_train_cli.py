@@ -24,6 +24,7 @@ from fastgrad.training import History, load_checkpoint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 OUTPUTS = ["accuracy.png", "history.json", "loss.png", "params.npz"]
+OUTPUTS_IN_ORDER = "history.json, loss.png, accuracy.png, params.npz"
 SMALL = ["--data", "sample", "--hidden", "10"]
 FAST = [*SMALL, "--backend", "numpy", "--grad", "backprop", "--quiet"]
 
@@ -550,3 +551,87 @@ def test_a_data_dir_that_is_a_file_is_an_error(tmp_path):
     a_file.write_bytes(b"not a folder")
     proc = run_cli(*FAST, "--data-dir", str(a_file), "--iters", "3", "--out", str(tmp_path / "o"))
     assert_one_line_error(proc, f"--data-dir {a_file} is not a folder")
+
+
+def test_progress_bar_ends_on_the_summarys_figures(tmp_path, capsys):
+    # 60 iterations, an evaluation every 40: the last one the schedule makes is after
+    # iteration 40, and the closing evaluation after iteration 59 is the summary's. The bar's
+    # last refresh (when it closes) must show the closing figures, not iteration 40's.
+    argv = [*SMALL, "--activation", "relu", "--backend", "numpy", "--grad", "backprop"]
+    assert train_cli.main([*argv, "--iters", "60", "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads((tmp_path / "out" / "history.json").read_text())
+    history = doc["history"]
+    assert history["epoch_iters"] == [0, 40, 59]
+    # the run must tell the two apart, else the test proves nothing
+    assert (history["train_acc"][1], history["test_acc"][1]) != (
+        history["train_acc"][2],
+        history["test_acc"][2],
+    )
+    last_refresh = captured.err.replace("\r", "\n").strip().splitlines()[-1]
+    summary = doc["run"]["summary"]
+    train_acc, test_acc = summary["final_train_acc"], summary["final_test_acc"]
+    assert f"loss={history['loss'][-1]:.4f} train={train_acc:.4f} test={test_acc:.4f}" in (
+        last_refresh
+    )
+    assert f"final accuracy: train {train_acc:.4f}, test {test_acc:.4f}" in captured.out
+
+
+def test_plots_describe_the_run_and_count_real_epochs(tmp_path):
+    from PIL import Image
+
+    from fastgrad.cli._train_outputs import accuracy_figure, loss_figure
+
+    # A chapter-6 Adam run, batch 300 of 4,000 images: an epoch is 13.33 iterations, which
+    # the book's integer iters_per_epoch (13) would round.
+    out = tmp_path / "out"
+    argv = [*FAST, "--hidden", "12,8", "--optimizer", "adam", "--batch-size", "300"]
+    assert train_cli.main([*argv, "--iters", "30", "--eval-every", "10", "--out", str(out)]) == 0
+    doc = json.loads((out / "history.json").read_text())
+    history = History.from_dict(doc["history"])
+    assert history.epoch_iters == [0, 10, 20, 29]
+    words = "MultiLayerNet 784-12-8-10, Adam lr 0.001"
+    titles = {name: Image.open(out / name).info["Title"] for name in ("loss.png", "accuracy.png")}
+    assert titles == {"loss.png": f"Training loss: {words}", "accuracy.png": f"Accuracy: {words}"}
+
+    ax = accuracy_figure(history, doc["run"], 4000).axes[0]
+    assert ax.get_title() == f"Accuracy: {words}"
+    assert ax.get_xlabel() == "epochs (iterations × batch 300 / 4,000 training images)"
+    # images drawn / training images after iterations 1, 11, 21 and 30: 30 x 300 = 2.25 x 4,000
+    for line in ax.get_lines():
+        np.testing.assert_allclose(line.get_xdata(), [0.075, 0.825, 1.575, 2.25])
+    ax = loss_figure(history, doc["run"]).axes[0]
+    assert (ax.get_title(), ax.get_xlabel()) == (f"Training loss: {words}", "iteration")
+    assert_array_equal(ax.get_lines()[0].get_xdata(), np.arange(30))
+
+
+def test_the_output_folder_is_named_before_and_after(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = [*SMALL, "--backend", "numpy", "--grad", "backprop", "--iters", "5"]
+    assert train_cli.main(argv) == 0  # the default --out, ./fastgrad-out
+    lines = capsys.readouterr().out.splitlines()
+    folder = Path.cwd() / "fastgrad-out"
+    assert lines[1] == (
+        f"output: writing to {folder}: history.json, loss.png, accuracy.png, params.npz at "
+        "the end, checkpoint.npz during the run (the default --out; --out DIR writes elsewhere)"
+    )
+    written = "history.json, loss.png, accuracy.png, params.npz, checkpoint.npz"
+    assert lines[-1] == f"wrote to {folder}: {written}"
+    assert sorted(os.listdir(folder)) == sorted(written.split(", "))
+
+    # another folder, the checkpoint elsewhere; and --quiet keeps only the closing lines
+    ck = Path.cwd() / "ck" / "run.npz"
+    more = ["--out", "runs/../runs/a", "--checkpoint", "ck/run.npz"]
+    assert train_cli.main([*argv, *more]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    folder = Path.cwd() / "runs" / "a"
+    assert lines[1] == (
+        f"output: writing to {folder}: history.json, loss.png, accuracy.png, params.npz at "
+        f"the end; the checkpoint to {ck}"
+    )
+    closing = f"wrote to {folder}: {OUTPUTS_IN_ORDER}; the checkpoint to {ck}"
+    assert lines[-1] == closing
+    assert train_cli.main([*argv, *more, "--quiet", "--resume", "--iters", "6"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not any(line.startswith("output:") for line in lines)
+    assert lines[-1] == closing

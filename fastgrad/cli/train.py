@@ -6,9 +6,11 @@ full MNIST when it is on disk, else on the offline sample, and says which. ``--h
 ``--activation``, ``--weight-init`` or ``--weight-decay`` make it the chapter-6
 ``MultiLayerNet`` (:func:`_is_multilayer`); ``--optimizer`` picks another of the book's
 updates. It reports the JIT compile time apart from the training time and writes, each file
-atomically, to ``--out``: ``history.json`` (the run's settings and summary, and the
-:class:`~fastgrad.training.History`), ``loss.png`` and ``accuracy.png`` (the book's figures
-4-11 and 4-12) and ``params.npz``. It checkpoints into ``--out`` too (``checkpoint.npz``, or
+atomically, to ``--out`` (default ``./fastgrad-out``, whose absolute path it prints before the
+run, unless ``--quiet``, and with the files written, at the end): ``history.json`` (the run's
+settings and summary, and the :class:`~fastgrad.training.History`), ``loss.png`` (the loss by
+iteration) and ``accuracy.png`` (the accuracies by epoch), titled with the network and the
+optimizer, and ``params.npz``. It checkpoints into ``--out`` too (``checkpoint.npz``, or
 ``--checkpoint PATH``; none with ``--no-checkpoint``), and ``--resume`` continues the same
 run, bit for bit, or refuses, naming the flag that differs.
 
@@ -54,11 +56,13 @@ from ..training import (
 )
 from ..training._loop import gradient_method
 from ..training._settings import as_optimizer, iters_per_epoch, net_shape, shape_str
-from ._train_outputs import print_report, run_record, summary, write_outputs
+from ._train_outputs import output_plan, print_report, run_record, summary, write_outputs
 
 __all__ = ["Failure", "build_parser", "hidden_sizes", "main", "weight_init"]
 
 PROG = "fastgrad train"
+#: ``--out``'s default: a folder in the working directory (named, absolute, before the run).
+DEFAULT_OUT = "./fastgrad-out"
 DEFAULT_CHECKPOINT_EVERY = 1000
 #: The checkpoint's file name in ``--out`` unless ``--checkpoint`` names another path.
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -235,10 +239,11 @@ def _add_checkpoint_flags(group: Any) -> None:
 def _add_output_flags(group: Any) -> None:
     group.add_argument(
         "--out",
-        default="./fastgrad-out",
+        default=DEFAULT_OUT,
         metavar="DIR",
-        help="folder for history.json, loss.png, accuracy.png and params.npz "
-        "(default: %(default)s)",
+        help="folder for history.json, loss.png, accuracy.png and params.npz, and the "
+        "checkpoint unless --checkpoint puts it elsewhere; its absolute path is printed "
+        "before the run (not with --quiet) and at the end (default: %(default)s)",
     )
     group.add_argument(
         "--quiet",
@@ -476,8 +481,6 @@ def _load_data(args: argparse.Namespace, say: Any) -> tuple[Any, tuple[np.ndarra
         )
     except MNISTError as exc:
         raise Failure(f"cannot load MNIST: {exc}") from exc
-    except ImportError as exc:
-        raise Failure(f"cannot load the MNIST sample: {exc}") from exc
     return source, (x_train, t_train, x_test, t_test)
 
 
@@ -497,6 +500,7 @@ def _run(args: argparse.Namespace) -> int:
         for folder, what in ((out, "outputs"), (checkpoint and checkpoint.parent, "checkpoint")):
             if folder is not None and _prepare_folder(folder, what):
                 made.append(folder)
+        say(output_plan(out, checkpoint, default=args.out == DEFAULT_OUT))
         with contextlib.ExitStack() as stack:
             try:
                 threads = stack.enter_context(kernel_threads(args.threads))
@@ -566,10 +570,10 @@ def _train_and_report(
     run = run_record(args, source, net, threads, eval_every, checkpoint)
     run["summary"] = summary(history, ran, wall, jit)
     try:
-        paths = write_outputs(out, history, run, net.params, epoch)
+        paths = write_outputs(out, history, run, net.params, x_train.shape[0])
     except OSError as exc:
         raise Failure(f"cannot write the outputs to {out}: {exc}") from exc
-    print_report(run, x_test.shape[0], paths)
+    print_report(run, x_test.shape[0], out, paths, checkpoint)
     return 0
 
 

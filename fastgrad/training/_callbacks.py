@@ -47,7 +47,8 @@ class Callback:
     """A built-in callback. It is called like the users' callbacks, as ``callback(iteration,
     history, net)``, right after them, and told whether they stop training after this
     iteration (``stopping``). :meth:`close` runs however the loop ends; :meth:`on_end` only
-    when it ended normally or by a callback's stop, after the closing evaluation."""
+    when it ended normally or by a callback's stop, after the closing evaluation and before
+    :meth:`close`."""
 
     def __call__(
         self, iteration: int, history: History, net: Any, *, stopping: bool = False
@@ -101,7 +102,8 @@ class Checkpointer(Callback):
 
 class ProgressBar(Callback):
     """A tqdm bar on stderr: a step per iteration, with the loss and the last accuracies after
-    every 10th iteration, each evaluation and the iteration a callback stops after."""
+    every 10th iteration, each evaluation and the iteration a callback stops after; at the end
+    (:meth:`on_end`), those of the history :func:`~fastgrad.training.train` returns."""
 
     def __init__(self, bar: Any) -> None:
         self.bar = bar
@@ -130,13 +132,25 @@ class ProgressBar(Callback):
         self, iteration: int, history: History, net: Any, *, stopping: bool = False
     ) -> None:
         if iteration % 10 == 0 or stopping or history.epoch_iters[-1:] == [iteration]:
-            acc = (
-                f" train={history.train_acc[-1]:.4f} test={history.test_acc[-1]:.4f}"
-                if history.train_acc
-                else ""
-            )
-            self.bar.set_postfix_str(f"loss={history.loss[-1]:.4f}{acc}", refresh=False)
+            self.show(history)
         self.bar.update(1)
+
+    def show(self, history: History) -> None:
+        """Put the last loss and the last accuracies of ``history`` on the bar (the bar
+        shows them at its next refresh, at the latest when it is closed)."""
+        acc = (
+            f" train={history.train_acc[-1]:.4f} test={history.test_acc[-1]:.4f}"
+            if history.train_acc
+            else ""
+        )
+        self.bar.set_postfix_str(f"loss={history.loss[-1]:.4f}{acc}", refresh=False)
+
+    def on_end(self, history: History, net: Any) -> None:
+        """The closing figures: the accuracies of the last evaluation, the closing one when
+        the schedule did not evaluate the last iteration (which comes after the last
+        iteration's step), so that the bar ends on the figures of the returned history."""
+        if history.loss:
+            self.show(history)
 
     def close(self) -> None:
         self.bar.close()

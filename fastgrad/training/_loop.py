@@ -185,9 +185,9 @@ def _run(net: Any, shape: tuple[int, ...], data: Data, settings: Settings) -> Hi
     try:
         _sgd(net, data, settings, rng, history, hook)
         _add_closing_evaluation(net, data, history)
+        hook.on_end(history, net)  # before close: the bar's last figures are the closing ones
     finally:
         hook.close()
-    hook.on_end(history, net)
     history.total_time = clock()
     return history
 
