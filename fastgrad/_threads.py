@@ -227,7 +227,6 @@ class Adaptive:
         self.sites: dict[Hashable, Site] = {}
         self.lock = threading.Lock()
         self.idle = IdleCores() if idle is None else idle
-        self.last_settled: int | None = None
 
     def choose(self, key: Hashable) -> tuple[Site, int, bool]:
         """The site of ``key``, the thread count for its next call and whether to time it
@@ -269,16 +268,22 @@ class Adaptive:
     def record(self, site: Site, n: int, seconds: float) -> None:
         with self.lock:
             site.record(n, seconds)
-            self.last_settled = site.current
+
+    def busiest(self) -> Site | None:
+        """The site that has made the most calls (a training loop's gradient)."""
+        with self.lock:
+            return max(self.sites.values(), key=lambda s: s.calls, default=None)
 
 
 ADAPTIVE = Adaptive()
 
 
 def settled() -> int | None:
-    """The thread count the most recently timed call site has settled on (``None`` before
-    any): what ``fastgrad train`` reports."""
-    return ADAPTIVE.last_settled
+    """The thread count the busiest call site has settled on, where this Python thread's
+    count adapts (``None`` before any call, or where the count is fixed): what
+    ``fastgrad train`` reports."""
+    site = ADAPTIVE.busiest()
+    return None if site is None or fixed_threads() is not None else site.current
 
 
 def function_site(kind: str, f: object, v: object, n: int) -> tuple:

@@ -635,3 +635,32 @@ def test_the_output_folder_is_named_before_and_after(tmp_path, monkeypatch, caps
     lines = capsys.readouterr().out.splitlines()
     assert not any(line.startswith("output:") for line in lines)
     assert lines[-1] == closing
+
+
+def test_an_adaptive_run_says_where_its_threads_settled(tmp_path, capsys, monkeypatch):
+    # the plan says the count adapts, a change is reported above the bar, and the summary
+    # and history.json give the count the gradient settled on; the adaptive policy itself is
+    # tested in test_threads.py, so the settled counts are given here
+    counts = iter([2] * 5 + [1] * 100)
+    monkeypatch.setattr(train_cli, "settled", lambda: next(counts))
+    out = tmp_path / "out"
+    rc = train_cli.main([*SMALL, "--iters", "20", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    limit = train_cli.numba.config.NUMBA_NUM_THREADS
+    assert f"threads adapting between 1 and {limit}" in captured.out
+    assert captured.out.count("threads: 1 from iteration 6") == 1
+    assert "threads: 2" not in captured.out  # the starting count is not a change
+    assert "; threads settled on 1" in captured.out
+    run = json.loads((out / "history.json").read_text())["run"]
+    assert run["threads"] == "adaptive" and run["summary"]["threads_settled"] == 1
+
+
+def test_a_fixed_thread_count_reports_no_settling(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = train_cli.main([*SMALL, "--iters", "5", "--threads", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "threads settled" not in captured.out and "threads:" not in captured.out
+    run = json.loads((out / "history.json").read_text())["run"]
+    assert run["threads"] == 1 and run["summary"]["threads_settled"] is None

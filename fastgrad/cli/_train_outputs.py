@@ -43,9 +43,12 @@ __all__ = [
 OUTPUT_NAMES = ("history.json", "loss.png", "accuracy.png", "params.npz")
 
 
-def summary(history: History, ran: int, wall: float, jit: float | None) -> dict[str, Any]:
+def summary(
+    history: History, ran: int, wall: float, jit: float | None, threads: int | None
+) -> dict[str, Any]:
     """The ``"summary"`` of ``history.json``; the timings are this session's ``ran``
-    iterations (None without any)."""
+    iterations (None without any); ``threads``: the count the gradient settled on where it
+    adapts."""
     session = slice(history.iterations - ran, None)
     return {
         "iterations": history.iterations,
@@ -57,6 +60,7 @@ def summary(history: History, ran: int, wall: float, jit: float | None) -> dict[
         "mean_iteration_s": float(np.mean(history.iter_time[session])) if ran else None,
         "mean_gradient_s": float(np.mean(history.grad_time[session])) if ran else None,
         "first_gradient_call_s": jit,
+        "threads_settled": threads,
     }
 
 
@@ -64,7 +68,7 @@ def run_record(
     args: argparse.Namespace,
     source: Any,
     net: Any,
-    threads: int,
+    threads: int | str,
     eval_every: int,
     checkpoint: Path | None,
 ) -> dict[str, Any]:
@@ -231,6 +235,11 @@ def print_report(
             f"{summary['mean_iteration_s'] * 1e3:.2f} ms per iteration, "
             f"{summary['mean_gradient_s'] * 1e3:.2f} ms per {run['grad']} gradient"
             + ("" if jit is None else f"; first call (JIT) {jit:.2f} s, not included")
+            + (
+                ""
+                if summary["threads_settled"] is None
+                else f"; threads settled on {summary['threads_settled']}"
+            )
         )
     else:
         print(f"time: no iterations to run ({summary['iterations']:,} already done)")

@@ -43,6 +43,7 @@ import numpy as np
 
 from .. import MultiLayerNet, TwoLayerNet
 from .. import threads as kernel_threads
+from .._threads import settled
 from .._validation import check_int, check_positive_float
 from ..optimizers import OPTIMIZERS
 from ..reference.multilayer import ACTIVATIONS, INIT_NAMES
@@ -205,7 +206,7 @@ def _add_training_flags(group: Any) -> None:
         type=int,
         metavar="N",
         help=f"kernel threads, at most {numba.config.NUMBA_NUM_THREADS} on this machine "
-        "(default: all)",
+        "(default: adapts between 1 and all to the machine's load, and says when it changes)",
     )
 
 
@@ -567,8 +568,8 @@ def _train_and_report(
     if stop.signum is not None and history.iterations < args.iters:
         print(f"{PROG}: {_interrupted_message(args, stop, history, checkpoint)}", file=sys.stderr)
         return stop.exit_status
-    run = run_record(args, source, net, threads, eval_every, checkpoint)
-    run["summary"] = summary(history, ran, wall, jit)
+    run = run_record(args, source, net, args.threads or "adaptive", eval_every, checkpoint)
+    run["summary"] = summary(history, ran, wall, jit, settled())
     try:
         paths = write_outputs(out, history, run, net.params, x_train.shape[0])
     except OSError as exc:
@@ -636,7 +637,11 @@ def _say_plan(
     say(
         f"network: {_network_words(net)} ({n_params:,} parameters), "
         f"backend {args.backend}, {args.grad} gradients, "
-        f"{threads} thread{'s' if threads != 1 else ''}"
+        + (
+            f"{threads} thread{'s' if threads != 1 else ''}"
+            if args.threads
+            else f"threads adapting between 1 and {threads}"
+        )
     )
     say(
         f"training: {args.iters:,} iterations, batch {args.batch_size}, "
@@ -695,6 +700,28 @@ def _warm_up(
     return elapsed
 
 
+class ThreadReport:
+    """A training callback that says, above the progress bar, when the thread count of the
+    busiest call site (the gradient) settles on a new value (``fastgrad._threads``)."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def __call__(self, iteration: int, history: History, net: Any) -> None:
+        n = settled()
+        if n is None or n == self.last:
+            return
+        if self.last is not None or n != numba.config.NUMBA_NUM_THREADS:
+            message = f"threads: {n} from iteration {iteration + 1}"
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # pragma: no cover - tqdm is in the train extra
+                print(message, flush=True)
+            else:
+                tqdm.write(message)
+        self.last = n
+
+
 def _train(
     args: argparse.Namespace,
     net: Any,
@@ -724,7 +751,8 @@ def _train(
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every if checkpoint is not None else None,
             resume=args.resume,
-            callbacks=[lambda i, h, n: ran.append(i), stop],
+            callbacks=[lambda i, h, n: ran.append(i), stop]
+            + ([] if args.quiet or args.threads else [ThreadReport()]),
         )
     except CheckpointError as exc:
         raise Failure(_checkpoint_message(exc, checkpoint)) from exc
