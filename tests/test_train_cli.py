@@ -65,6 +65,8 @@ def test_numba_numerical_run_in_process(tmp_path, capsys):
     assert "network: TwoLayerNet 784-10-10 (7,960 parameters), backend numba, numerical" in stdout
     assert "1 thread" in stdout
     assert "compile: first numerical gradient call" in stdout
+    # the wait is announced before it starts, then timed
+    assert stdout.index("it compiles the kernels") < stdout.index("(JIT compilation or cache")
     assert "final accuracy: train" in stdout and "it/s" in stdout and "ms per numerical" in stdout
     run = doc["run"]
     assert run["network"] == "784-10-10" and run["backend"] == "numba"

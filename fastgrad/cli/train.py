@@ -688,6 +688,11 @@ def _warm_up(
         return None
     xb, tb = x[: args.batch_size], t[: args.batch_size]
     gradient = gradient_method(net, args.grad)
+    say(
+        f"compile: first {args.grad} gradient call; on an empty Numba cache (a fresh "
+        "install) it compiles the kernels, which takes seconds for a TwoLayerNet and up to "
+        "minutes for a MultiLayerNet; later runs load them from the cache"
+    )
     t0 = time.perf_counter()
     gradient(xb, tb)
     elapsed = time.perf_counter() - t0
