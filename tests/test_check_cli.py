@@ -13,6 +13,9 @@ import fastgrad
 from fastgrad import cli
 from fastgrad.cli import check as check_cli
 
+#: The label of the line with this run's figures in the book's "key:diff" form.
+BOOK_FORM = "this run, printed as the book's gradient_check.py prints it: "
+
 
 def test_the_books_gradient_check_passes(capsys):
     assert check_cli.main([]) == 0
@@ -24,7 +27,7 @@ def test_the_books_gradient_check_passes(capsys):
     lines = out.splitlines()
     header = lines.index("param      mean |diff|    max |diff|  max rel diff  worst index")
     assert [line.split()[0] for line in lines[header + 1 : header + 5]] == ["W1", "b1", "W2", "b2"]
-    assert "book's figures: W1:" in out and " b2:" in out
+    assert BOOK_FORM + "W1:" in out and " b2:" in out
     assert out.rstrip().endswith("PASS: every mean |diff| is at most 1e-06")
 
 
@@ -36,8 +39,8 @@ def test_the_figures_are_gradient_check_of_the_books_network(capsys):
     (x, t), _ = fastgrad.datasets.load_mnist(one_hot_label=True, source="sample")
     net = fastgrad.MultiLayerNet(784, [50], 10, weight_init_std=0.01, rng=5)
     expected = fastgrad.gradient_check(net, x[:2], t[:2])
-    figures = " ".join(f"{c.name}:{c.mean_abs_diff:.6g}" for c in expected)
-    assert f"book's figures: {figures}\n" in out
+    figures = " ".join(f"{name}:{c.mean_abs_diff:.6g}" for name, c in expected.items())
+    assert f"{BOOK_FORM}{figures}\n" in out
     assert str(expected) in out
 
 
@@ -60,6 +63,15 @@ def test_a_failing_check_exits_1(capsys):
     assert check_cli.main(["--tol", "1e-30"]) == 1
     out = capsys.readouterr().out
     assert "FAIL: mean |diff| above 1e-30 for W1, b1, W2, b2" in out
+
+
+def test_a_kink_in_the_books_network_fails_and_is_named(capsys):
+    """Seed 17 puts a hidden pre-activation of the first image within h of the ReLU kink:
+    a correct backprop fails on b1 and W1, and the verdict says why (gradient_check's)."""
+    assert check_cli.main(["--seed", "17"]) == 1
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert last.startswith("FAIL: mean |diff| above 1e-06 for W1, b1; 1 ReLU pre-activation")
+    assert "straddles" in last
 
 
 def test_a_wrong_backprop_fails(capsys, monkeypatch):
@@ -125,7 +137,7 @@ def test_python_m_fastgrad_check():
     )
     assert proc.returncode == 0, proc.stderr
     assert "PASS" in proc.stdout and np.isfinite(
-        float(proc.stdout.split("book's figures: W1:")[1].split()[0])
+        float(proc.stdout.split(BOOK_FORM + "W1:")[1].split()[0])
     )
 
 

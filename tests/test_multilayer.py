@@ -839,13 +839,14 @@ def test_gradient_check_of_a_correct_backprop(digits, backend, make):
     net = make(backend)
     x, t = digits[0][:3], digits[1][:3]
     report = fastgrad.gradient_check(net, x, t)
-    assert [c.name for c in report] == list(net.params) == list(report.numerical)
-    for c in report:
+    assert list(report) == list(net.params) == list(report.numerical)
+    assert report.passed, str(report)
+    for c in report.values():
         assert c.max_abs_diff < 1e-6, str(report)
         diff = np.abs(report.backprop[c.name] - report.numerical[c.name])
         assert c.mean_abs_diff == pytest.approx(np.average(diff), rel=1e-12)
         assert diff[c.worst] == c.max_abs_diff
-    assert report.max_abs_diff == max(c.max_abs_diff for c in report)
+    assert report.max_abs_diff == max(c.max_abs_diff for c in report.values())
     table = str(report)
     assert "mean |diff|" in table and "worst index" in table
     assert all(name in table for name in net.params)
@@ -873,6 +874,7 @@ def test_gradient_check_finds_a_wrong_backprop(backend, rng):
     assert report["W1"] == right["W1"]
     with pytest.raises(KeyError):
         report["W9"]
+    assert right.passed and not report.passed and report.failed == ("b1", "W2")
 
 
 def test_gradient_check_needs_a_network():
