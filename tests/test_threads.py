@@ -196,3 +196,34 @@ def test_an_adapting_network_gives_the_fixed_counts_result(rng):
         for k in one:
             assert_array_equal(adaptive[k], one[k])
     assert np.all(np.isfinite(one["W1"]))
+
+
+def test_a_fresh_process_holds_the_blas_that_numba_calls(tmp_path):
+    # a first held region that comes before Numba has loaded SciPy's BLAS (its np.dot's):
+    # that library must be held too, or each kernel thread's product runs on several BLAS
+    # threads (10x slower on 2 cores)
+    import subprocess
+    import sys
+
+    code = (
+        "import fastgrad, json, numba, numpy as np\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from fastgrad._threads import region\n"
+        "with region('first', blas=True):  # Numba's first compilation in the process\n"
+        "    numba.njit(lambda v: np.sum(v * v))(np.ones(3))\n"
+        "with region('second', blas=True):\n"
+        "    inside = [(i['filepath'], i['num_threads']) for i in threadpool_info()"
+        " if i['user_api'] == 'blas']\n"
+        "print(json.dumps(inside))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    import json
+
+    inside = json.loads(out.stdout.strip().splitlines()[-1])
+    assert any("scipy.libs" in path for path, _ in inside), inside  # SciPy's own OpenBLAS
+    assert all(n == 1 for _, n in inside), inside
