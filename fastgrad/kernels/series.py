@@ -46,9 +46,10 @@ CLOSED_UNIT_ORDER, CLOSED_LOGIT_ORDER = 5, 5
 # -- the truncation order ---------------------------------------------------------------------
 
 
+@jit
 def series_orders(ratios):
     """The lowest order of :data:`SERIES_ORDERS` whose remainder bound holds at each ratio
-    (``docs/design.md``, "The truncation order"); ``EXACT`` where none does."""
+    (a 1-D array; ``docs/design.md``, "The truncation order"); ``EXACT`` where none does."""
     i = np.searchsorted(SERIES_ORDER_RATIO, ratios)  # the first order whose limit >= ratio
     found = SERIES_ORDERS[np.minimum(i, SERIES_ORDERS.size - 1)]
     return np.where(i < SERIES_ORDERS.size, found, EXACT)
