@@ -38,12 +38,13 @@ class Row:
 
 
 def relate(rows: Sequence[Row], reference: Row | None, analytic: Row | None = None) -> None:
-    """Fill in each timed row's speedup over ``reference`` and ratio to ``analytic``."""
+    """Fill in each timed row's speedup over ``reference`` (medians) and ratio to
+    ``analytic`` (best samples: the rows a group times in turn)."""
     for r in rows:
         if r.timing is not None and reference is not None and reference.timing is not None:
             r.speedup_vs_reference = reference.timing.median / r.timing.median
         if r.timing is not None and analytic is not None and analytic.timing is not None:
-            r.ratio_to_analytic = r.timing.median / analytic.timing.median
+            r.ratio_to_analytic = r.timing.best / analytic.timing.best
 
 
 class Recorder:

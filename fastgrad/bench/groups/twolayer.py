@@ -2,8 +2,8 @@
 randomly sparse inputs, and (not with ``--quick``) at batch 1,000 and hidden 300 and 1,000:
 the reference numerical gradient (timed on a sample of parameters and extrapolated), the
 numba numerical gradient, and both backends' analytic gradient, the yardstick (the numba
-rows with BLAS held to one thread, as a training loop on that backend runs them); then the
-kernel's thread scaling. :func:`network_rows` serves the ``multilayer`` group too."""
+rows with BLAS held to one thread, as a training loop on that backend runs them), timed in
+turn; then the kernel's thread scaling. :func:`network_rows` serves the ``multilayer`` group too."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from ..checks import TOL_ANALYTIC, TOL_KERNEL, max_abs_diff
 from ..recorder import Recorder, Row, relate
 from ..settings import Settings
+from ..timing import measure_interleaved
 from ..workloads import NetCase, two_layer_case
 from ._scaling import thread_scaling
 
@@ -30,8 +31,8 @@ def network_rows(
 ) -> list[Row]:
     """The reference numerical gradient on ``k`` parameters drawn by ``s.rng(salt)``; the
     numba numerical gradient and the reference backprop (O(h^2) and the book's 1e-7 guard
-    off) checked on them, the numba backprop against the reference's; each timed once
-    checked. A ReLU kink within ``h`` of a drawn parameter fails the backprop's check."""
+    off) checked on them, the numba backprop against the reference's; those that pass, timed
+    in turn. A ReLU kink within ``h`` of a drawn parameter fails the backprop's check."""
     x, t, sub = case.x, case.t, case.reference_subset(k, s.rng(salt))
     ref_net, net = case.reference(), case.net("numba")
     rows = [rec.add(Row(group, case.label, b, params=case.n_params, meta={"series": b}))
@@ -44,12 +45,26 @@ def network_rows(
         (net.numerical_gradient, sub.max_abs_diff(g_nb), TOL_KERNEL),
         (net.gradient, max_abs_diff(net.gradient(x, t), g_an), TOL_KERNEL),
     )
-    for row, (fn, diff, tol) in zip(rows[1:], checks, strict=True):
-        hold = row.backend.startswith("numba")  # BLAS threads woken by NumPy would compete
-        with threadpool_limits(1, "blas") if hold else contextlib.nullcontext():
-            rec.check(row, diff, tol, lambda fn=fn: s.timeit(functools.partial(fn, x, t)))
+    timed = [(row, fn) for row, (fn, diff, tol) in zip(rows[1:], checks, strict=True)
+             if rec.check(row, diff, tol)]  # fmt: skip
+    # the sides in turn, one sample each, so that a change in the machine's speed (shared
+    # machines drift by 2x within minutes) hits their ratio alike
+    timings = measure_interleaved(
+        [functools.partial(fn, x, t) for _, fn in timed],
+        [_held if row.backend.startswith("numba") else contextlib.nullcontext for row, _ in timed],
+        repeat=s.repeat,
+        budget=s.budget,
+    )
+    for (row, _), timing in zip(timed, timings, strict=True):
+        row.timing = timing
     relate(rows, rows[0], rows[1])
     return rows
+
+
+def _held() -> contextlib.AbstractContextManager:
+    """BLAS at one thread, as a training loop on the numba backend runs: BLAS threads woken
+    by NumPy would compete with Numba's."""
+    return threadpool_limits(1, "blas")
 
 
 def run(rec: Recorder, s: Settings) -> None:
