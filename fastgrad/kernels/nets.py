@@ -7,7 +7,7 @@ loss change is one function of that pre-activation, shared by every ``i``. In th
 
 1. the forward pass (:func:`_forward`, one single-threaded BLAS product per block of rows);
 2. per hidden unit, the lowest truncation order whose remainder bound holds
-   (:func:`fastgrad.kernels.series.series_orders`), then the odd Taylor coefficients of each
+   (:func:`fastgrad.kernels.series.series_order`), then the odd Taylor coefficients of each
    row's loss change: closed forms up to order 5, the series arithmetic at order 7, compiled
    only when a task needs it (:func:`_coefficients`, :func:`_series_coefficients`);
 3. the sums ``sum_n x^(2p+1) c_p`` shaped like backprop's products (:func:`_odd_sums`).
@@ -42,7 +42,7 @@ from .series import (
     SERIES_RATIO_MAX,
     logit_closed,
     logit_row_series,
-    series_orders,
+    series_order,
     unit_closed,
     unit_series,
 )
@@ -171,29 +171,35 @@ def _series_orders(W2, h, xmax, force_exact):
     (``xmax = max(1, max|x|)``: every nudge of unit ``j`` is at most ``h xmax``, the bias's
     input 1 included); ``EXACT`` where the series bound fails or ``force_exact``."""
     H, K = W2.shape
-    if force_exact:
-        return np.full(H, EXACT), EXACT
-    ratios = np.empty(H)
+    orders = np.empty(H, dtype=np.int64)
     for j in range(H):
-        spread = np.max(W2[j]) - np.min(W2[j])
-        ratios[j] = h * xmax * max(1.0, 4.0 * spread)
-    return series_orders(ratios), series_orders(np.array([2.0 * h]))[0]
+        lo, hi = W2[j, 0], W2[j, 0]
+        for k in range(1, K):
+            lo, hi = min(lo, W2[j, k]), max(hi, W2[j, k])
+        orders[j] = EXACT if force_exact else series_order(h * xmax * max(1.0, 4.0 * (hi - lo)))
+    return orders, EXACT if force_exact else series_order(2.0 * h)
 
 
 @jit
 def _group_by_order(orders):
     """Columns for the series tasks, grouped by order: ``col[j]`` is unit ``j``'s column
-    (``-1`` on the exact path), ``unit[c]`` the unit in column ``c``, and ``bounds[g]`` the
-    number of columns whose order is at most ``SERIES_ORDERS[g]``."""
-    series = orders != EXACT
-    unit = np.flatnonzero(series)
-    unit = unit[np.argsort(orders[unit], kind="mergesort")]  # stable
-    col = np.full(orders.size, -1, dtype=np.int64)
-    col[unit] = np.arange(unit.size)
-    bounds = np.empty(SERIES_ORDERS.size, dtype=np.int64)
-    for g in range(SERIES_ORDERS.size):
-        bounds[g] = np.sum(series & (orders <= SERIES_ORDERS[g]))
-    return col, unit, bounds
+    (``-1`` on the exact path), ``unit[c]`` the unit in column ``c`` (in unit order within an
+    order), and ``bounds[g]`` the number of columns whose order is at most
+    ``SERIES_ORDERS[g]``. Plain loops: NumPy's sorting and masks took 7 s to compile."""
+    H = orders.shape[0]
+    col = np.empty(H, dtype=np.int64)
+    unit = np.empty(H, dtype=np.int64)
+    for j in range(H):
+        col[j] = -1
+    bounds = np.empty(SERIES_ORDERS.shape[0], dtype=np.int64)
+    c = 0
+    for g in range(SERIES_ORDERS.shape[0]):
+        for j in range(H):
+            if orders[j] == SERIES_ORDERS[g]:
+                col[j], unit[c] = c, j
+                c += 1
+        bounds[g] = c
+    return col, unit[:c], bounds
 
 
 @jit
@@ -202,13 +208,16 @@ def _plan(W2, s, t, zc, z1, h, xmax, force_exact):
     calls it replaced cost 0.2 ms a gradient, serial): each row's ``q = p / (p + delta)``
     for the target's probability ``p``, the orders and their grouping, ``zc`` and ``z1``
     transposed."""
-    N = s.shape[0]
+    N, H = z1.shape
     q = np.empty(N)
+    zcT = np.empty((H, N))
+    z1T = np.empty((H, N))
     for n in range(N):
         q[n] = s[n, t[n]] / (s[n, t[n]] + CROSS_ENTROPY_DELTA)
+        for j in range(H):
+            zcT[j, n], z1T[j, n] = zc[n, j], z1[n, j]
     orders, logit_order = _series_orders(W2, h, xmax, force_exact)
     col, unit, bounds = _group_by_order(orders)
-    zcT, z1T = np.ascontiguousarray(zc.T), np.ascontiguousarray(z1.T)
     return q, orders, logit_order, col, unit, bounds, zcT, z1T
 
 

@@ -6,7 +6,7 @@ keeps its odd terms, ``F(y) - F(-y) = 2 (c1 y + c3 y^3 + ...)``. The coefficient
 power-series arithmetic on blocks of rows (``blk_*``, :func:`unit_series`,
 :func:`logit_row_series`) or, up to order 5, in closed form (:func:`unit_closed`,
 :func:`logit_closed`). A Cauchy bound on the remainder chooses the lowest order that keeps it
-below the guard's 7e-19 per row (:data:`SERIES_ORDERS`, :func:`series_orders`,
+below the guard's 7e-19 per row (:data:`SERIES_ORDERS`, :func:`series_order`,
 :func:`order_for`). Derivation and bound: ``docs/design.md``, "The series path" and "The
 truncation order"; the deeper networks' use: ``docs/multilayer.md``.
 """
@@ -47,12 +47,13 @@ CLOSED_UNIT_ORDER, CLOSED_LOGIT_ORDER = 5, 5
 
 
 @jit
-def series_orders(ratios):
-    """The lowest order of :data:`SERIES_ORDERS` whose remainder bound holds at each ratio
-    (a 1-D array; ``docs/design.md``, "The truncation order"); ``EXACT`` where none does."""
-    i = np.searchsorted(SERIES_ORDER_RATIO, ratios)  # the first order whose limit >= ratio
-    found = SERIES_ORDERS[np.minimum(i, SERIES_ORDERS.size - 1)]
-    return np.where(i < SERIES_ORDERS.size, found, EXACT)
+def series_order(ratio):
+    """The lowest order of :data:`SERIES_ORDERS` whose remainder bound holds at ``ratio``
+    (``docs/design.md``, "The truncation order"); ``EXACT`` where none does."""
+    for i in range(SERIES_ORDERS.shape[0]):
+        if ratio <= SERIES_ORDER_RATIO[i]:
+            return SERIES_ORDERS[i]
+    return EXACT
 
 
 @jit
