@@ -76,6 +76,7 @@ def _state(net, x, t, calls: int, rounds: int) -> dict:
         "default_over_1": med["default"] / med["1"],
         "1_over_default": med["1"] / med["default"],
         "slowest_default_over_median": max(times["default"]) / med["default"],
+        "slowest_1_over_median": max(times["1"]) / med["1"],
         "warmup_median_ms": statistics.median(warm) * 1e3,
         "warmup_slowest_ms": max(warm) * 1e3,
         "settled": _threads.settled(),
@@ -98,7 +99,8 @@ def threads(calls: int = 200, rounds: int = 3) -> None:
         med = ", ".join(f"{k} {v:.3f} ms" for k, v in r["median_ms"].items())
         print(f"  {name}: medians {med}; default/1-thread {r['default_over_1']:.2f}x, "
               f"1-thread/default {r['1_over_default']:.2f}x, slowest default call "
-              f"{r['slowest_default_over_median']:.1f}x its median; settled on "
+              f"{r['slowest_default_over_median']:.1f}x its median (1 thread: "
+              f"{r['slowest_1_over_median']:.1f}x); settled on "
               f"{r['settled']} thread(s); warm-up median {r['warmup_median_ms']:.3f} ms, "
               f"slowest {r['warmup_slowest_ms']:.1f} ms")
 
