@@ -20,6 +20,7 @@ BOOK_FORM = "this run, printed as the book's gradient_check.py prints it: "
 def test_the_books_gradient_check_passes(capsys):
     assert check_cli.main([]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("compile: the first check on an empty Numba cache")  # said first
     assert (
         "network: MultiLayerNet 784-50-10 relu, init 0.01, weight decay 0, backend numba; "
         "3 MNIST sample images\n"
@@ -146,3 +147,4 @@ def test_the_reference_backend(capsys):
     out = capsys.readouterr().out
     assert "network: MultiLayerNet 784-5-10 relu" in out and "backend numpy; 1 MNIST" in out
     assert "image\n" in out and "PASS" in out
+    assert "compile:" not in out  # nothing to compile

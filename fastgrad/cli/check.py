@@ -179,6 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend=args.backend,
         rng=args.seed,
     )
+    if args.backend == "numba":  # the wait of a fresh install, said before it starts
+        print(
+            "compile: the first check on an empty Numba cache (a fresh install) compiles the "
+            "kernels, which can take a minute or two; later runs load them from the cache",
+            flush=True,
+        )
     result = gradient_check(net, x, t, tol=args.tol)
     sizes = "-".join(str(s) for s in (x.shape[1], *args.hidden, t.shape[1]))
     print(
