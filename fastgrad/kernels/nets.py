@@ -52,8 +52,10 @@ __all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "ORDER", "SERIES_RATIO_MAX
 
 # -- the forward pass --------------------------------------------------------------------
 
-#: Rows per task of the forward pass: one single-threaded BLAS product per task.
-_ROW_BLOCK = 16
+#: Rows per task of the forward pass: one single-threaded BLAS product per task. Fixed, so
+#: that the products do not depend on the thread count; 25 splits the book's batch of 100
+#: evenly over 2 or 4 threads (against 16: forward pass 0.22 -> 0.20 ms on 2 threads here).
+_ROW_BLOCK = 25
 
 
 def _rows64(x, n0, n1, x64):
