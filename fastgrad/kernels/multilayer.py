@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from .._config import jit, jit_parallel
+from .._config import jit, jit_parallel, next_task
 from .._threads import region
 from ..reference.functions import CROSS_ENTROPY_DELTA
 from ..reference.multilayer import MultiLayerNet as _Reference
@@ -369,22 +369,29 @@ def _numgrad_tasks(
     order, task_layer, net, fw, h, lam, relu, force_exact, split, logit_order, gWTf, gbf
 ):
     """Parallel driver: task ``order[r]`` is a unit of layer ``task_layer[task]`` (layers
-    ``1..L``: hidden units; ``L+1``: the logits). One parallel region, one parallel compile."""
+    ``1..L``: hidden units; ``L+1``: the logits). One parallel region, one parallel compile;
+    the tasks are claimed in turn from a shared counter (``_config.next_task``), so that a
+    thread the OS slows down takes fewer of them."""
     sizes = net[0]
     L = sizes.shape[0] - 2
     first = np.zeros(L + 2, dtype=np.int64)  # index of each layer's first task
     for l in range(1, L + 1):
         first[l + 1] = first[l] + sizes[l]
+    n_tasks = order.shape[0]
+    counter = np.zeros(1, dtype=np.int64)
     # task (l, j) writes only row j of layer l's transposed weight gradient and b_l[j]; each
     # allocates its own scratch
-    for r in prange(order.shape[0]):
-        task = order[r]
-        l = task_layer[task]
-        j = task - first[l]
-        if l <= L:
-            _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf)
-        else:
-            _logit_task(j, net, fw, h, lam, logit_order, gWTf, gbf)
+    for _ in prange(n_tasks):
+        r = next_task(counter)
+        while r < n_tasks:
+            task = order[r]
+            l = task_layer[task]
+            j = task - first[l]
+            if l <= L:
+                _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf)
+            else:
+                _logit_task(j, net, fw, h, lam, logit_order, gWTf, gbf)
+            r = next_task(counter)
 
 
 @jit
