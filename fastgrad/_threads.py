@@ -13,8 +13,10 @@ learns its own count from the calls it makes, as a training loop makes thousands
   try waits twice as long (from :data:`FIRST_INTERVAL` up to :data:`MAX_INTERVAL` calls), so
   a settled site spends a percent or two of its time on tries;
 - a try at *more* threads waits until the CPUs have had idle time to give (Linux's
-  ``/proc/stat``, over at least :data:`IDLE_WINDOW` seconds): on a busy machine it is not
-  made at all, so it cannot cost a slow call; elsewhere it is made and timed like any other;
+  ``/proc/stat``, over the last :data:`IDLE_WINDOW` to :data:`IDLE_MAX_WINDOW` seconds): on a
+  busy machine it is not made at all, so it cannot cost a slow call, and it is asked again
+  at the next interval (the refusal costs nothing, so the interval does not grow); where
+  ``/proc/stat`` cannot be read it is made and timed like any other;
 - when the settled count's calls become :data:`DEGRADED` times slower than when it was
   chosen (another process started), the next call tries again.
 
@@ -26,6 +28,7 @@ the count for the calling Python thread; ``None`` returns it to the adaptive def
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -48,9 +51,11 @@ REJECT = 1.25
 SWITCH = 0.95
 #: The settled count's recent median over its median when chosen that triggers a try.
 DEGRADED = 1.5
-#: Seconds of CPU accounting a try at more threads waits for, and the idle cores (on
-#: average, per extra thread) that it needs.
-IDLE_WINDOW = 0.2
+#: Seconds of CPU accounting a try at more threads reads (at least, at most: an older
+#: reading is replaced rather than averaged over), and the idle cores (on average, per extra
+#: thread) that it needs. ``/proc/stat`` counts in ticks of 10 ms: 0.05 s of 2 CPUs is 10.
+IDLE_WINDOW = 0.05
+IDLE_MAX_WINDOW = 0.5
 IDLE_PER_THREAD = 0.5
 #: Call sites remembered; the oldest is forgotten beyond this.
 MAX_SITES = 256
@@ -141,10 +146,11 @@ class IdleCores:
         except (OSError, ValueError, IndexError):
             return None
 
-    def since_last(self, min_window: float) -> float | None:
-        """Idle CPUs on average since the last reading, if that was at least ``min_window``
-        seconds ago, and a new reading starts; ``None`` (no reading taken) before that, and
-        at the first call, which takes the first reading."""
+    def since_last(self, min_window: float, max_window: float = math.inf) -> float | None:
+        """Idle CPUs on average since the last reading, if that was between ``min_window``
+        and ``max_window`` seconds ago, and a new reading starts; ``None`` before that (no
+        reading taken), and at the first call or after ``max_window`` (a new reading is
+        taken: the old one says nothing of the machine now)."""
         now = time.monotonic()
         if self.last is not None and now - self.last[0] < min_window:
             return None
@@ -152,7 +158,7 @@ class IdleCores:
         if ticks is None:
             return None
         before, self.last = self.last, (now, ticks)
-        if before is None:
+        if before is None or now - before[0] > max_window:
             return None
         return (ticks - before[1]) / self.hz / (now - before[0])
 
@@ -258,12 +264,12 @@ class Adaptive:
         site.up_next = not site.up_next
         n = options[-1] if site.up_next else options[0]
         if n > site.current and self.idle.available:
-            idle = self.idle.since_last(IDLE_WINDOW)
+            idle = self.idle.since_last(IDLE_WINDOW, IDLE_MAX_WINDOW)
             if idle is None:
                 site.up_next = not site.up_next  # no measured window yet: ask again next call
                 return
             if idle < IDLE_PER_THREAD * (n - site.current):
-                site.give_up_try()  # busy CPUs: no try, and no slow call
+                site.since_try = 0  # busy CPUs: no try, no slow call; ask again later
                 return
         site.trying, site.tried_calls = n, 0
         site.times[n].clear()
