@@ -479,10 +479,13 @@ def _logit_order(sizes, Zf, aoff, h, force_exact):
     return order_for(ratio, 1)
 
 
-@jit
 def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
     """The book's central difference for every parameter: one forward pass, the guards, then
-    the parallel driver. Returns the weight gradients transposed (flat) and the biases'."""
+    the parallel driver. Returns the weight gradients transposed (flat) and the biases'.
+
+    Plain Python between the compiled steps: Numba links a callee's code into its caller and
+    optimises it again there, so a compiled driver spent its own 10 s of the 100 s cold start
+    on code already compiled, for a few microseconds a call."""
     N = x.shape[0]
     net = (sizes, Wf, woff, bf, boff)
     fw = _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu)
