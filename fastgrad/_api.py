@@ -572,30 +572,12 @@ def gradient_check(
 
     Notes
     -----
-    The book's backprop differentiates the loss without the ``+ 1e-7`` inside the logarithm:
-    each row's share differs by the factor ``p_t / (p_t + 1e-7)``, about ``1e-6`` relative for
-    an untrained 10-class network (``p_t`` near 0.1), and the central difference has an
-    ``O(h^2)`` error: for a correct backprop the figures are small, not zero.
-
-    Why the mean absolute difference, and why ``tol=1e-6``: it is the figure the book prints,
-    and it is robust where the largest relative difference is not (an entry whose numerical
-    gradient is near 0, or one kink, gives a relative difference of order 1). With a correct
-    backprop on untrained networks and 3 to 100 MNIST or random images it was measured here
-    at 1e-7 to 2e-7 on the last bias (the ``1e-7`` term; the other arrays lower), so
-    ``1e-7`` would fail correct networks; a wrong backprop moves it by the error's share of
-    the gradient. Limits: it is an absolute figure, so where a gradient's entries are
-    themselves below about ``1e-5`` a wrong one can pass (read the relative column too); and
-    the ``1e-7`` term grows as ``1e-7 / p_t``, so a row given a probability near ``1e-3`` or
-    less (He-initialised networks on dense inputs, trained networks) can fail a correct
-    backprop: the book checks an untrained network with small weights.
-
-    ReLU has a kink at 0. When a hidden unit's pre-activation lies within one step of 0 (``h``
-    times the nudged input), the central difference straddles the kink and differs from
-    backprop by order 1 relative in the entries that move it, and the mean can exceed
-    ``tol``: a property of the inputs, not a bug. It happens on real images and random ones
-    alike (the book's 784-50-10 network on 3 images: roughly one batch in ten);
-    ``near_kinks`` counts such pre-activations and a failing verdict names them. A sigmoid
-    network has no kinks.
+    The figures are small, not zero: the central difference has an ``O(h^2)`` error and the
+    book's backprop leaves out the ``+ 1e-7`` inside the logarithm (about 1e-7 on the last
+    bias, hence ``tol=1e-6``). A ReLU network whose pre-activation lies within one step of 0
+    can fail with a correct backprop (``near_kinks`` counts them; a failing verdict names
+    them). Why the mean, why 1e-6, and the limits of both: ``docs/networks.md``,
+    "MultiLayerNet (chapters 5 and 6) and the gradient check".
 
     Examples
     --------
