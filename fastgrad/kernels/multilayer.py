@@ -397,8 +397,8 @@ def _numgrad_tasks(
 @jit
 def _task_order(sizes):
     """Every layer's tasks spread evenly over the run (layer of each task, and the order):
-    task ``k`` of a layer with ``c`` tasks sits at about ``(k + 1/2) / c`` of the way, so each
-    thread's contiguous share of the ``prange`` holds its share of every layer's work."""
+    task ``k`` of a layer with ``c`` tasks sits at about ``(k + 1/2) / c`` of the way, so the
+    tasks claimed last are a mix of every layer's, not the tail of one."""
     L = sizes.shape[0] - 2
     T = 0
     for l in range(1, L + 2):
