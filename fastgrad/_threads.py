@@ -3,7 +3,8 @@
 A parallel region ends at a barrier that waits for every thread. When another process keeps
 a core busy, the OS parks one of the kernel's threads for its time slice and the whole call
 waits: measured on a 2-core machine, 2 threads then ran 2x slower than 1, with calls up to
-19x the median (docs/design.md, "Parallelism"). No fixed default is right on both an idle
+19x the median (docs/design.md, "Parallelism"; part of that was BLAS threads, since held).
+No fixed default is right on both an idle
 and a busy machine, so by default each *call site* (a kernel and the shapes it runs on)
 learns its own count from the calls it makes, as a training loop makes thousands:
 
@@ -57,7 +58,7 @@ DEGRADED = 1.5
 IDLE_WINDOW = 0.05
 IDLE_MAX_WINDOW = 0.5
 IDLE_PER_THREAD = 0.5
-#: Call sites remembered; the oldest is forgotten beyond this.
+#: Call sites remembered; the least recently used is forgotten beyond this.
 MAX_SITES = 256
 
 _fixed = threading.local()
@@ -241,11 +242,12 @@ class Adaptive:
         """The site of ``key``, the thread count for its next call and whether to time it
         (a site's first call compiles, so it is not timed)."""
         with self.lock:
-            site = self.sites.get(key)
+            site = self.sites.pop(key, None)  # put back last: the least recently used is first
             if site is None:
                 if len(self.sites) >= MAX_SITES:
                     del self.sites[next(iter(self.sites))]
-                site = self.sites[key] = Site(self.most or max_threads())
+                site = Site(self.most or max_threads())
+            self.sites[key] = site
             site.calls += 1
             if site.calls == 1:
                 return site, site.current, False

@@ -119,7 +119,9 @@ def test_sites_are_separate_and_bounded():
     assert adaptive.choose("b")[1] == 2
     for k in range(_threads.MAX_SITES + 5):
         adaptive.choose(k)
+        adaptive.choose("a")  # used all along: the least recently used sites go first
     assert len(adaptive.sites) == _threads.MAX_SITES
+    assert adaptive.sites["a"].current == 1 and 0 not in adaptive.sites
 
 
 def test_idle_cores_from_proc_stat(tmp_path, monkeypatch):
