@@ -227,3 +227,39 @@ def test_reference_subset_extrapolates_by_the_parameter_count():
 def test_measure_reports_consistent_quartiles():
     t = bench.measure(lambda: None, repeat=5, budget=0.05)
     assert t.n >= 3 and 0 <= t.best <= t.q1 <= t.median <= t.q3
+
+
+def test_measure_blocks_alternates_blocks_of_calls_each_in_its_context():
+    from fastgrad.bench.timing import measure_blocks
+
+    log = []
+
+    @contextlib.contextmanager
+    def side(name):
+        log.append(f"enter {name}")
+        yield
+        log.append(f"exit {name}")
+
+    def call(name):
+        return lambda: log.append(name)
+
+    timings = measure_blocks(
+        [call("a"), call("b")],
+        [lambda: side("A"), lambda: side("B")],
+        rounds=3,
+        block=0.002,
+    )
+    # one untimed call each sizes the blocks, then rounds of a block of a, a block of b
+    blocks = [entry for entry in log[2:] if entry.startswith("enter")]
+    assert blocks == ["enter A", "enter B"] * 3
+    a_calls = [entry for entry in log[2:] if entry == "a"]
+    assert timings[0].n == len(a_calls) and len(a_calls) % 3 == 0 and len(a_calls) > 3
+    # every call of a block runs inside its own side's context
+    inside = None
+    for entry in log[2:]:
+        if entry.startswith("enter"):
+            inside = entry[-1].lower()
+        elif entry.startswith("exit"):
+            inside = None
+        else:
+            assert entry == inside

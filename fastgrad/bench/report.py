@@ -27,7 +27,7 @@ LEGEND = (
     "median: per call (* extrapolated from a sample of parameters: the median time per "
     "parameter x the parameters). +-IQR/2: half the interquartile range, relative to the "
     "median. best: the fastest sample. ref/t: the reference's time / this time. t/analytic: "
-    "this best / the best of the reference's analytic gradient, timed in turn with it. "
+    "this best / the best of the reference's analytic gradient, in alternate blocks with it. "
     "max|diff|: from the reference, checked before timing (a row that fails its check is not "
     "timed); toolkit: relative to max(1, |g|), fastgrad (numba) from fastgrad (numpy), "
     "vectorized=True from the loop, the others from the analytic derivative."

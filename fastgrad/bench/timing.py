@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Timing", "measure", "measure_interleaved", "timed_call"]
+__all__ = ["Timing", "measure", "measure_blocks", "measure_interleaved", "timed_call"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,34 @@ def measure_interleaved(
         if gc_was_enabled:
             gc.enable()
     return [Timing.from_samples(s) for s in samples]
+
+
+def measure_blocks(
+    fns: Sequence[Callable[[], Any]],
+    contexts: Sequence[Callable[[], contextlib.AbstractContextManager]],
+    *,
+    rounds: int = 5,
+    block: float = 0.1,
+) -> list[Timing]:
+    """Time the warm ``fns`` in alternate blocks of calls, ``rounds`` times, each block about
+    ``block`` seconds long, ``contexts[i]()`` entered around each block of ``fns[i]``; every
+    call is a sample. Where :func:`measure_interleaved` alternates every few milliseconds,
+    thread pools woken by one side (OpenBLAS's after NumPy products, Numba's) are still
+    spinning when the other side starts, and slow most of its samples; in a block only its
+    first calls meet them, and the best call and the median do not. Garbage collection is
+    off meanwhile."""
+    numbers = [max(1, int(block / max(timed_call(fn)[1], 1e-9))) for fn in fns]
+    samples: list[list[float]] = [[] for _ in fns]
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for out, fn, ctx, number in zip(samples, fns, contexts, numbers, strict=True):
+                with ctx():
+                    for _ in range(number):
+                        out.append(timed_call(fn)[1])
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return [Timing.from_samples(s) for s in samples]
+

@@ -3,7 +3,8 @@ randomly sparse inputs, and (not with ``--quick``) at batch 1,000 and hidden 300
 the reference numerical gradient (timed on a sample of parameters and extrapolated), the
 numba numerical gradient, and both backends' analytic gradient, the yardstick (the numba
 rows with BLAS held to one thread, as a training loop on that backend runs them), timed in
-turn; then the kernel's thread scaling. :func:`network_rows` serves the ``multilayer`` group too."""
+alternate blocks of calls; then the kernel's thread scaling. :func:`network_rows` serves the
+``multilayer`` group too."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from ..checks import TOL_ANALYTIC, TOL_KERNEL, max_abs_diff
 from ..recorder import Recorder, Row, relate
 from ..settings import Settings
-from ..timing import measure_interleaved
+from ..timing import measure_blocks
 from ..workloads import NetCase, two_layer_case
 from ._scaling import thread_scaling
 
@@ -32,7 +33,8 @@ def network_rows(
     """The reference numerical gradient on ``k`` parameters drawn by ``s.rng(salt)``; the
     numba numerical gradient and the reference backprop (O(h^2) and the book's 1e-7 guard
     off) checked on them, the numba backprop against the reference's; those that pass, timed
-    in turn. A ReLU kink within ``h`` of a drawn parameter fails the backprop's check."""
+    in alternate blocks of calls (every call a sample). A ReLU kink within ``h`` of a drawn
+    parameter fails the backprop's check."""
     x, t, sub = case.x, case.t, case.reference_subset(k, s.rng(salt))
     ref_net, net = case.reference(), case.net("numba")
     rows = [rec.add(Row(group, case.label, b, params=case.n_params, meta={"series": b}))
@@ -47,13 +49,13 @@ def network_rows(
     )
     timed = [(row, fn) for row, (fn, diff, tol) in zip(rows[1:], checks, strict=True)
              if rec.check(row, diff, tol)]  # fmt: skip
-    # the sides in turn, one sample each, so that a change in the machine's speed (shared
+    # the sides in alternate blocks of calls, so that a change in the machine's speed (shared
     # machines drift by 2x within minutes) hits their ratio alike
-    timings = measure_interleaved(
+    timings = measure_blocks(
         [functools.partial(fn, x, t) for _, fn in timed],
         [_held if row.backend.startswith("numba") else contextlib.nullcontext for row, _ in timed],
-        repeat=s.repeat,
-        budget=s.budget,
+        rounds=max(3, s.repeat // 2),
+        block=s.budget / 10,
     )
     for (row, _), timing in zip(timed, timings, strict=True):
         row.timing = timing
