@@ -31,6 +31,7 @@ from ..reference.multilayer import MultiLayerNet as _Reference
 from ..reference.multilayer import check_activation, param_names
 from .functions import softmax_rows
 from .inputs import as_labels, as_rows
+from .oddsums import by_order, odd_sums
 from .rowloss import logit_exact, row_loss_along, sigmoid1
 from .series import (
     BLOCK,
@@ -38,6 +39,7 @@ from .series import (
     EXACT,
     N_ODD,
     ORDER,
+    SERIES_ORDERS,
     SERIES_RATIO_MAX,
     logit_closed,
     logit_row_series,
@@ -56,60 +58,6 @@ from .unitseries import (
 )
 
 __all__ = ["MultiLayerNet", "KINK_MARGIN", "SIGMOID_LIPSCHITZ", "LOWEST_ORDER", "nudge_limits"]
-
-
-# -- the inputs of the first layer's sums ------------------------------------------------
-
-
-@jit_parallel
-def _split_columns(x, h, dense_min):
-    """Split the inputs for the W1 sums: columns with at least ``dense_min`` non-zeros are
-    kept dense (``dense_cols``, ``hx_dense = h * x[:, dense_cols].T``); the non-zeros of the
-    other columns are listed by row (CSR: ``rowptr``, ``cols``, ``hv = h * value``).
-    All-zero columns appear in neither: their gradient is exactly 0, as in the reference.
-    Also returns ``max(1, max|x|)`` for the truncation guard."""
-    N, I = x.shape
-    nnz = np.zeros(I, dtype=np.int64)
-    col_max = np.zeros(I)
-    # iteration i writes only nnz[i] and col_max[i]
-    for i in prange(I):
-        for n in range(N):
-            v = x[n, i]
-            if v != 0.0:
-                nnz[i] += 1
-                col_max[i] = max(col_max[i], abs(v))
-    xmax = max(1.0, np.max(col_max))
-    is_dense = nnz >= dense_min
-    dense_cols = np.nonzero(is_dense)[0]
-    hx_dense = np.empty((dense_cols.shape[0], N))
-    # iteration d writes only row d of hx_dense
-    for d in prange(dense_cols.shape[0]):
-        for n in range(N):
-            hx_dense[d, n] = h * x[n, dense_cols[d]]
-    counts = np.zeros(N + 1, dtype=np.int64)
-    # iteration n writes only counts[n + 1], then only its own slice of cols and hv
-    for n in prange(N):
-        c = 0
-        for i in range(I):
-            if x[n, i] != 0.0 and not is_dense[i]:
-                c += 1
-        counts[n + 1] = c
-    rowptr = np.cumsum(counts)
-    cols = np.empty(rowptr[N], dtype=np.int64)
-    hv = np.empty(rowptr[N])
-    for n in prange(N):
-        e = rowptr[n]
-        for i in range(I):
-            if x[n, i] != 0.0 and not is_dense[i]:
-                cols[e] = i
-                hv[e] = h * x[n, i]
-                e += 1
-    return (dense_cols, hx_dense, rowptr, cols, hv), xmax
-
-
-#: A column with at least this fraction of non-zeros is summed densely (vectorised), the
-#: zeros contributing exactly 0; sparser columns are summed over their non-zeros only.
-_DENSE_FRACTION = 0.25
 
 
 # -- flat storage: every layer's arrays in one buffer, addressed by offsets ----------------
@@ -267,10 +215,42 @@ def _column_sum(l, j, coef, tau, y, ex):
 
 
 @jit
-def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf):
-    """Worker: ``gW_l[:, j]`` (into row ``j`` of the transposed block) and ``gb_l[j]``.
+def _product_unit(l, j, coef, tau, ymax, h, layer, ex, scale, lam, W):
+    """Unit ``j`` of layer ``l`` (1 or 2), whose weights' sums are products: its coefficients
+    into ``C[:, :, j]`` for every row whose nudges all take the series path (``ymax[n] <
+    tau[n]``, ``ymax[n] = h max(1, max_i |v[n, i]|)``), and column ``j`` of ``gW`` started
+    with the other rows, summed here nudge by nudge (series or exact), and the decay. The
+    products (:func:`fastgrad.kernels.oddsums.odd_sums`) add the rest. ``layer = (v, C, gW)``:
+    the layer's inputs (``x`` as float64, or ``z1``), coefficient store and gradient."""
+    v, C, gW = layer
+    N, I = v.shape
+    acc = np.zeros(I)
+    for n in range(N):
+        if ymax[n] < tau[n]:
+            for p in range(N_ODD):
+                C[p, n, j] = coef[p, n]
+            continue
+        for p in range(N_ODD):  # near a kink, or exact: none of this row in the products
+            C[p, n, j] = 0.0
+        c0, c1, c2, c3 = coef[0, n], coef[1, n], coef[2, n], coef[3, n]
+        for i in range(I):
+            y = h * v[n, i]
+            if y != 0.0:
+                if abs(y) < tau[n]:
+                    acc[i] += odd_poly(c0, c1, c2, c3, y)
+                else:
+                    acc[i] += _exact_half_difference(l, j, n, y, ex)
+    for i in range(I):
+        gW[i, j] = acc[i] * scale + lam * W[i, j]
 
-    ``net = (sizes, Wf, woff, bf, boff)``; ``fw``: what :func:`_prepare` computed."""
+
+@jit
+def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, products, gWTf, gbf):
+    """Worker: ``gW_l[:, j]`` (into row ``j`` of the transposed block; the first two layers'
+    through :func:`_product_unit`) and ``gb_l[j]``.
+
+    ``net = (sizes, Wf, woff, bf, boff)``; ``fw``: what :func:`_prepare` computed;
+    ``products``: :func:`_product_unit`'s ``layer`` for layer 1, then for layer 2."""
     sizes, Wf, woff, bf, boff = net
     Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t = fw
     N = t.shape[0]
@@ -290,32 +270,14 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf):
     gbf[boff[l] + j] = _column_sum(l, j, coef, tau, hb, ex) * scale
     gWT = view(gWTf, woff[l], sizes[l], Hp)
     W = view(Wf, woff[l], Hp, sizes[l])
-    if l == 1:
-        dense_cols, hx_dense, rowptr, cols, hv = split
-        acc = np.zeros(Hp)
-        # sparse columns, row by row; acc[i] adds its series rows in increasing n, then its
-        # exact ones (a second pass, rare: it keeps the exact path out of the hot loop)
-        nbad = 0
-        for n in range(N):
-            c0, c1, c2, c3 = coef[0, n], coef[1, n], coef[2, n], coef[3, n]
-            tn = tau[n]
-            for e in range(rowptr[n], rowptr[n + 1]):
-                y = hv[e]
-                ok = abs(y) < tn
-                acc[cols[e]] += odd_poly(c0, c1, c2, c3, y) if ok else 0.0
-                nbad += 0 if ok else 1
-        if nbad > 0:
-            for n in range(N):
-                for e in range(rowptr[n], rowptr[n + 1]):
-                    if abs(hv[e]) >= tau[n]:
-                        acc[cols[e]] += _exact_half_difference(l, j, n, hv[e], ex)
-        for d in range(dense_cols.shape[0]):
-            acc[dense_cols[d]] = _column_sum(l, j, coef, tau, hx_dense[d], ex)
-    else:
-        hZT = view(hZTf, aoff[l - 1], Hp, N)
-        acc = np.empty(Hp)
-        for i in range(Hp):
-            acc[i] = _column_sum(l, j, coef, tau, hZT[i], ex)
+    if l <= 2:
+        layer = products[:3] if l == 1 else products[3:]
+        _product_unit(l, j, coef, tau, ymaxf[l - 1], h, layer, ex, scale, lam, W)
+        return
+    hZT = view(hZTf, aoff[l - 1], Hp, N)
+    acc = np.empty(Hp)
+    for i in range(Hp):
+        acc[i] = _column_sum(l, j, coef, tau, hZT[i], ex)
     for i in range(Hp):
         gWT[j, i] = acc[i] * scale + lam * W[i, j]
 
@@ -366,7 +328,7 @@ def _logit_series(k, s, t, q, zLT, h, P, gWT, gb):
 
 @jit_parallel
 def _numgrad_tasks(
-    order, task_layer, net, fw, h, lam, relu, force_exact, split, logit_order, gWTf, gbf
+    order, task_layer, net, fw, h, lam, relu, force_exact, products, logit_order, gWTf, gbf
 ):
     """Parallel driver: task ``order[r]`` is a unit of layer ``task_layer[task]`` (layers
     ``1..L``: hidden units; ``L+1``: the logits). One parallel region, one parallel compile;
@@ -374,9 +336,9 @@ def _numgrad_tasks(
     thread the OS slows down takes fewer of them."""
     sizes = net[0]
     L = sizes.shape[0] - 2
-    first = np.zeros(L + 2, dtype=np.int64)  # index of each layer's first task
+    start = np.zeros(L + 2, dtype=np.int64)  # index of each layer's first task
     for l in range(1, L + 1):
-        first[l + 1] = first[l] + sizes[l]
+        start[l + 1] = start[l] + sizes[l]
     n_tasks = order.shape[0]
     counter = np.zeros(1, dtype=np.int64)
     # task (l, j) writes only row j of layer l's transposed weight gradient and b_l[j]; each
@@ -386,9 +348,9 @@ def _numgrad_tasks(
         while r < n_tasks:
             task = order[r]
             l = task_layer[task]
-            j = task - first[l]
+            j = task - start[l]
             if l <= L:
-                _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, split, gWTf, gbf)
+                _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, products, gWTf, gbf)
             else:
                 _logit_task(j, net, fw, h, lam, logit_order, gWTf, gbf)
             r = next_task(counter)
@@ -480,24 +442,52 @@ def _logit_order(sizes, Zf, aoff, h, force_exact):
 
 
 def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
-    """The book's central difference for every parameter: one forward pass, the guards, then
-    the parallel driver. Returns the weight gradients transposed (flat) and the biases'.
+    """The book's central difference for every parameter: one forward pass, the guards, the
+    parallel tasks, then the first two layers' products. Returns the weight gradients
+    transposed (flat; the blocks of the first two layers unused), the biases', and the first
+    two layers' weight gradients (the second ``0 x 0`` for one hidden layer).
 
     Plain Python between the compiled steps: Numba links a callee's code into its caller and
     optimises it again there, so a compiled driver spent its own 10 s of the 100 s cold start
     on code already compiled, for a few microseconds a call."""
     N = x.shape[0]
+    L = sizes.shape[0] - 2
+    H1 = sizes[1]
     net = (sizes, Wf, woff, bf, boff)
     fw = _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu)
-    split, _ = _split_columns(x, h, _DENSE_FRACTION * N)
+    aoff1 = fw[2][1]
     logit_order = _logit_order(sizes, fw[1], fw[2], h, force_exact)
     order, task_layer = _task_order(sizes)
     gWTf = np.empty(Wf.shape[0])
     gbf = np.empty(bf.shape[0])
-    _numgrad_tasks(
-        order, task_layer, net, fw, h, lam, relu, force_exact, split, logit_order, gWTf, gbf
+    # the first two hidden layers' weights are summed as products: their inputs, each unit's
+    # coefficients (stored by the tasks) and the gradients (started by the tasks)
+    z1 = fw[1][aoff1 : aoff1 + N * H1].reshape(N, H1) if L > 1 else np.empty((N, 0))
+    products = _product_layer(np.ascontiguousarray(x, dtype=np.float64), H1) + _product_layer(
+        z1, sizes[2] if L > 1 else 0
     )
-    return gWTf, gbf
+    _numgrad_tasks(
+        order, task_layer, net, fw, h, lam, relu, force_exact, products, logit_order, gWTf, gbf
+    )
+    v1, C1, gW1, v2, C2, gW2 = products
+    odd_sums(v1, _groups(C1), np.arange(H1), gW1, v2, _groups(C2), np.arange(C2.shape[2]), gW2, h)
+    return gWTf, gbf, gW1, gW2
+
+
+def _product_layer(v, units):
+    """A layer summed as products: its inputs ``v``, the coefficient store, the gradient."""
+    return v, np.empty((N_ODD, v.shape[0], units)), np.empty((v.shape[1], units))
+
+
+def _groups(C):
+    """The coefficients as :func:`fastgrad.kernels.oddsums.by_order` groups them: every unit
+    in the group of the highest term any unit uses (the terms beyond a unit's order are
+    exactly 0), or none if all are 0."""
+    terms = N_ODD
+    while terms > 0 and not C[terms - 1].any():
+        terms -= 1
+    top = terms - 1 if terms else SERIES_ORDERS.size
+    return by_order(C, np.where(np.arange(SERIES_ORDERS.size) < top, 0, C.shape[2]))
 
 
 @jit
@@ -653,14 +643,23 @@ def _flat(params: dict[str, Any]) -> tuple[np.ndarray, ...]:
 
 
 def _unflat(
-    sizes: np.ndarray, gWf: np.ndarray, woff: np.ndarray, gbf: np.ndarray, boff, *, transposed: bool
+    sizes: np.ndarray,
+    gWf: np.ndarray,
+    woff: np.ndarray,
+    gbf: np.ndarray,
+    boff,
+    *,
+    transposed: bool,
+    skip: int = 0,
 ) -> dict[str, np.ndarray]:
+    """The gradient dict from flat weight (transposed or not) and bias blocks, but for the
+    weights of the first ``skip`` layers."""
     grads = {}
     for l in range(1, sizes.shape[0]):
         block = gWf[woff[l] : woff[l] + sizes[l - 1] * sizes[l]]
-        if transposed:
+        if transposed and l > skip:
             grads[f"W{l}"] = np.ascontiguousarray(block.reshape(sizes[l], sizes[l - 1]).T)
-        else:
+        elif l > skip:
             grads[f"W{l}"] = block.reshape(sizes[l - 1], sizes[l]).copy()
         grads[f"b{l}"] = gbf[boff[l] : boff[l] + sizes[l]].copy()
     return grads
@@ -774,11 +773,14 @@ class MultiLayerNet:
         self, x: Any, t: Any, h: float = 1e-4, *, exact: bool = False
     ) -> dict[str, np.ndarray]:
         p, x2, labels = self._prepare(x, t)
-        with region(self._site("numerical_gradient", p, x2)):
-            gWT, gb = _numgrad(
+        with region(self._site("numerical_gradient", p, x2), blas=True):
+            gWT, gb, gW1, gW2 = _numgrad(
                 *p, x2, labels, float(h), self.weight_decay_lambda, self._relu, bool(exact)
             )
-        return _unflat(p[0], gWT, p[2], gb, p[4], transposed=True)
+        products = {"W1": gW1, "W2": gW2} if p[0].shape[0] > 3 else {"W1": gW1}
+        grads = _unflat(p[0], gWT, p[2], gb, p[4], transposed=True, skip=len(products))
+        grads.update(products)
+        return {name: grads[name] for name in param_names(p[0].shape[0] - 1)}
 
     def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
         p, x2, labels = self._prepare(x, t)

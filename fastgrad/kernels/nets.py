@@ -10,7 +10,8 @@ loss change is one function of that pre-activation, shared by every ``i``. In th
    (:func:`fastgrad.kernels.series.series_order`), then the odd Taylor coefficients of each
    row's loss change: closed forms up to order 5, the series arithmetic at order 7, compiled
    only when a task needs it (:func:`_coefficients`, :func:`_series_coefficients`);
-3. the sums ``sum_n x^(2p+1) c_p`` shaped like backprop's products (:func:`_odd_sums`).
+3. the sums ``sum_n x^(2p+1) c_p`` shaped like backprop's products
+   (:func:`fastgrad.kernels.oddsums.odd_sums`).
 
 A unit beyond the bound (large ``h``, unnormalised inputs, huge weights) takes the exact
 path, its perturbed row losses evaluated directly (:func:`_numgrad_exact`). Either path sums
@@ -30,6 +31,7 @@ from .._threads import region
 from ..reference.nets import PARAM_NAMES
 from .functions import CROSS_ENTROPY_DELTA
 from .inputs import as_labels, as_rows
+from .oddsums import bias_sums, by_order, odd_sums
 from .rowloss import logit_exact, row_loss_logit, unit_loss_delta_exact
 from .series import (
     BLOCK,
@@ -301,125 +303,6 @@ def _series_coefficients(W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
             r = next_task(counter)
 
 
-#: Inputs per task of the sums: enough rows for a BLAS product to pay off; each row of
-#: coefficients is read once per block.
-_INPUT_BLOCK = 64
-
-
-@jit
-def _group_sums(v, i0, cols, c, h, acc):
-    """``acc[r, col] += sum_n v[n, i] (c[0] + y^2 c[1] + ...)[n, col]``, ``y = h v[n, i]``,
-    for the inputs ``i = i0 + cols[r]``: one order's columns, ``c.shape[0]`` odd terms, as
-    one BLAS product per term, ``P_t^T c[t]`` with ``P_t[n, r] = v (h v)^(2t)`` (the caller
-    holds BLAS at one thread, so each Numba thread runs its own product)."""
-    N = v.shape[0]
-    m = cols.shape[0]
-    w = c.shape[2]
-    p = np.empty((m, N))
-    y2 = np.empty((m, N))
-    for r in range(m):
-        for n in range(N):
-            xv = np.float64(v[n, i0 + cols[r]])
-            p[r, n] = xv
-            y2[r, n] = (h * xv) * (h * xv)
-    tmp = np.empty((m, w))
-    for t in range(c.shape[0]):
-        np.dot(p, c[t], tmp)
-        for r in range(m):
-            for k in range(w):
-                acc[r, k] += tmp[r, k]
-        if t + 1 < c.shape[0]:
-            for r in range(m):
-                for n in range(N):
-                    p[r, n] *= y2[r, n]
-
-
-@jit
-def _block_sums(v, groups, h, unit, out, i0):
-    """Rows ``i0:i0 + _INPUT_BLOCK`` of :func:`_odd_sums`'s ``out``. An input that is zero in
-    every row leaves every row loss unchanged, exactly: its gradient is 0, as in the
-    reference, and it is left out of the products (MNIST's border pixels)."""
-    N, I = v.shape
-    m = min(_INPUT_BLOCK, I - i0)
-    cols = np.empty(m, dtype=np.int64)
-    used = 0
-    for ii in range(m):
-        for n in range(N):
-            if v[n, i0 + ii] != 0.0:
-                cols[used] = ii
-                used += 1
-                break
-    cols = cols[:used]
-    inv = 1.0 / N
-    lo = 0
-    for c in groups:
-        w = c.shape[2]
-        if w > 0:
-            for ii in range(m):
-                for k in range(w):
-                    out[i0 + ii, unit[lo + k]] = 0.0
-            if used > 0:
-                acc = np.zeros((used, w))
-                _group_sums(v, i0, cols, c, h, acc)
-                for r in range(used):
-                    for k in range(w):
-                        out[i0 + cols[r], unit[lo + k]] = acc[r, k] * inv
-        lo += w
-
-
-@jit_parallel
-def _odd_sums(x, groups1, unit1, gW1, z1, groups2, unit2, gW2, h):
-    """``out[i, unit[col]] = mean_n v[n, i] (C0 + y^2 C1 + y^4 C2 + y^6 C3)[n, col]`` with
-    ``y = h v[n, i]``, for the first layer (``v = x``, ``out = gW1``) and the second
-    (``v = z1``, ``out = gW2``): the central difference of every weight into column ``col``'s
-    unit (``C`` the odd coefficients of its row losses), the polynomial cut at the column's
-    order. ``groups`` holds the coefficients one order at a time (shape
-    ``(terms, N, columns)``, :func:`_by_order`), the columns numbered across them.
-    Half the difference ``F(+y) - F(-y) = 2 y (C0 + y^2 C1 + ...)``, over ``2h``, is
-    ``v (C0 + y^2 C1 + ...)``.
-
-    Backprop's ``x^T delta`` product (``C0`` is backprop's ``delta``), plus one such product
-    per higher term, each a BLAS product over a block of inputs (:func:`_group_sums`).
-    Inputs that are zero in every row are left out (:func:`_block_sums`).
-    """
-    nb1 = (x.shape[1] + _INPUT_BLOCK - 1) // _INPUT_BLOCK
-    n_tasks = nb1 + (z1.shape[1] + _INPUT_BLOCK - 1) // _INPUT_BLOCK
-    counter = np.zeros(1, dtype=np.int64)
-    # task b writes only its block of rows of gW1 or gW2, from products of fixed shapes
-    # whichever thread runs it; tasks are claimed dynamically (_config)
-    for _ in prange(n_tasks):
-        b = next_task(counter)
-        while b < n_tasks:
-            if b < nb1:
-                _block_sums(x, groups1, h, unit1, gW1, b * _INPUT_BLOCK)
-            else:
-                _block_sums(z1, groups2, h, unit2, gW2, (b - nb1) * _INPUT_BLOCK)
-            b = next_task(counter)
-
-
-def _by_order(C, bounds):
-    """The columns of ``C`` (``(N_ODD, N, columns)``) split by order, each group with only
-    its own terms, C-contiguous."""
-    lo = np.concatenate(([0], bounds[:-1]))
-    return tuple(
-        np.ascontiguousarray(C[: g + 1, :, lo[g] : bounds[g]]) for g in range(SERIES_ORDERS.size)
-    )
-
-
-@jit
-def _bias_sums(C, h, unit, out):
-    """``out[unit[c]]``: :func:`_odd_sums` for an input of 1 in every row (a bias). The
-    coefficients beyond a column's order are exactly zero, so the full polynomial is its
-    truncated one."""
-    y2 = h * h
-    N = C.shape[1]
-    for c in range(unit.size):
-        acc = 0.0
-        for n in range(N):
-            acc += C[0, n, c] + y2 * (C[1, n, c] + y2 * (C[2, n, c] + y2 * C[3, n, c]))
-        out[unit[c]] = acc / N
-
-
 # -- the exact path ------------------------------------------------------------------------
 
 
@@ -501,9 +384,9 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     logit_bounds = np.where((logit_order != EXACT) & (logit_order <= SERIES_ORDERS), K, 0).astype(
         np.int64
     )
-    _odd_sums(x64, _by_order(C, bounds), unit, gW1, z1, _by_order(E, logit_bounds), logits, gW2, h)
-    _bias_sums(C, h, unit, gb1)
-    _bias_sums(E, h, logits[: logit_bounds[-1]], gb2)
+    odd_sums(x64, by_order(C, bounds), unit, gW1, z1, by_order(E, logit_bounds), logits, gW2, h)
+    bias_sums(C, h, unit, gb1)
+    bias_sums(E, h, logits[: logit_bounds[-1]], gb2)
     units = np.flatnonzero(orders == EXACT)
     if units.size or logit_order == EXACT:
         _numgrad_exact(W2, a1, z1, a2, t, x64, h, units, logit_order == EXACT, gW1, gb1, gW2, gb2)

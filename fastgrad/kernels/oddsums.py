@@ -1,0 +1,140 @@
+"""The central differences of a layer's weights as BLAS products, ``sum_n x^(2p+1) c_p``.
+
+A nudge ``y = h v[n, i]`` of the weight from input ``i`` into unit ``u`` changes row ``n``'s
+loss by an odd series in ``y`` whose coefficients ``c_p[n, u]`` do not depend on ``i``. Half
+the central difference over ``2h``, summed over rows, is then ``sum_p h^(2p) (v^(2p+1))^T
+c_p``: backprop's ``x^T delta`` (``c_0`` is backprop's ``delta``) plus one product per higher
+term. The two-layer kernel (``nets``) and the first layer of the multilayer kernel
+(``multilayer``) hand their coefficients here; coefficients beyond a unit's truncation order
+are exactly zero, so one product per term serves units of any lower order.
+
+Each product covers a fixed block of inputs and runs on one BLAS thread (the caller holds
+BLAS at one thread), so the sums do not depend on the Numba thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from .._config import jit, jit_parallel, next_task
+from .series import SERIES_ORDERS
+
+__all__ = ["INPUT_BLOCK", "bias_sums", "block_sums", "by_order", "group_sums", "odd_sums"]
+
+
+#: Inputs per task of the sums: enough rows for a BLAS product to pay off; each row of
+#: coefficients is read once per block.
+INPUT_BLOCK = 64
+
+
+@jit
+def group_sums(v, i0, cols, c, h, acc):
+    """``acc[r, col] += sum_n v[n, i] (c[0] + y^2 c[1] + ...)[n, col]``, ``y = h v[n, i]``,
+    for the inputs ``i = i0 + cols[r]``: one order's columns, ``c.shape[0]`` odd terms, as
+    one BLAS product per term, ``P_t^T c[t]`` with ``P_t[n, r] = v (h v)^(2t)`` (the caller
+    holds BLAS at one thread, so each Numba thread runs its own product)."""
+    N = v.shape[0]
+    m = cols.shape[0]
+    w = c.shape[2]
+    p = np.empty((m, N))
+    y2 = np.empty((m, N))
+    for r in range(m):
+        for n in range(N):
+            xv = np.float64(v[n, i0 + cols[r]])
+            p[r, n] = xv
+            y2[r, n] = (h * xv) * (h * xv)
+    tmp = np.empty((m, w))
+    for t in range(c.shape[0]):
+        np.dot(p, c[t], tmp)
+        for r in range(m):
+            for k in range(w):
+                acc[r, k] += tmp[r, k]
+        if t + 1 < c.shape[0]:
+            for r in range(m):
+                for n in range(N):
+                    p[r, n] *= y2[r, n]
+
+
+@jit
+def block_sums(v, groups, h, unit, out, i0):
+    """Rows ``i0:i0 + INPUT_BLOCK`` of :func:`odd_sums`'s ``out``, added to it. An input that
+    is zero in every row leaves every row loss unchanged, exactly: it adds 0, as in the
+    reference, and it is left out of the products (MNIST's border pixels)."""
+    N, I = v.shape
+    m = min(INPUT_BLOCK, I - i0)
+    cols = np.empty(m, dtype=np.int64)
+    used = 0
+    for ii in range(m):
+        for n in range(N):
+            if v[n, i0 + ii] != 0.0:
+                cols[used] = ii
+                used += 1
+                break
+    cols = cols[:used]
+    inv = 1.0 / N
+    lo = 0
+    for c in groups:
+        w = c.shape[2]
+        if w > 0 and used > 0:
+            acc = np.zeros((used, w))
+            group_sums(v, i0, cols, c, h, acc)
+            for r in range(used):
+                for k in range(w):
+                    out[i0 + cols[r], unit[lo + k]] += acc[r, k] * inv
+        lo += w
+
+
+@jit_parallel
+def odd_sums(x, groups1, unit1, gW1, z1, groups2, unit2, gW2, h):
+    """``out[i, unit[col]] += mean_n v[n, i] (C0 + y^2 C1 + y^4 C2 + y^6 C3)[n, col]`` with
+    ``y = h v[n, i]``, for two layers in one parallel call: ``v = x`` into ``out = gW1`` and
+    ``v = z1`` into ``out = gW2`` (the multilayer kernel passes a ``z1`` with no columns, so
+    one compiled driver serves both kernels): the central difference of every weight into
+    column ``col``'s
+    unit (``C`` the odd coefficients of its row losses), the polynomial cut at the column's
+    order. ``groups`` holds the coefficients one order at a time (shape
+    ``(terms, N, columns)``, :func:`by_order`), the columns numbered across them.
+    Half the difference ``F(+y) - F(-y) = 2 y (C0 + y^2 C1 + ...)``, over ``2h``, is
+    ``v (C0 + y^2 C1 + ...)``.
+
+    Backprop's ``x^T delta`` product (``C0`` is backprop's ``delta``), plus one such product
+    per higher term, each a BLAS product over a block of inputs (:func:`group_sums`).
+    Inputs that are zero in every row are left out (:func:`block_sums`).
+    """
+    nb1 = (x.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
+    n_tasks = nb1 + (z1.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
+    counter = np.zeros(1, dtype=np.int64)
+    # task b writes only its block of rows of gW1 or gW2, from products of fixed shapes
+    # whichever thread runs it; tasks are claimed dynamically (_config)
+    for _ in prange(n_tasks):
+        b = next_task(counter)
+        while b < n_tasks:
+            if b < nb1:
+                block_sums(x, groups1, h, unit1, gW1, b * INPUT_BLOCK)
+            else:
+                block_sums(z1, groups2, h, unit2, gW2, (b - nb1) * INPUT_BLOCK)
+            b = next_task(counter)
+
+
+def by_order(C, bounds):
+    """The columns of ``C`` (``(N_ODD, N, columns)``) split by order, each group with only
+    its own terms, C-contiguous."""
+    lo = np.concatenate(([0], bounds[:-1]))
+    return tuple(
+        np.ascontiguousarray(C[: g + 1, :, lo[g] : bounds[g]]) for g in range(SERIES_ORDERS.size)
+    )
+
+
+@jit
+def bias_sums(C, h, unit, out):
+    """``out[unit[c]]``: :func:`odd_sums` for an input of 1 in every row (a bias). The
+    coefficients beyond a column's order are exactly zero, so the full polynomial is its
+    truncated one."""
+    y2 = h * h
+    N = C.shape[1]
+    for c in range(unit.size):
+        acc = 0.0
+        for n in range(N):
+            acc += C[0, n, c] + y2 * (C[1, n, c] + y2 * (C[2, n, c] + y2 * C[3, n, c]))
+        out[unit[c]] = acc / N
