@@ -9,16 +9,18 @@ coefficients and the largest nudge they are used for come from
 mode, the two-layer kernel's order table); every other nudge has its two perturbed row losses
 evaluated exactly (at a kink that is the reference's number, not the derivative). The output
 layer's tasks use the two-layer kernel's closed forms (:mod:`fastgrad.kernels.series`);
-weight decay adds ``lambda * w`` exactly; zero inputs are skipped.
+weight decay adds ``lambda * w`` exactly.
 
 The tasks (every hidden unit of every layer, then the logits) run in one ``prange``,
 interleaved so that each thread's share of the work is even; each writes only its own
-unit's gradient and scratch, so the result is bitwise the same at any thread count. The loops
-are Numba's own (no BLAS calls). :func:`nudge_limits` exposes the path decision.
+unit's gradient and scratch. The first two hidden layers' weight sums are then BLAS products
+over fixed blocks (:mod:`fastgrad.kernels.oddsums`), as is the forward pass, so the result is
+bitwise the same at any thread count. :func:`nudge_limits` exposes the path decision.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,7 @@ from ..reference.multilayer import MultiLayerNet as _Reference
 from ..reference.multilayer import check_activation, param_names
 from .functions import softmax_rows
 from .inputs import as_labels, as_rows
-from .oddsums import by_order, odd_sums
+from .oddsums import odd_sums, single_group
 from .rowloss import logit_exact, row_loss_along, sigmoid1
 from .series import (
     BLOCK,
@@ -39,7 +41,6 @@ from .series import (
     EXACT,
     N_ODD,
     ORDER,
-    SERIES_ORDERS,
     SERIES_RATIO_MAX,
     logit_closed,
     logit_row_series,
@@ -87,36 +88,58 @@ def _row_offsets(sizes, N):
     return aoff
 
 
+#: Rows per task of the forward pass: one single-threaded BLAS product per layer and task.
+#: Fixed, so that the products do not depend on the thread count (as the two-layer kernel's).
+_ROW_BLOCK = 25
+
+
+@jit
+def _forward_rows(n0, n1, sizes, Wf, woff, bf, boff, x, relu, Af, Zf, aoff):
+    """Rows ``n0:n1`` of :func:`_forward`: per layer one BLAS product (the input rows read as
+    float64), the bias and the activation."""
+    L = sizes.shape[0] - 2
+    m = n1 - n0
+    prev = np.empty((m, x.shape[1]))
+    for r in range(m):
+        for i in range(x.shape[1]):
+            prev[r, i] = x[n0 + r, i]
+    for l in range(1, L + 2):
+        H = sizes[l]
+        a = view(Af, aoff[l] + n0 * H, m, H)
+        np.dot(prev, view(Wf, woff[l], sizes[l - 1], H), a)
+        for r in range(m):
+            for k in range(H):
+                a[r, k] += bf[boff[l] + k]
+        if l <= L:
+            z = view(Zf, aoff[l] + n0 * H, m, H)
+            for r in range(m):
+                for k in range(H):
+                    z[r, k] = _act(a[r, k], relu)
+            prev = z
+
+
 @jit_parallel
 def _forward(sizes, Wf, woff, bf, boff, x, relu):
-    """The book's forward pass in parallel over rows: ``a_l = z_{l-1} W_l + b_l`` (zero inputs
-    skipped), ``z_l = act(a_l)``; returns the pre-activations ``Af`` (layers 1..L+1, the last
-    being the scores), the activations ``Zf`` (1..L), their offsets and the softmax."""
+    """The book's forward pass in parallel over blocks of rows: ``a_l = z_{l-1} W_l + b_l``,
+    ``z_l = act(a_l)``; returns the pre-activations ``Af`` (layers 1..L+1, the last being the
+    scores), the activations ``Zf`` (1..L), their offsets and the softmax. Callers hold BLAS
+    at one thread (``_config.blas_held``), so that each Numba thread runs its own products."""
     N = x.shape[0]
     L = sizes.shape[0] - 2
     aoff = _row_offsets(sizes, N)
     Af = np.empty(aoff[L + 2])
     Zf = np.empty(aoff[L + 1])
-    # iteration n writes only row n of every layer
-    for n in prange(N):
-        for l in range(1, L + 2):
-            Hp = sizes[l - 1]
-            H = sizes[l]
-            W = view(Wf, woff[l], Hp, H)
-            a = Af[aoff[l] + n * H : aoff[l] + (n + 1) * H]
-            a[:] = 0.0
-            prev = x[n] if l == 1 else Zf[aoff[l - 1] + n * Hp : aoff[l - 1] + (n + 1) * Hp]
-            for i in range(Hp):
-                v = prev[i]
-                if v != 0.0:
-                    for k in range(H):
-                        a[k] += v * W[i, k]
-            for k in range(H):
-                a[k] += bf[boff[l] + k]
-            if l <= L:
-                z = Zf[aoff[l] + n * H : aoff[l] + (n + 1) * H]
-                for k in range(H):
-                    z[k] = _act(a[k], relu)
+    n_blocks = (N + _ROW_BLOCK - 1) // _ROW_BLOCK
+    counter = np.zeros(1, dtype=np.int64)
+    # block b writes only its rows of every layer; blocks are claimed dynamically (_config)
+    for _ in prange(n_blocks):
+        b = next_task(counter)
+        while b < n_blocks:
+            n0 = b * _ROW_BLOCK
+            _forward_rows(
+                n0, min(N, n0 + _ROW_BLOCK), sizes, Wf, woff, bf, boff, x, relu, Af, Zf, aoff
+            )
+            b = next_task(counter)
     s = softmax_rows(view(Af, aoff[L + 1], N, sizes[L + 1]))
     return Af, Zf, aoff, s
 
@@ -356,24 +379,17 @@ def _numgrad_tasks(
             r = next_task(counter)
 
 
-@jit
-def _task_order(sizes):
-    """Every layer's tasks spread evenly over the run (layer of each task, and the order):
-    task ``k`` of a layer with ``c`` tasks sits at about ``(k + 1/2) / c`` of the way, so the
-    tasks claimed last are a mix of every layer's, not the tail of one."""
-    L = sizes.shape[0] - 2
-    T = 0
-    for l in range(1, L + 2):
-        T += sizes[l]
-    task_layer = np.empty(T, dtype=np.int64)
-    key = np.empty(T)
-    i = 0
-    for l in range(1, L + 2):
-        for k in range(sizes[l]):
-            task_layer[i] = l
-            key[i] = (k + 0.5) / sizes[l]
-            i += 1
-    return np.argsort(key, kind="mergesort"), task_layer
+@functools.lru_cache(maxsize=64)
+def _task_order(sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Every layer's tasks spread evenly over the run (the order, and the layer of each
+    task): task ``k`` of a layer with ``c`` tasks sits at about ``(k + 1/2) / c`` of the way,
+    so the tasks claimed last are a mix of every layer's, not the tail of one. Read-only."""
+    counts = sizes[1:]
+    task_layer = np.repeat(np.arange(1, len(sizes)), counts)
+    key = np.concatenate([(np.arange(c) + 0.5) / c for c in counts])
+    order = np.argsort(key, kind="stable")
+    order.flags.writeable = task_layer.flags.writeable = False
+    return order, task_layer
 
 
 @jit
@@ -455,14 +471,13 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
     H1 = sizes[1]
     net = (sizes, Wf, woff, bf, boff)
     fw = _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu)
-    aoff1 = fw[2][1]
     logit_order = _logit_order(sizes, fw[1], fw[2], h, force_exact)
-    order, task_layer = _task_order(sizes)
+    order, task_layer = _task_order(tuple(sizes.tolist()))
     gWTf = np.empty(Wf.shape[0])
     gbf = np.empty(bf.shape[0])
     # the first two hidden layers' weights are summed as products: their inputs, each unit's
     # coefficients (stored by the tasks) and the gradients (started by the tasks)
-    z1 = fw[1][aoff1 : aoff1 + N * H1].reshape(N, H1) if L > 1 else np.empty((N, 0))
+    z1 = fw[1][fw[2][1] : fw[2][1] + N * H1].reshape(N, H1) if L > 1 else np.empty((N, 0))
     products = _product_layer(np.ascontiguousarray(x, dtype=np.float64), H1) + _product_layer(
         z1, sizes[2] if L > 1 else 0
     )
@@ -470,24 +485,14 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
         order, task_layer, net, fw, h, lam, relu, force_exact, products, logit_order, gWTf, gbf
     )
     v1, C1, gW1, v2, C2, gW2 = products
-    odd_sums(v1, _groups(C1), np.arange(H1), gW1, v2, _groups(C2), np.arange(C2.shape[2]), gW2, h)
+    groups = (single_group(C1), single_group(C2))
+    odd_sums(v1, groups[0], np.arange(H1), gW1, v2, groups[1], np.arange(C2.shape[2]), gW2, h)
     return gWTf, gbf, gW1, gW2
 
 
 def _product_layer(v, units):
     """A layer summed as products: its inputs ``v``, the coefficient store, the gradient."""
     return v, np.empty((N_ODD, v.shape[0], units)), np.empty((v.shape[1], units))
-
-
-def _groups(C):
-    """The coefficients as :func:`fastgrad.kernels.oddsums.by_order` groups them: every unit
-    in the group of the highest term any unit uses (the terms beyond a unit's order are
-    exactly 0), or none if all are 0."""
-    terms = N_ODD
-    while terms > 0 and not C[terms - 1].any():
-        terms -= 1
-    top = terms - 1 if terms else SERIES_ORDERS.size
-    return by_order(C, np.where(np.arange(SERIES_ORDERS.size) < top, 0, C.shape[2]))
 
 
 @jit
@@ -685,7 +690,7 @@ def nudge_limits(
     sizes, Wf, woff, bf, boff = _flat(params)
     x2 = as_rows(x, int(sizes[0]))
     labels = as_labels(t, x2.shape[0], int(sizes[-1]))
-    with region(("MultiLayerNet", "nudge_limits", x2.shape, tuple(sizes.tolist()))):
+    with region(("MultiLayerNet", "nudge_limits", x2.shape, tuple(sizes.tolist())), blas=True):
         out, aoff, logits = _limits(
             sizes, Wf, woff, bf, boff, x2, labels, float(h), activation == "relu", exact
         )
@@ -753,19 +758,19 @@ class MultiLayerNet:
     def predict(self, x: Any) -> np.ndarray:
         """Scores of the last affine layer (logits)."""
         p, x2, _ = self._prepare(x)
-        with region(self._site("predict", p, x2)):
+        with region(self._site("predict", p, x2), blas=True):
             y = _scores(*p, x2, self._relu)
         return y.reshape(np.shape(x)[:-1] + (y.shape[1],))
 
     def loss(self, x: Any, t: Any) -> float:
         """Softmax cross-entropy plus ``0.5 lambda sum(W ** 2)`` over the weight matrices."""
         p, x2, labels = self._prepare(x, t)
-        with region(self._site("loss", p, x2)):
+        with region(self._site("loss", p, x2), blas=True):
             return float(_loss(*p, x2, labels, self._relu, self.weight_decay_lambda))
 
     def accuracy(self, x: Any, t: Any) -> float:
         p, x2, labels = self._prepare(x, t)
-        with region(self._site("predict", p, x2)):
+        with region(self._site("predict", p, x2), blas=True):
             y = _scores(*p, x2, self._relu)
         return float(np.sum(np.argmax(y, axis=1) == labels) / float(x2.shape[0]))
 
@@ -784,6 +789,6 @@ class MultiLayerNet:
 
     def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
         p, x2, labels = self._prepare(x, t)
-        with region(self._site("gradient", p, x2)):
+        with region(self._site("gradient", p, x2), blas=True):
             gW, gb = _gradient(*p, x2, labels, self._relu, self.weight_decay_lambda)
         return _unflat(p[0], gW, p[2], gb, p[4], transposed=False)

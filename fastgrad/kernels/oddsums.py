@@ -20,7 +20,15 @@ from numba import prange
 from .._config import jit, jit_parallel, next_task
 from .series import SERIES_ORDERS
 
-__all__ = ["INPUT_BLOCK", "bias_sums", "block_sums", "by_order", "group_sums", "odd_sums"]
+__all__ = [
+    "INPUT_BLOCK",
+    "bias_sums",
+    "block_sums",
+    "by_order",
+    "group_sums",
+    "odd_sums",
+    "single_group",
+]
 
 
 #: Inputs per task of the sums: enough rows for a BLAS product to pay off; each row of
@@ -124,6 +132,17 @@ def by_order(C, bounds):
     return tuple(
         np.ascontiguousarray(C[: g + 1, :, lo[g] : bounds[g]]) for g in range(SERIES_ORDERS.size)
     )
+
+
+def single_group(C):
+    """The coefficients ``C`` (``(N_ODD, N, columns)``) as :func:`by_order` groups them, every
+    column in the group of the highest term any column uses (the terms beyond a column's
+    order are exactly 0, so they add nothing), or in none if all are 0."""
+    terms = C.shape[0]
+    while terms > 0 and not C[terms - 1].any():
+        terms -= 1
+    top = terms - 1 if terms else SERIES_ORDERS.size
+    return by_order(C, np.where(np.arange(SERIES_ORDERS.size) < top, 0, C.shape[2]))
 
 
 @jit
