@@ -550,8 +550,9 @@ def _loss(sizes, Wf, woff, bf, boff, x, t, relu, lam):
 
 @jit_parallel
 def _gradient(sizes, Wf, woff, bf, boff, x, t, relu, lam):
-    """The book's backprop (sections 5.7 and 6.4.1) for labels ``t``, in parallel, no BLAS:
-    weight gradients plus ``lambda W``; the ReLU derivative is 0 where ``a <= 0``."""
+    """The book's backprop (sections 5.7 and 6.4.1) for labels ``t``, in parallel (its own
+    loops after :func:`_forward`): weight gradients plus ``lambda W``; the ReLU derivative
+    is 0 where ``a <= 0``."""
     N = x.shape[0]
     L = sizes.shape[0] - 2
     K = sizes[L + 1]
