@@ -322,6 +322,36 @@ def test_a_region_holds_blas_at_one_thread_and_restores_it():
 
 
 @pytest.mark.parametrize(
+    ("module", "make"),
+    [
+        ("nets", lambda K: K.TwoLayerNet(6, 4, 3, rng=0)),
+        ("multilayer", lambda K: K.MultiLayerNet(6, [5, 4], 3, rng=0)),
+    ],
+)
+def test_every_network_kernel_call_holds_blas_at_one_thread(monkeypatch, module, make):
+    # the forward passes and the sums are single-threaded BLAS products inside Numba's
+    # threads: with BLAS's own threads on top, a MultiLayerNet forward pass took 11.9 ms
+    # instead of 0.9 ms here
+    import contextlib
+    import importlib
+
+    K = importlib.import_module(f"fastgrad.kernels.{module}")
+    seen = []
+
+    @contextlib.contextmanager
+    def spy(key, *, blas=False):
+        seen.append(blas)
+        yield 1
+
+    monkeypatch.setattr(K, "region", spy)
+    net, x, t = make(K), np.random.default_rng(0).random((4, 6)), [0, 1, 2, 0]
+    net.predict(x)
+    for call in (net.loss, net.accuracy, net.numerical_gradient, net.gradient):
+        call(x, t)
+    assert seen == [True] * 5
+
+
+@pytest.mark.parametrize(
     "make",
     [
         lambda b: fastgrad.TwoLayerNet(4, 3, 10, backend=b, rng=0),
