@@ -95,14 +95,11 @@ _ROW_BLOCK = 25
 
 @jit
 def _forward_rows(n0, n1, sizes, Wf, woff, bf, boff, x, relu, Af, Zf, aoff):
-    """Rows ``n0:n1`` of :func:`_forward`: per layer one BLAS product (the input rows read as
-    float64), the bias and the activation."""
+    """Rows ``n0:n1`` of :func:`_forward`: per layer one BLAS product, the bias and the
+    activation."""
     L = sizes.shape[0] - 2
     m = n1 - n0
-    prev = np.empty((m, x.shape[1]))
-    for r in range(m):
-        for i in range(x.shape[1]):
-            prev[r, i] = x[n0 + r, i]
+    prev = x[n0:n1]
     for l in range(1, L + 2):
         H = sizes[l]
         a = view(Af, aoff[l] + n0 * H, m, H)
@@ -477,10 +474,9 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
     gbf = np.empty(bf.shape[0])
     # the first two hidden layers' weights are summed as products: their inputs, each unit's
     # coefficients (stored by the tasks) and the gradients (started by the tasks)
-    z1 = fw[1][fw[2][1] : fw[2][1] + N * H1].reshape(N, H1) if L > 1 else np.empty((N, 0))
-    products = _product_layer(np.ascontiguousarray(x, dtype=np.float64), H1) + _product_layer(
-        z1, sizes[2] if L > 1 else 0
-    )
+    Zf, aoff = fw[1], fw[2]
+    z1 = Zf[aoff[1] : aoff[1] + N * H1].reshape(N, H1) if L > 1 else np.empty((N, 0))
+    products = _product_layer(x, H1) + _product_layer(z1, sizes[2] if L > 1 else 0)
     _numgrad_tasks(
         order, task_layer, net, fw, h, lam, relu, force_exact, products, logit_order, gWTf, gbf
     )
