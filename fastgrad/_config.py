@@ -39,6 +39,7 @@ from collections.abc import Iterator
 import numba
 from numba import types
 from numba.core import cgutils
+from numba.core.cpu import ParallelOptions
 from numba.extending import intrinsic
 
 FASTMATH = {"contract", "reassoc", "nsz"}
@@ -91,8 +92,25 @@ _COMMON = {"fastmath": FASTMATH, "nogil": True, "error_model": "numpy"}
 
 #: Serial kernel.
 jit = functools.partial(numba.njit, cache=CACHE, **_COMMON)
-#: Parallel driver (``prange``).
-jit_parallel = functools.partial(numba.njit, cache=CACHE, parallel=True, **_COMMON)
+
+
+def prange_only() -> ParallelOptions:
+    """Numba's parallel options with only ``prange`` on: a kernel's parallelism is its own
+    ``prange`` loop. With ``parallel=True`` Numba also turns each ``np.zeros`` and array
+    expression of a parallel kernel into a parallel loop of its own, each compiled apart
+    (5% of TwoLayerNet's first call here) and each a region with a barrier at run time,
+    and NumPy reductions into reductions whose rounding follows the thread count. An
+    options object, not the dict Numba also takes: Numba empties that dict as it compiles,
+    so a kernel's next specialisation would get ``parallel=True``'s options."""
+    off = ("comprehension", "reduction", "inplace_binop", "setitem", "numpy", "stencil", "fusion")
+    return ParallelOptions({"prange": True, **dict.fromkeys(off, False)})
+
+
+def jit_parallel(*args, **options):
+    """Parallel driver (``prange``): ``@jit_parallel`` or ``@jit_parallel(**options)``."""
+    return numba.njit(*args, cache=CACHE, parallel=prange_only(), **_COMMON, **options)
+
+
 # Kernels that take the user's compiled function as an argument: not cacheable, and with
 # Numba's default float semantics. Numba lets a callee compiled on demand inherit the
 # caller's fastmath flags, so a fastmath driver would silently recompile the user's ``f`` with
@@ -100,8 +118,12 @@ jit_parallel = functools.partial(numba.njit, cache=CACHE, parallel=True, **_COMM
 _GENERIC = {"fastmath": False, "nogil": True}
 #: Serial kernel that takes a compiled function as an argument.
 jit_generic = functools.partial(numba.njit, cache=False, **_GENERIC)
-#: Parallel driver that takes a compiled function as an argument.
-jit_generic_parallel = functools.partial(numba.njit, cache=False, parallel=True, **_GENERIC)
+
+
+def jit_generic_parallel(*args, **options):
+    """Parallel driver that takes a compiled function as an argument."""
+    return numba.njit(*args, cache=False, parallel=prange_only(), **_GENERIC, **options)
+
 
 #: The options each kind of kernel must carry, for the test that walks the kernels.
 EXPECTED_OPTIONS = {"cached": {**_COMMON, "cache": True}, "generic": {**_GENERIC, "cache": False}}

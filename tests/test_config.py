@@ -36,6 +36,7 @@ def test_every_kernel_uses_the_config():
     }
     # every kernel of the differentiation toolkit takes the user's f
     generic_modules = {"fastgrad.kernels.differentiate"}
+    n_parallel = 0
     for qualname, d in found:
         module, name = qualname.rsplit(".", 1)
         kind = "generic" if name in generic or module in generic_modules else "cached"
@@ -44,6 +45,12 @@ def test_every_kernel_uses_the_config():
         for option, value in expected.items():
             assert d.targetoptions.get(option) == value, (qualname, option)
         assert (type(d._cache).__name__ != "NullCache") == cache, qualname
+        # a parallel kernel's only parallel loop is its own prange (no np.zeros turned into a
+        # parallel region, no NumPy reduction whose rounding follows the thread count)
+        if "parallel" in d.targetoptions:
+            assert d.targetoptions["parallel"] == _config.prange_only(), qualname
+            n_parallel += 1
+    assert n_parallel >= 10
 
 
 def test_fastmath_keeps_inf_and_nan_and_exact_division():
