@@ -16,6 +16,7 @@ from fastgrad import kernels as K
 from fastgrad import reference as R
 from fastgrad.kernels import nets as KN
 from fastgrad.kernels import series as S
+from fastgrad.kernels.oddsums import F32_BUDGET
 from fastgrad.reference.gradient import central_difference
 
 from .conftest import EPS, THREAD_COUNTS, reference_noise, two_layer_logit_magnitude
@@ -234,15 +235,17 @@ def oracle_tolerance(loss, h, exact):
 
     - The oracle's own rounding: ``reference_noise`` at long-double precision.
     - On the series path, the truncation bound the order rule keeps (7e-19 per row, so
-      ``7e-19 / h`` on a gradient element; docs/design.md, "The truncation order") plus the
-      float64 rounding of the polynomial sums (a few ulps of values below 2: 1e-15).
+      ``7e-19 / h`` on a gradient element; docs/design.md, "The truncation order"), the
+      rounding of the higher terms' float32 products (at most ``F32_BUDGET`` per row for
+      each of ``N_ODD - 1`` terms: the same 7e-19 again; "Single-precision corrections")
+      and the float64 rounding of the polynomial sums (a few ulps of values below 2: 1e-15).
     - On the exact path, no truncation, but each perturbed row loss is rounded in float64
       before the difference: ``8 eps max(1, L) / 2h`` (a quarter of ``reference_noise``).
     """
     ld_noise = 32 * float(np.finfo(np.longdouble).eps) * max(1.0, loss) / (2 * h)
     if exact:
         return ld_noise + reference_noise(loss, h) / 4
-    return ld_noise + 7e-19 / h + 1e-15
+    return ld_noise + (7e-19 + (S.N_ODD - 1) * F32_BUDGET) / h + 1e-15
 
 
 def assert_matches_oracle(net, x, t, h, got, exact_units, exact_logits):

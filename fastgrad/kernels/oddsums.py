@@ -9,7 +9,9 @@ term. The two-layer kernel (``nets``) and the first layer of the multilayer kern
 are exactly zero, so one product per term serves units of any lower order.
 
 Each product covers a fixed block of inputs and runs on one BLAS thread (the caller holds
-BLAS at one thread), so the sums do not depend on the Numba thread count.
+BLAS at one thread), so the sums do not depend on the Numba thread count. A higher term's
+product runs in float32 where its rounding bound stays within the truncation's own
+(:func:`in_float32`; ``docs/design.md``, "Single-precision corrections").
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import numpy as np
 from numba import prange
 
 from .._config import jit, jit_parallel, next_task
-from .series import SERIES_ORDERS
+from .series import N_ODD, REMAINDER_MAX, SERIES_ORDERS
 
 __all__ = [
+    "F32_BUDGET",
     "INPUT_BLOCK",
     "bias_sums",
     "block_sums",
     "by_order",
     "group_sums",
+    "in_float32",
     "odd_sums",
     "single_group",
 ]
@@ -36,39 +40,97 @@ __all__ = [
 INPUT_BLOCK = 64
 
 
+#: float32's unit roundoff.
+U32 = 2.0**-24
+#: The float32 rounding one correction term may add to a row loss's odd part: the
+#: truncation's own bound, shared by the ``N_ODD - 1`` terms that may run in float32.
+F32_BUDGET = REMAINDER_MAX / (N_ODD - 1)
+
+
 @jit
-def group_sums(v, i0, cols, c, h, acc):
-    """``acc[r, col] += sum_n v[n, i] (c[0] + y^2 c[1] + ...)[n, col]``, ``y = h v[n, i]``,
+def in_float32(y, t, s, N):
+    """Whether term ``t >= 1`` of a block's product may run in float32: ``y = h max|v|`` over
+    the block, ``s`` the largest column mean of ``|c_t|``, ``N`` rows. Rounding ``v (h v)^(2t)``
+    and ``c_t`` to float32 and summing ``N`` products in float32 moves a row loss's odd part
+    by at most ``gamma_(N+2) y^(2t+1) s`` (Higham's bound, in row-loss units), plus ``2^-150
+    (2 + N s)`` for results below float32's normal range; both must stay within
+    :data:`F32_BUDGET`. Small ``y < 1`` and ``N s < 2^64`` keep every value in range."""
+    if not (y < 1.0 and N * s < 2.0**64):
+        return False
+    gamma = (N + 2) * U32 / (1.0 - (N + 2) * U32)
+    return gamma * y ** (2 * t + 1) * s + 2.0**-150 * (2.0 + N * s) <= F32_BUDGET
+
+
+@jit
+def group_sums(v, i0, cols, c, c32, s, h, acc):
+    """``acc[r, col] = sum_n v[n, i] (c[0] + y^2 c[1] + ...)[n, col]``, ``y = h v[n, i]``,
     for the inputs ``i = i0 + cols[r]``: one order's columns, ``c.shape[0]`` odd terms, as
     one BLAS product per term, ``P_t^T c[t]`` with ``P_t[n, r] = v (h v)^(2t)`` (the caller
-    holds BLAS at one thread, so each Numba thread runs its own product)."""
+    holds BLAS at one thread, so each Numba thread runs its own product). A higher term runs
+    in float32, on ``c32[t]``, where :func:`in_float32` allows it for ``s[t]``, the largest
+    column mean of ``|c[t]|``. Returns the number of float32 products."""
     N = v.shape[0]
     m = cols.shape[0]
     w = c.shape[2]
     p = np.empty((m, N))
     y2 = np.empty((m, N))
+    big = 0.0
     for r in range(m):
         for n in range(N):
             xv = np.float64(v[n, i0 + cols[r]])
             p[r, n] = xv
             y2[r, n] = (h * xv) * (h * xv)
+            big = max(big, abs(xv))
     tmp = np.empty((m, w))
-    for t in range(c.shape[0]):
-        np.dot(p, c[t], tmp)
+    p32 = np.empty((m, N), dtype=np.float32)
+    tmp32 = np.empty((m, w), dtype=np.float32)
+    np.dot(p, c[0], acc)
+    singles = 0
+    for t in range(1, c.shape[0]):
+        single = in_float32(h * big, t, s[t], N)
+        for r in range(m):  # P_t from P_(t-1)
+            for n in range(N):
+                p[r, n] *= y2[r, n]
+                p32[r, n] = p[r, n]
+        if single:
+            np.dot(p32, c32[t], tmp32)
+            singles += 1
+        else:
+            np.dot(p, c[t], tmp)
         for r in range(m):
             for k in range(w):
-                acc[r, k] += tmp[r, k]
-        if t + 1 < c.shape[0]:
-            for r in range(m):
-                for n in range(N):
-                    p[r, n] *= y2[r, n]
+                acc[r, k] += tmp32[r, k] if single else tmp[r, k]
+    return singles
 
 
 @jit
-def block_sums(v, groups, h, unit, out, i0):
-    """Rows ``i0:i0 + INPUT_BLOCK`` of :func:`odd_sums`'s ``out``, added to it. An input that
-    is zero in every row leaves every row loss unchanged, exactly: it adds 0, as in the
-    reference, and it is left out of the products (MNIST's border pixels)."""
+def singles_of(groups):
+    """For :func:`group_sums`: each group's coefficients in float32 (``c32``) and the largest
+    column mean of ``|c_t|`` per term (``s``)."""
+    c32s = []
+    ss = []
+    for c in groups:
+        T, N, w = c.shape
+        c32 = np.empty((T, N, w), dtype=np.float32)
+        s = np.zeros(N_ODD)
+        for t in range(1, T):
+            for k in range(w):
+                col = 0.0
+                for n in range(N):
+                    c32[t, n, k] = c[t, n, k]
+                    col += abs(c[t, n, k])
+                s[t] = max(s[t], col / N)
+        c32s.append(c32)
+        ss.append(s)
+    return c32s, ss
+
+
+@jit
+def block_sums(v, groups, c32s, ss, h, unit, out, i0):
+    """Rows ``i0:i0 + INPUT_BLOCK`` of :func:`odd_sums`'s ``out``, added to it; returns the
+    number of float32 products. An input that is zero in every row leaves every row loss
+    unchanged, exactly: it adds 0, as in the reference, and it is left out of the products
+    (MNIST's border pixels)."""
     N, I = v.shape
     m = min(INPUT_BLOCK, I - i0)
     cols = np.empty(m, dtype=np.int64)
@@ -82,15 +144,18 @@ def block_sums(v, groups, h, unit, out, i0):
     cols = cols[:used]
     inv = 1.0 / N
     lo = 0
-    for c in groups:
+    singles = 0
+    for g in range(len(groups)):
+        c = groups[g]
         w = c.shape[2]
         if w > 0 and used > 0:
-            acc = np.zeros((used, w))
-            group_sums(v, i0, cols, c, h, acc)
+            acc = np.empty((used, w))
+            singles += group_sums(v, i0, cols, c, c32s[g], ss[g], h, acc)
             for r in range(used):
                 for k in range(w):
                     out[i0 + cols[r], unit[lo + k]] += acc[r, k] * inv
         lo += w
+    return singles
 
 
 @jit_parallel
@@ -107,22 +172,29 @@ def odd_sums(x, groups1, unit1, gW1, z1, groups2, unit2, gW2, h):
     ``v (C0 + y^2 C1 + ...)``.
 
     Backprop's ``x^T delta`` product (``C0`` is backprop's ``delta``), plus one such product
-    per higher term, each a BLAS product over a block of inputs (:func:`group_sums`).
-    Inputs that are zero in every row are left out (:func:`block_sums`).
+    per higher term, each a BLAS product over a block of inputs (:func:`group_sums`), in
+    float32 where :func:`in_float32` allows. Inputs that are zero in every row are left out
+    (:func:`block_sums`). Returns the number of float32 products.
     """
     nb1 = (x.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
     n_tasks = nb1 + (z1.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
+    c32s1, ss1 = singles_of(groups1)
+    c32s2, ss2 = singles_of(groups2)
+    singles = np.zeros(n_tasks, dtype=np.int64)
     counter = np.zeros(1, dtype=np.int64)
-    # task b writes only its block of rows of gW1 or gW2, from products of fixed shapes
-    # whichever thread runs it; tasks are claimed dynamically (_config)
+    # task b writes only its block of rows of gW1 or gW2 and singles[b], from products of
+    # fixed shapes whichever thread runs it; tasks are claimed dynamically (_config)
     for _ in prange(n_tasks):
         b = next_task(counter)
         while b < n_tasks:
             if b < nb1:
-                block_sums(x, groups1, h, unit1, gW1, b * INPUT_BLOCK)
+                i0 = b * INPUT_BLOCK
+                singles[b] = block_sums(x, groups1, c32s1, ss1, h, unit1, gW1, i0)
             else:
-                block_sums(z1, groups2, h, unit2, gW2, (b - nb1) * INPUT_BLOCK)
+                i0 = (b - nb1) * INPUT_BLOCK
+                singles[b] = block_sums(z1, groups2, c32s2, ss2, h, unit2, gW2, i0)
             b = next_task(counter)
+    return singles.sum()
 
 
 def by_order(C, bounds):

@@ -26,6 +26,8 @@ N_ODD = (ORDER + 1) // 2
 #: Largest ``h * max|x| * max(1, 4 R_j)`` for which the series path is used: the remainder
 #: of order ``ORDER`` is then below ``5 * 0.008**9 = 7e-19`` per row.
 SERIES_RATIO_MAX = 0.008
+#: The bound every order keeps on a row's neglected terms, ``6.7e-19``.
+REMAINDER_MAX = 5 * SERIES_RATIO_MAX ** (ORDER + 2) / (1 - SERIES_RATIO_MAX**2)
 #: ``1 / p!`` for ``p = 0 .. ORDER``.
 INV_FACT = np.array([1.0 / np.prod(np.arange(1.0, p + 1.0)) for p in range(ORDER + 1)])
 #: Rows per block of the series arithmetic: the scratch of one block stays in L1/L2.
