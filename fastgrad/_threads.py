@@ -14,8 +14,9 @@ learns its own count from the calls it makes, as a training loop makes thousands
   try waits twice as long (from :data:`FIRST_INTERVAL` up to :data:`MAX_INTERVAL` calls), so
   a settled site spends a percent or two of its time on tries;
 - a try at *more* threads waits until the CPUs have had idle time to give (Linux's
-  ``/proc/stat``, over the last :data:`IDLE_WINDOW` to :data:`IDLE_MAX_WINDOW` seconds): on a
-  busy machine it is not made at all, so it cannot cost a slow call, and it is asked again
+  ``/proc/stat``, over the last :data:`IDLE_WINDOW` to :data:`IDLE_MAX_WINDOW` seconds; the
+  process's own pauses between calls do not count as idle): on a busy machine it is not
+  made at all, so it cannot cost a slow call, and it is asked again
   at the next interval (the refusal costs nothing, so the interval does not grow); where
   ``/proc/stat`` cannot be read it is made and timed like any other;
 - when the settled count's calls become :data:`DEGRADED` times slower than when it was
@@ -118,7 +119,8 @@ def threads(n: int | None) -> Iterator[int]:
 
 class IdleCores:
     """The average number of idle CPUs (of those this process may run on) between readings,
-    from Linux's ``/proc/stat``; ``available`` is False where that cannot be read."""
+    from Linux's ``/proc/stat`` and this process's own CPU time; ``available`` is False where
+    ``/proc/stat`` cannot be read."""
 
     def __init__(self, path: str = "/proc/stat") -> None:
         self.path = path
@@ -128,7 +130,7 @@ class IdleCores:
             cpus = None
         self.names = None if cpus is None else {f"cpu{c}" for c in cpus}
         self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.last: tuple[float, int] | None = None
+        self.last: tuple[float, int, float] | None = None
         self.available = self.idle_ticks() is not None
 
     def idle_ticks(self) -> int | None:
@@ -147,21 +149,30 @@ class IdleCores:
         except (OSError, ValueError, IndexError):
             return None
 
-    def since_last(self, min_window: float, max_window: float = math.inf) -> float | None:
-        """Idle CPUs on average since the last reading, if that was between ``min_window``
-        and ``max_window`` seconds ago, and a new reading starts; ``None`` before that (no
-        reading taken), and at the first call or after ``max_window`` (a new reading is
-        taken: the old one says nothing of the machine now)."""
+    def since_last(
+        self, min_window: float, max_window: float = math.inf, own_threads: int = 0
+    ) -> float | None:
+        """Idle CPUs on average since the last reading, as if this process had kept
+        ``own_threads`` CPUs busy all along: the idle ticks, plus this process's CPU time,
+        less ``own_threads`` CPUs. (A pause of the caller between its calls leaves its CPUs
+        idle, which says nothing of what its next call will find: counted as idle, it let a
+        try at more threads start beside a busy core, and a parked thread made that call 25x
+        slower.) A number if the last reading was between ``min_window`` and ``max_window``
+        seconds ago, and a new reading starts; ``None`` before that (no reading taken), and
+        at the first call or after ``max_window`` (a new reading is taken: the old one says
+        nothing of the machine now)."""
         now = time.monotonic()
         if self.last is not None and now - self.last[0] < min_window:
             return None
         ticks = self.idle_ticks()
         if ticks is None:
             return None
-        before, self.last = self.last, (now, ticks)
+        own = time.process_time()
+        before, self.last = self.last, (now, ticks, own)
         if before is None or now - before[0] > max_window:
             return None
-        return (ticks - before[1]) / self.hz / (now - before[0])
+        window = now - before[0]
+        return ((ticks - before[1]) / self.hz + own - before[2]) / window - own_threads
 
 
 # -- one call site -----------------------------------------------------------------------
@@ -266,7 +277,7 @@ class Adaptive:
         site.up_next = not site.up_next
         n = options[-1] if site.up_next else options[0]
         if n > site.current and self.idle.available:
-            idle = self.idle.since_last(IDLE_WINDOW, IDLE_MAX_WINDOW)
+            idle = self.idle.since_last(IDLE_WINDOW, IDLE_MAX_WINDOW, site.current)
             if idle is None:
                 site.up_next = not site.up_next  # no measured window yet: ask again next call
                 return

@@ -24,14 +24,18 @@ class Machine:
         self.times = times
         self.idle = idle
         self.readings = 0
+        self.own: set[int] = set()
 
     # the IdleCores interface
     @property
     def available(self) -> bool:
         return self.idle is not None
 
-    def since_last(self, min_window: float, max_window: float = float("inf")) -> float | None:
+    def since_last(
+        self, min_window: float, max_window: float = float("inf"), own_threads: int = 0
+    ) -> float | None:
         self.readings += 1
+        self.own.add(own_threads)
         return self.idle
 
 
@@ -56,6 +60,7 @@ def test_a_busy_core_settles_on_one_thread_and_makes_no_slow_tries():
     first_one = used.index(1)
     assert first_one < 10
     assert used[first_one:].count(2) == 0  # upward tries refused on the idle reading
+    assert machine.own == {1}  # read as if the settled thread had run all along
     # a refusal costs nothing, so the site keeps asking at every interval
     assert machine.readings >= (2000 - first_one) // (2 * _threads.FIRST_INTERVAL)
 
@@ -140,17 +145,25 @@ def test_idle_cores_from_proc_stat(tmp_path, monkeypatch):
     reader.names, reader.hz = {"cpu0", "cpu1"}, 100
     clock = iter([10.0, 10.1, 12.0])
     monkeypatch.setattr(_threads.time, "monotonic", lambda: next(clock))
+    own = iter([1.0, 3.0, 3.5, 3.6])  # this process's CPU seconds at each reading
+    monkeypatch.setattr(_threads.time, "process_time", lambda: next(own))
     assert reader.available
     assert reader.since_last(0.2) is None  # the first reading
     assert reader.since_last(0.2) is None  # too soon: 0.1 s
-    write(200, 150, 60)  # 200 idle or I/O-wait ticks in 2 s: one CPU idle on average
-    assert reader.since_last(0.2) == pytest.approx(1.0)
+    # 200 idle or I/O-wait ticks in 2 s, one CPU idle on average; the process ran one
+    # thread all along (2 CPU seconds): as it found the machine
+    write(200, 150, 60)
+    assert reader.since_last(0.2, own_threads=1) == pytest.approx(1.0)
     clock2 = iter([20.0, 20.3])
     monkeypatch.setattr(_threads.time, "monotonic", lambda: next(clock2))
     # 8 s after the last reading: too old to say anything of now; a fresh one starts
     assert reader.since_last(0.2, 0.5) is None
-    write(225, 165, 60)  # 40 idle ticks in 0.3 s: 1.33 CPUs idle on average
-    assert reader.since_last(0.2, 0.5) == pytest.approx(40 / 100 / 0.3)
+    # 40 idle ticks in 0.3 s, 1.33 CPUs on average, but the process ran for 0.1 s of
+    # them: its pause made 0.67 of those idle CPUs, so 0.67 remain
+    write(225, 165, 60)
+    assert reader.since_last(0.2, 0.5, own_threads=1) == pytest.approx(
+        (40 / 100 + 0.1) / 0.3 - 1
+    )
     reader.names = {"cpu1"}  # an affinity of one CPU counts only its line
     assert reader.idle_ticks() == 165
 
