@@ -4,8 +4,9 @@ empty Numba cache. Each figure is printed beside its twin from the same run.
 - ``threads``: TwoLayerNet 784-50-10, batch 100 of float32 images with 80% zeros at random,
   numerical gradient. Idle, then with a busy loop in another process: the default (the
   adaptive thread count) against one fixed thread and against every thread, in rounds of
-  ``--calls`` calls each, interleaved; medians of the calls and the slowest call of the
-  default. The default's first ``--calls`` calls in each state are its warm-up, timed apart.
+  ``--calls`` calls each, interleaved (with a pause between blocks, :data:`PAUSE`); medians
+  of the calls and the slowest call of the default. The default's first ``--calls`` calls
+  in each state are its warm-up, timed apart.
 - ``train``: ``fastgrad train --iters 1000`` (the offline sample) with the busy loop
   beside it: the default against ``--threads 1``, alternated, wall times.
 - ``compile``: fresh processes on an empty ``NUMBA_CACHE_DIR``: ``import fastgrad`` plus
@@ -47,9 +48,17 @@ def _workload():
     return fastgrad.TwoLayerNet(784, 50, 10, rng=0), x, t
 
 
+#: Seconds between two sides' blocks of calls: OpenMP's threads keep spinning for a while
+#: after a region, and on a busy core the next block's first call would pay for the previous
+#: side's idle threads (seen: the default's first call after a 2-thread block 4x its median,
+#: none with this pause). A training loop calls one side only.
+PAUSE = 0.05
+
+
 def _timed_calls(net, x, t, calls: int, n: int | None) -> list[float]:
     import fastgrad
 
+    time.sleep(PAUSE)
     out = []
     with fastgrad.threads(n):
         for _ in range(calls):
