@@ -62,13 +62,13 @@ def in_float32(y, t, s, N):
 
 
 @jit
-def group_sums(v, i0, cols, c, c32, s, h, acc):
+def group_sums(v, i0, cols, c, h, acc):
     """``acc[r, col] = sum_n v[n, i] (c[0] + y^2 c[1] + ...)[n, col]``, ``y = h v[n, i]``,
     for the inputs ``i = i0 + cols[r]``: one order's columns, ``c.shape[0]`` odd terms, as
     one BLAS product per term, ``P_t^T c[t]`` with ``P_t[n, r] = v (h v)^(2t)`` (the caller
     holds BLAS at one thread, so each Numba thread runs its own product). A higher term runs
-    in float32, on ``c32[t]``, where :func:`in_float32` allows it for ``s[t]``, the largest
-    column mean of ``|c[t]|``. Returns the number of float32 products."""
+    in float32 where :func:`in_float32` allows it for the largest column mean of
+    ``|c[t]|``. Returns the number of float32 products."""
     N = v.shape[0]
     m = cols.shape[0]
     w = c.shape[2]
@@ -81,19 +81,27 @@ def group_sums(v, i0, cols, c, c32, s, h, acc):
             p[r, n] = xv
             y2[r, n] = (h * xv) * (h * xv)
             big = max(big, abs(xv))
+    np.dot(p, c[0], acc)
     tmp = np.empty((m, w))
     p32 = np.empty((m, N), dtype=np.float32)
+    c32 = np.empty((N, w), dtype=np.float32)
     tmp32 = np.empty((m, w), dtype=np.float32)
-    np.dot(p, c[0], acc)
     singles = 0
     for t in range(1, c.shape[0]):
-        single = in_float32(h * big, t, s[t], N)
         for r in range(m):  # P_t from P_(t-1)
             for n in range(N):
                 p[r, n] *= y2[r, n]
                 p32[r, n] = p[r, n]
+        s = 0.0  # the largest column mean of |c_t|, and c_t in float32
+        for k in range(w):
+            col = 0.0
+            for n in range(N):
+                col += abs(c[t, n, k])
+                c32[n, k] = c[t, n, k]
+            s = max(s, col / N)
+        single = in_float32(h * big, t, s, N)
         if single:
-            np.dot(p32, c32[t], tmp32)
+            np.dot(p32, c32, tmp32)
             singles += 1
         else:
             np.dot(p, c[t], tmp)
@@ -104,29 +112,7 @@ def group_sums(v, i0, cols, c, c32, s, h, acc):
 
 
 @jit
-def singles_of(groups):
-    """For :func:`group_sums`: each group's coefficients in float32 (``c32``) and the largest
-    column mean of ``|c_t|`` per term (``s``)."""
-    c32s = []
-    ss = []
-    for c in groups:
-        T, N, w = c.shape
-        c32 = np.empty((T, N, w), dtype=np.float32)
-        s = np.zeros(N_ODD)
-        for t in range(1, T):
-            for k in range(w):
-                col = 0.0
-                for n in range(N):
-                    c32[t, n, k] = c[t, n, k]
-                    col += abs(c[t, n, k])
-                s[t] = max(s[t], col / N)
-        c32s.append(c32)
-        ss.append(s)
-    return c32s, ss
-
-
-@jit
-def block_sums(v, groups, c32s, ss, h, unit, out, i0):
+def block_sums(v, groups, h, unit, out, i0):
     """Rows ``i0:i0 + INPUT_BLOCK`` of :func:`odd_sums`'s ``out``, added to it; returns the
     number of float32 products. An input that is zero in every row leaves every row loss
     unchanged, exactly: it adds 0, as in the reference, and it is left out of the products
@@ -145,12 +131,11 @@ def block_sums(v, groups, c32s, ss, h, unit, out, i0):
     inv = 1.0 / N
     lo = 0
     singles = 0
-    for g in range(len(groups)):
-        c = groups[g]
+    for c in groups:
         w = c.shape[2]
         if w > 0 and used > 0:
             acc = np.empty((used, w))
-            singles += group_sums(v, i0, cols, c, c32s[g], ss[g], h, acc)
+            singles += group_sums(v, i0, cols, c, h, acc)
             for r in range(used):
                 for k in range(w):
                     out[i0 + cols[r], unit[lo + k]] += acc[r, k] * inv
@@ -178,8 +163,6 @@ def odd_sums(x, groups1, unit1, gW1, z1, groups2, unit2, gW2, h):
     """
     nb1 = (x.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
     n_tasks = nb1 + (z1.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
-    c32s1, ss1 = singles_of(groups1)
-    c32s2, ss2 = singles_of(groups2)
     singles = np.zeros(n_tasks, dtype=np.int64)
     counter = np.zeros(1, dtype=np.int64)
     # task b writes only its block of rows of gW1 or gW2 and singles[b], from products of
@@ -189,10 +172,10 @@ def odd_sums(x, groups1, unit1, gW1, z1, groups2, unit2, gW2, h):
         while b < n_tasks:
             if b < nb1:
                 i0 = b * INPUT_BLOCK
-                singles[b] = block_sums(x, groups1, c32s1, ss1, h, unit1, gW1, i0)
+                singles[b] = block_sums(x, groups1, h, unit1, gW1, i0)
             else:
                 i0 = (b - nb1) * INPUT_BLOCK
-                singles[b] = block_sums(z1, groups2, c32s2, ss2, h, unit2, gW2, i0)
+                singles[b] = block_sums(z1, groups2, h, unit2, gW2, i0)
             b = next_task(counter)
     return singles.sum()
 
