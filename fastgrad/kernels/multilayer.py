@@ -390,15 +390,16 @@ def _task_order(sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 
 @jit
-def _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu):
-    """Forward pass and everything the tasks read, as one tuple ``fw``: the pre-activations
-    and activations (and transposed), ``sigmoid(-a)`` and each sigmoid unit's Taylor
-    coefficients, the softmax (and transposed) and ``q = p0 / (p0 + eps)`` per row, ``h z`` of
-    the hidden layers, and each layer's largest nudge per row."""
+def _prepare(sizes, x, t, h, relu, Af, Zf, aoff, s):
+    """Everything the tasks read after the forward pass (``Af, Zf, aoff, s``, from
+    :func:`_forward`, called apart: a compiled caller would link the parallel pass into its
+    own code and compile it again), as one tuple ``fw``: the pre-activations and activations
+    (and transposed), ``sigmoid(-a)`` and each sigmoid unit's Taylor coefficients, the
+    softmax (and transposed) and ``q = p0 / (p0 + eps)`` per row, ``h z`` of the hidden
+    layers, and each layer's largest nudge per row."""
     N = x.shape[0]
     L = sizes.shape[0] - 2
     PM = ORDER + 1
-    Af, Zf, aoff, s = _forward(sizes, Wf, woff, bf, boff, x, relu)
     q = np.empty(N)
     for n in range(N):
         p0 = s[n, t[n]]
@@ -467,7 +468,7 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
     L = sizes.shape[0] - 2
     H1 = sizes[1]
     net = (sizes, Wf, woff, bf, boff)
-    fw = _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu)
+    fw = _prepare(sizes, x, t, h, relu, *_forward(sizes, Wf, woff, bf, boff, x, relu))
     logit_order = _logit_order(sizes, fw[1], fw[2], h, force_exact)
     order, task_layer = _task_order(tuple(sizes.tolist()))
     gWTf = np.empty(Wf.shape[0])
@@ -498,8 +499,8 @@ def _limits(sizes, Wf, woff, bf, boff, x, t, h, relu, force_exact):
     N = x.shape[0]
     L = sizes.shape[0] - 2
     net = (sizes, Wf, woff, bf, boff)
-    fw = _prepare(sizes, Wf, woff, bf, boff, x, t, h, relu)
-    Zf, aoff = fw[1], fw[2]
+    Af, Zf, aoff, s = _forward(sizes, Wf, woff, bf, boff, x, relu)
+    fw = _prepare(sizes, x, t, h, relu, Af, Zf, aoff, s)
     out = np.empty(aoff[L + 1])
     coef = np.empty((N_ODD, N))
     tau = np.empty(N)
