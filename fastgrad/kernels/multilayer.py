@@ -468,14 +468,14 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
     L = sizes.shape[0] - 2
     H1 = sizes[1]
     net = (sizes, Wf, woff, bf, boff)
-    fw = _prepare(sizes, x, t, h, relu, *_forward(sizes, Wf, woff, bf, boff, x, relu))
-    logit_order = _logit_order(sizes, fw[1], fw[2], h, force_exact)
+    Af, Zf, aoff, s = _forward(sizes, Wf, woff, bf, boff, x, relu)
+    fw = _prepare(sizes, x, t, h, relu, Af, Zf, aoff, s)
+    logit_order = _logit_order(sizes, Zf, aoff, h, force_exact)
     order, task_layer = _task_order(tuple(sizes.tolist()))
     gWTf = np.empty(Wf.shape[0])
     gbf = np.empty(bf.shape[0])
     # the first two hidden layers' weights are summed as products: their inputs, each unit's
     # coefficients (stored by the tasks) and the gradients (started by the tasks)
-    Zf, aoff = fw[1], fw[2]
     z1 = Zf[aoff[1] : aoff[1] + N * H1].reshape(N, H1) if L > 1 else np.empty((N, 0))
     products = _product_layer(x, H1) + _product_layer(z1, sizes[2] if L > 1 else 0)
     _numgrad_tasks(
@@ -660,10 +660,12 @@ def _unflat(
     grads = {}
     for l in range(1, sizes.shape[0]):
         block = gWf[woff[l] : woff[l] + sizes[l - 1] * sizes[l]]
-        if transposed and l > skip:
-            grads[f"W{l}"] = np.ascontiguousarray(block.reshape(sizes[l], sizes[l - 1]).T)
-        elif l > skip:
-            grads[f"W{l}"] = block.reshape(sizes[l - 1], sizes[l]).copy()
+        if l > skip:
+            grads[f"W{l}"] = (
+                np.ascontiguousarray(block.reshape(sizes[l], sizes[l - 1]).T)
+                if transposed
+                else block.reshape(sizes[l - 1], sizes[l]).copy()
+            )
         grads[f"b{l}"] = gbf[boff[l] : boff[l] + sizes[l]].copy()
     return grads
 
