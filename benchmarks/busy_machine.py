@@ -13,7 +13,9 @@ empty Numba cache. Each figure is printed beside its twin from the same run.
   the first TwoLayerNet gradient (float32, then float64 batch); the first
   ``MultiLayerNet(784, [100, 100], 10)`` gradient (ReLU, then sigmoid with weight decay in
   the same process). Then on the now warm cache: ``import fastgrad`` plus the first
-  TwoLayerNet gradient beside ``import numpy, numba`` alone.
+  TwoLayerNet gradient beside ``import numpy, numba`` alone, and beside the first call of a
+  cached one-line Numba kernel with a BLAS product (:data:`FLOOR_KERNEL`): the least any
+  cached Numba kernel of this kind costs a fresh process.
 
 Run it alone on the machine: ``python benchmarks/busy_machine.py [threads|train|compile]``.
 """
@@ -136,13 +138,31 @@ def train(iters: int = 1000, rounds: int = 2) -> None:
     print(f"  default / --threads 1 (best of each): {best['default'] / best['--threads 1']:.2f}x")
 
 
+#: The floor of a warm start: Numba loads its registries (and, for ``np.dot``, SciPy's BLAS
+#: bindings) at the first call of any cached kernel, whatever the kernel.
+FLOOR_KERNEL = """
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def product(a, b):
+    return np.dot(a, b)
+"""
+
 _PROBE = r"""
 import sys, time, json
 start = time.perf_counter()
 what = sys.argv[1]
-if what == "bare":
+if what in ("bare", "floor"):
     import numpy, numba
-    print(json.dumps({"import": time.perf_counter() - start})); raise SystemExit
+    out = {"import": time.perf_counter() - start}
+    if what == "floor":
+        sys.path.insert(0, sys.argv[2])
+        import floor_kernel
+        floor_kernel.product(numpy.ones((2, 2)), numpy.ones((2, 2)))
+        out["call"] = time.perf_counter() - start - out["import"]
+    print(json.dumps(out)); raise SystemExit
 import numpy as np
 import fastgrad
 imported = time.perf_counter() - start
@@ -168,7 +188,7 @@ print(json.dumps(out))
 
 def _probe(what: str, cache: str) -> dict:
     env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-    proc = subprocess.run([sys.executable, "-c", _PROBE, what], env=env, check=True,
+    proc = subprocess.run([sys.executable, "-c", _PROBE, what, cache], env=env, check=True,
                           capture_output=True, text=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -177,9 +197,13 @@ def compile_times(warm_rounds: int = 5) -> None:
     with tempfile.TemporaryDirectory() as cache:
         cold2 = _probe("twolayer", cache)
         coldm = _probe("multilayer", cache)
-        bare, warm = [], []
+        with open(os.path.join(cache, "floor_kernel.py"), "w") as f:
+            f.write(FLOOR_KERNEL)
+        _probe("floor", cache)  # compiles it into the cache
+        bare, floor, warm = [], [], []
         for _ in range(warm_rounds):
             bare.append(_probe("bare", cache)["import"])
+            floor.append(_probe("floor", cache)["call"])
             w = _probe("twolayer", cache)
             warm.append(w["import"] + w["float32"])
     print("empty Numba cache, fresh processes:")
@@ -194,6 +218,9 @@ def compile_times(warm_rounds: int = 5) -> None:
           f"{b * 1e3:.0f} ms;"
           f" import fastgrad + first TwoLayerNet gradient {w * 1e3:.0f} ms, "
           f"{(w - b) * 1e3:.0f} ms beyond")
+    print(f"  a cached one-line Numba kernel with a BLAS product, its first call: "
+          f"{min(floor) * 1e3:.0f} ms beyond import numpy, numba (fastgrad: "
+          f"{(w - b - min(floor)) * 1e3:.0f} ms beyond that)")
 
 
 if __name__ == "__main__":
