@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import fastgrad
+from fastgrad._differentiate import METHODS
 from fastgrad.bench.checks import TOL_HESSIAN, max_rel_error, tolerance_of
 from fastgrad.bench.groups import toolkit as tk
 from fastgrad.bench.peers import HESSIAN_PEERS, METHOD_PEERS
@@ -29,7 +30,6 @@ from fastgrad.bench.workloads import (
     extended_rosenbrock_start,
 )
 
-METHODS = fastgrad._differentiate.METHODS
 BLOCK = tk.QUICK_HESSIAN_BLOCK
 
 

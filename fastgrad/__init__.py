@@ -11,12 +11,13 @@
 - :func:`accelerate`: the same speed for the reader's own book network, on its own arrays.
 """
 
+from typing import TYPE_CHECKING
+
 from . import (
     _config,  # noqa: F401  (picks a thread-safe Numba threading layer first)
     kernels,
     reference,
 )
-from ._accelerate import accelerate
 from ._api import (
     BACKENDS,
     MultiLayerNet,
@@ -26,10 +27,27 @@ from ._api import (
     TwoLayerNet,
     gradient_check,
 )
-from ._differentiate import DerivativeInfo, hessian, jacobian, numerical_gradient
-from ._gradcheck import GradientCheck, check_gradient
+from ._lazy import lazy_names
 from ._threads import get_num_threads, set_num_threads, threads
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._accelerate import accelerate
+    from ._differentiate import DerivativeInfo, hessian, jacobian, numerical_gradient
+    from ._gradcheck import GradientCheck, check_gradient
+
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "accelerate": "._accelerate",
+        "DerivativeInfo": "._differentiate",
+        "hessian": "._differentiate",
+        "jacobian": "._differentiate",
+        "numerical_gradient": "._differentiate",
+        "GradientCheck": "._gradcheck",
+        "check_gradient": "._gradcheck",
+    },
+)
 
 __all__ = [
     "__version__",

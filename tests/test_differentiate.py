@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastgrad
+from fastgrad._differentiate import METHODS
 from fastgrad.reference import differentiate as RD
 
 from .conftest import THREAD_COUNTS
-
-METHODS = fastgrad._differentiate.METHODS
 
 
 @numba.njit

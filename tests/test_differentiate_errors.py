@@ -11,10 +11,9 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import fastgrad
+from fastgrad._differentiate import METHODS
 
 from .conftest import THREAD_COUNTS
-
-METHODS = fastgrad._differentiate.METHODS
 
 
 @numba.njit

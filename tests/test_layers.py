@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 import fastgrad
+import fastgrad.kernels
 
 ROOT = Path(fastgrad.__file__).parent
 
@@ -13,6 +20,7 @@ ROOT = Path(fastgrad.__file__).parent
 LAYERS = [
     (
         "fastgrad._config",
+        "fastgrad._lazy",
         "fastgrad._version",
         "fastgrad._files",
         "fastgrad._labels",
@@ -105,3 +113,33 @@ def private_imports(path: Path, name: str):
 def test_no_module_imports_another_modules_private_names():
     found = [line for p in ROOT.rglob("*.py") for line in private_imports(p, module_name(p))]
     assert not found, "\n".join(found)
+
+
+#: Loaded at first use (fastgrad/_lazy.py): a TwoLayerNet script does not import them.
+LAZY_MODULES = (
+    "fastgrad._accelerate",
+    "fastgrad._differentiate",
+    "fastgrad._gradcheck",
+    "fastgrad.kernels.multilayer",
+)
+
+
+def test_import_leaves_the_lazy_modules_unloaded():
+    code = "import sys, fastgrad; print(' '.join(m for m in sys.modules if 'fastgrad' in m))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert "fastgrad.kernels.nets" in loaded
+    assert not set(LAZY_MODULES) & set(loaded)
+
+
+@pytest.mark.parametrize("package", [fastgrad, fastgrad.kernels], ids=["fastgrad", "kernels"])
+def test_every_public_name_resolves_to_its_module(package):
+    for name in package.__all__:
+        value = getattr(package, name)
+        if inspect.isfunction(value) or inspect.isclass(value):
+            home = importlib.import_module(value.__module__)
+            assert getattr(home, name) is value, name
+        assert name in dir(package)
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        package.no_such_name  # noqa: B018

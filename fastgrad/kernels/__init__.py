@@ -8,6 +8,9 @@ shapes that chain); the package root (``fastgrad.numerical_gradient``,
 ``fastgrad.TwoLayerNet``) validates.
 """
 
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 from .functions import (
     cross_entropy_error,
     identity_function,
@@ -21,8 +24,12 @@ from .functions import (
     sum_squared_error,
 )
 from .gradient import gradient_descent, numerical_diff, numerical_gradient
-from .multilayer import MultiLayerNet
 from .nets import SimpleNet, TwoLayerNet
+
+if TYPE_CHECKING:
+    from .multilayer import MultiLayerNet
+
+__getattr__, __dir__ = lazy_names(__name__, {"MultiLayerNet": ".multilayer"})
 
 __all__ = [
     "identity_function",

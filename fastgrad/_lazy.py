@@ -1,0 +1,28 @@
+"""Names a package loads at first use (PEP 562), so that ``import fastgrad`` does not pay for
+modules a script may never touch: the differentiation toolkit, ``accelerate`` and the
+multilayer kernels are about half of the import (docs/design.md, "The first call")."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def lazy_names(package: str, where: Mapping[str, str]) -> tuple[Callable, Callable]:
+    """The ``__getattr__`` and ``__dir__`` of ``package``, which loads each name of ``where``
+    (name -> relative module) from its module at first use and keeps it in the package."""
+    namespace = importlib.import_module(package).__dict__
+
+    def __getattr__(name: str) -> Any:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, package), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(where))
+
+    return __getattr__, __dir__
