@@ -1,6 +1,6 @@
 """Names a package loads at first use (PEP 562), so that ``import fastgrad`` does not pay for
 modules a script may never touch: the differentiation toolkit, ``accelerate`` and the
-multilayer kernels are about half of the import (docs/design.md, "The first call")."""
+multilayer kernels are about half of the import (docs/design.md, "Pitfalls", warm start)."""
 
 from __future__ import annotations
 
