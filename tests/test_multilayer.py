@@ -540,6 +540,33 @@ def test_series_path_against_long_double(rng, activation, x_scale):
             assert abs(got[name][idx] - oracle) <= 1e-14 + 1e-12 * abs(oracle), (name, idx)
 
 
+@pytest.mark.parametrize("order", [3, 5])
+@pytest.mark.parametrize("v_scale", [0.01, 1.0, 10.0])
+def test_relu_closed_form_coefficients_are_the_series(rng, v_scale, order):
+    # a ReLU unit's logits move along one direction per row; orders 3 and 5 take the closed
+    # form, order 7 the series arithmetic: in one call both kinds meet, so they must agree,
+    # term by term (the tolerance of the two-layer kernel's closed forms)
+    N, K, B = 100, 7, 64
+    a = rng.normal(size=(N, K)) * 3
+    s = np.exp(a - a.max(axis=1, keepdims=True))
+    s /= s.sum(axis=1, keepdims=True)
+    t = rng.integers(0, K, N)
+    p0 = s[np.arange(N), t]
+    q = p0 / (p0 + 1e-7)
+    sT = np.ascontiguousarray(s.T)
+    V = rng.normal(size=(K, B)) * v_scale
+    series, closed = np.zeros((4, N)), np.full((4, N), np.nan)
+    sf, qb, mom = np.empty(6 * (S.ORDER + 1) * B), np.empty(B), np.empty((6, B))
+    for lo in range(0, N, B):
+        nb = min(B, N - lo)
+        KU._relu_loss_series(V, sT, t, q, lo, nb, order + 1, sf, qb, series)
+        KU._relu_loss_closed(V, sT, t, q, lo, nb, order, mom, closed)
+    terms = (order + 1) // 2
+    assert np.all(series[terms:] == 0) and np.all(closed[terms:] == 0)
+    for p in range(terms):
+        assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
+
+
 def test_truncation_orders():
     # each order's ratio keeps 5 r^(P+2) / (1 - r^2) at the bound of order 7 at 0.008
     # (the one table, shared with the two-layer kernel; a hidden unit starts at order 3)

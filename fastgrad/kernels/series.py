@@ -267,20 +267,35 @@ def faa5(o1, o2, o3, o4, o5, i1, i2, i3, i4, i5):
 
 
 @jit
+def loss_derivatives(qn, qc, mean, c2, c3, c4, c5):
+    """Derivatives 1 to 5 at ``u = 0`` of one row's loss change when its logits move by
+    ``u d``, from the mean and the central moments ``c2 .. c5`` of ``e_k = d_k - d_t`` under
+    the row's softmax (``q = qn``, ``1 - q = qc``).
+
+    The target's log-probability moves by ``l(u)`` with ``lm = -kappa_m``, the cumulants of
+    ``e`` (``kappa1`` the mean, ``kappa2 = c2``, ``kappa3 = c3``, ``kappa4 = c4 - 3 c2^2``,
+    ``kappa5 = c5 - 10 c2 c3``). The loss change is ``-B(l)`` with ``B`` the cumulant
+    generating function of a Bernoulli(``q``) variable, ``q = p0 / (p0 + 1e-7)``
+    (as in :func:`logit_closed`), composed by Faa di Bruno's formula (:func:`faa5`)."""
+    w = qn * qc
+    g1, g2, g3, g4, g5 = faa5(
+        qn, w, w * (qc - qn), w * (1.0 - 6.0 * w), w * (qc - qn) * (1.0 - 12.0 * w),
+        -mean, -c2, -c3, -(c4 - 3.0 * c2 * c2), -(c5 - 10.0 * c2 * c3),
+    )  # fmt: skip
+    return -g1, -g2, -g3, -g4, -g5
+
+
+@jit
 def unit_closed(w2j, s, t, q, zcj, z1j, P, coef):
     """``c1``, ``c3`` and ``c5`` (up to order ``P <= 5``) of every row's ``F_nj``
     (:func:`unit_series`'s coefficients 0 to 2), in closed form: the orders the book's step
     needs, at a fraction of the cost of the series arithmetic.
 
-    With ``d_k = W2[j, k] - W2[j, t]``, the target's log-probability moves by ``l(u)`` when
-    ``z`` moves by ``u``, and ``lm = -kappa_m``, the cumulants of ``d`` under the softmax
-    (from its central moments ``c_p``: ``kappa1`` the mean, ``kappa2 = c2``, ``kappa3 = c3``,
-    ``kappa4 = c4 - 3 c2^2``, ``kappa5 = c5 - 10 c2 c3``). The loss change is ``g = -B(l)``
-    with ``B`` the cumulant generating function of a Bernoulli(``q``) variable,
-    ``q = p0 / (p0 + 1e-7)`` (as in :func:`logit_closed`). The sigmoid's change ``D`` has,
-    with ``v = z(1-z)``, ``D1 = v``, ``D2 = v (1-2z)``, ``D3 = v (1 - 6v)``,
-    ``D4 = v (1-2z)(1 - 12v)``, ``D5 = v (1 - 30v + 120v^2)``. ``F = g o D`` by Faa di
-    Bruno's formula (:func:`faa5`); ``c1 = F1``, ``c3 = F3 / 3!``, ``c5 = F5 / 5!``.
+    The logits move along ``W2[j, :]`` by ``D``, the sigmoid's change
+    (:func:`loss_derivatives` gives the loss change's derivatives in ``D``). With
+    ``v = z(1-z)``, ``D1 = v``, ``D2 = v (1-2z)``, ``D3 = v (1 - 6v)``,
+    ``D4 = v (1-2z)(1 - 12v)``, ``D5 = v (1 - 30v + 120v^2)``. ``F`` is their composition by
+    Faa di Bruno's formula (:func:`faa5`); ``c1 = F1``, ``c3 = F3 / 3!``, ``c5 = F5 / 5!``.
     ``1 - z`` comes from the forward pass, ``1 - q`` is computed directly (no cancellation).
     """
     N, K = s.shape
@@ -301,21 +316,16 @@ def unit_closed(w2j, s, t, q, zcj, z1j, P, coef):
                 c3 += se2 * e
                 c4 += se2 * e * e
                 c5 += se2 * e * e * e
+        qc = CROSS_ENTROPY_DELTA / (s[n, t[n]] + CROSS_ENTROPY_DELTA)  # 1 - q, directly
+        G1, G2, G3, G4, G5 = loss_derivatives(q[n], qc, mean, c2, c3, c4, c5)
         z = z1j[n]
         zc = zcj[n]
         v = z * zc
-        qn = q[n]
-        qc = CROSS_ENTROPY_DELTA / (s[n, t[n]] + CROSS_ENTROPY_DELTA)  # 1 - q, directly
-        w = qn * qc
         if P == 1:
-            coef[0, n] = -qn * (-mean) * v
+            coef[0, n] = G1 * v
             continue
-        g1, g2, g3, g4, g5 = faa5(
-            qn, w, w * (qc - qn), w * (1.0 - 6.0 * w), w * (qc - qn) * (1.0 - 12.0 * w),
-            -mean, -c2, -c3, -(c4 - 3.0 * c2 * c2), -(c5 - 10.0 * c2 * c3),
-        )  # fmt: skip
         F1, _, F3, _, F5 = faa5(
-            -g1, -g2, -g3, -g4, -g5,
+            G1, G2, G3, G4, G5,
             v, v * (zc - z), v * (1.0 - 6.0 * v), v * (zc - z) * (1.0 - 12.0 * v),
             v * (1.0 - 30.0 * v + 120.0 * v * v),
         )  # fmt: skip

@@ -15,13 +15,16 @@ from __future__ import annotations
 import numpy as np
 
 from .._config import jit
+from .functions import CROSS_ENTROPY_DELTA
 from .series import (
+    CLOSED_UNIT_ORDER,
     INV_FACT,
     N_ODD,
     ORDER,
     blk_expm1,
     blk_log1p,
     blk_loss_change,
+    loss_derivatives,
     order_for,
     order_ratio,
 )
@@ -151,6 +154,45 @@ def _relu_loss_series(V, sT, t, q, lo, nb, P1, sf, qb, coef):
                 aux[1, r] *= aux[0, r]
                 mm[p, r] += aux[1, r] * c
     _loss_series_tail(mm, q, lo, nb, sf, qb, coef)
+
+
+@jit
+def _relu_loss_closed(V, sT, t, q, lo, nb, P, mom, coef):
+    """:func:`_relu_loss_series` in closed form for ``P <= CLOSED_UNIT_ORDER``: the logits move
+    by ``y V[:, r]``, linearly, so the coefficients are the loss change's own derivatives along
+    that direction (:func:`fastgrad.kernels.series.loss_derivatives`, from the moments of
+    ``V[:, r] - V[t, r]`` under the softmax): ``c1 = G1``, ``c3 = G3 / 3!``, ``c5 = G5 / 5!``,
+    the rest 0. ``mom``: scratch, ``(6, B)``, rows innermost."""
+    K = V.shape[0]
+    lo = max(lo, 0)
+    for i in range(6):
+        for r in range(nb):
+            mom[i, r] = 0.0
+    for r in range(nb):
+        mom[5, r] = V[max(t[lo + r], 0), r]
+    for k in range(K):
+        for r in range(nb):
+            mom[0, r] += sT[k, lo + r] * (V[k, r] - mom[5, r])
+    if P >= 3:
+        for k in range(K):
+            for r in range(nb):
+                e = (V[k, r] - mom[5, r]) - mom[0, r]
+                se2 = sT[k, lo + r] * e * e
+                mom[1, r] += se2
+                mom[2, r] += se2 * e
+                mom[3, r] += se2 * e * e
+                mom[4, r] += se2 * e * e * e
+    for r in range(nb):
+        n = lo + r
+        qc = CROSS_ENTROPY_DELTA / (sT[max(t[n], 0), n] + CROSS_ENTROPY_DELTA)  # 1 - q
+        G1, _, G3, _, G5 = loss_derivatives(
+            q[n], qc, mom[0, r], mom[1, r], mom[2, r], mom[3, r], mom[4, r]
+        )
+        coef[0, n] = G1
+        coef[1, n] = G3 / 6.0 if P >= 3 else 0.0
+        coef[2, n] = G5 / 120.0 if P >= 5 else 0.0
+        for i in range(3, N_ODD):
+            coef[i, n] = 0.0
 
 
 @jit
@@ -455,7 +497,8 @@ def _widest(sizes):
 def _relu_plan(l, j, net, fw, tau, coef):
     """:func:`unit_plan` for ReLU: per block of rows, the directions and kink radii, the order
     from the largest ``|y| / rho`` (``rho = 1 / (2 max_k |v_k - v_t|)``, where the
-    log-partition stays analytic), ``tau = min(r (1 - KINK_MARGIN), R_P rho)``."""
+    log-partition stays analytic), ``tau = min(r (1 - KINK_MARGIN), R_P rho)``; the
+    coefficients in closed form up to ``CLOSED_UNIT_ORDER``, by series arithmetic beyond."""
     sizes, Wf, woff, bf, boff = net
     Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t = fw
     N = t.shape[0]
@@ -485,7 +528,10 @@ def _relu_plan(l, j, net, fw, tau, coef):
         ratio = order_ratio(P)
         for r in range(nb):
             tau[lo + r] = min(rad[r] * (1.0 - KINK_MARGIN), ratio * rho[r])
-        _relu_loss_series(V, sT, t, q, lo, nb, P + 1, sf, qb, coef)
+        if P <= CLOSED_UNIT_ORDER:
+            _relu_loss_closed(V, sT, t, q, lo, nb, P, view(sf, 0, 6, B), coef)
+        else:
+            _relu_loss_series(V, sT, t, q, lo, nb, P + 1, sf, qb, coef)
 
 
 @jit
