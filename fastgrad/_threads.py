@@ -141,8 +141,10 @@ class IdleCores:
             total = 0
             for line in lines[1:]:
                 fields = line.split()
-                if fields and fields[0].startswith("cpu") and (
-                    self.names is None or fields[0] in self.names
+                if (
+                    fields
+                    and fields[0].startswith("cpu")
+                    and (self.names is None or fields[0] in self.names)
                 ):
                     total += int(fields[4]) + int(fields[5])
             return total
@@ -328,7 +330,7 @@ def region(key: Hashable, *, blas: bool = False) -> Iterator[int]:
     if n is None:
         site, n, timed = ADAPTIVE.choose(key)
     before = numba.get_num_threads()
-    with PARALLEL_LOCK, (blas_held() if blas else contextlib.nullcontext()):
+    with PARALLEL_LOCK, blas_held() if blas else contextlib.nullcontext():
         if n != before:  # 1.4 us a call each way, saved where nothing changes
             numba.set_num_threads(n)
         try:

@@ -131,4 +131,3 @@ def _gc_off() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
