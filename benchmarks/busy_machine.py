@@ -104,16 +104,20 @@ def threads(calls: int = 200, rounds: int = 3) -> None:
         loaded = _state(net, x, t, calls, rounds)
     finally:
         busy.kill()
-    print(f"TwoLayerNet 784-50-10 numerical gradient, batch 100, float32, 80% zeros; "
-          f"{rounds} rounds of {calls} calls")
+    print(
+        f"TwoLayerNet 784-50-10 numerical gradient, batch 100, float32, 80% zeros; "
+        f"{rounds} rounds of {calls} calls"
+    )
     for name, r in (("idle", idle), ("one core busy", loaded)):
         med = ", ".join(f"{k} {v:.3f} ms" for k, v in r["median_ms"].items())
-        print(f"  {name}: medians {med}; default/1-thread {r['default_over_1']:.2f}x, "
-              f"1-thread/default {r['1_over_default']:.2f}x, slowest default call "
-              f"{r['slowest_default_over_median']:.1f}x its median (1 thread: "
-              f"{r['slowest_1_over_median']:.1f}x); settled on "
-              f"{r['settled']} thread(s); warm-up median {r['warmup_median_ms']:.3f} ms, "
-              f"slowest {r['warmup_slowest_ms']:.1f} ms")
+        print(
+            f"  {name}: medians {med}; default/1-thread {r['default_over_1']:.2f}x, "
+            f"1-thread/default {r['1_over_default']:.2f}x, slowest default call "
+            f"{r['slowest_default_over_median']:.1f}x its median (1 thread: "
+            f"{r['slowest_1_over_median']:.1f}x); settled on "
+            f"{r['settled']} thread(s); warm-up median {r['warmup_median_ms']:.3f} ms, "
+            f"slowest {r['warmup_slowest_ms']:.1f} ms"
+        )
 
 
 def train(iters: int = 1000, rounds: int = 2) -> None:
@@ -123,9 +127,21 @@ def train(iters: int = 1000, rounds: int = 2) -> None:
         with tempfile.TemporaryDirectory() as out:
             for _ in range(rounds):
                 for name, extra in (("default", []), ("--threads 1", ["--threads", "1"])):
-                    cmd = [sys.executable, "-m", "fastgrad", "train", "--data", "sample",
-                           "--iters", str(iters), "--quiet", "--no-checkpoint", "--out", out,
-                           *extra]
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "fastgrad",
+                        "train",
+                        "--data",
+                        "sample",
+                        "--iters",
+                        str(iters),
+                        "--quiet",
+                        "--no-checkpoint",
+                        "--out",
+                        out,
+                        *extra,
+                    ]
                     start = time.perf_counter()
                     subprocess.run(cmd, check=True, capture_output=True)
                     walls[name].append(time.perf_counter() - start)
@@ -188,8 +204,13 @@ print(json.dumps(out))
 
 def _probe(what: str, cache: str) -> dict:
     env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-    proc = subprocess.run([sys.executable, "-c", _PROBE, what, cache], env=env, check=True,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, what, cache],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -207,20 +228,28 @@ def compile_times(warm_rounds: int = 5) -> None:
             w = _probe("twolayer", cache)
             warm.append(w["import"] + w["float32"])
     print("empty Numba cache, fresh processes:")
-    print(f"  import fastgrad {cold2['import']:.2f} s; first TwoLayerNet gradient: float32 "
-          f"{cold2['float32']:.2f} s (import included: {cold2['import'] + cold2['float32']:.2f} s),"
-          f" then float64 {cold2['float64']:.2f} s")
-    print(f"  first MultiLayerNet(784, [100, 100], 10) gradient: ReLU {coldm['relu']:.1f} s, "
-          f"then sigmoid with weight decay {coldm['sigmoid_wd']:.1f} s "
-          f"(in all {coldm['relu'] + coldm['sigmoid_wd']:.1f} s)")
+    print(
+        f"  import fastgrad {cold2['import']:.2f} s; first TwoLayerNet gradient: float32 "
+        f"{cold2['float32']:.2f} s (import included: {cold2['import'] + cold2['float32']:.2f} s),"
+        f" then float64 {cold2['float64']:.2f} s"
+    )
+    print(
+        f"  first MultiLayerNet(784, [100, 100], 10) gradient: ReLU {coldm['relu']:.1f} s, "
+        f"then sigmoid with weight decay {coldm['sigmoid_wd']:.1f} s "
+        f"(in all {coldm['relu'] + coldm['sigmoid_wd']:.1f} s)"
+    )
     b, w = min(bare), min(warm)
-    print(f"warm cache, best of {warm_rounds} fresh processes: import numpy, numba "
-          f"{b * 1e3:.0f} ms;"
-          f" import fastgrad + first TwoLayerNet gradient {w * 1e3:.0f} ms, "
-          f"{(w - b) * 1e3:.0f} ms beyond")
-    print(f"  a cached one-line Numba kernel with a BLAS product, its first call: "
-          f"{min(floor) * 1e3:.0f} ms beyond import numpy, numba (fastgrad: "
-          f"{(w - b - min(floor)) * 1e3:.0f} ms beyond that)")
+    print(
+        f"warm cache, best of {warm_rounds} fresh processes: import numpy, numba "
+        f"{b * 1e3:.0f} ms;"
+        f" import fastgrad + first TwoLayerNet gradient {w * 1e3:.0f} ms, "
+        f"{(w - b) * 1e3:.0f} ms beyond"
+    )
+    print(
+        f"  a cached one-line Numba kernel with a BLAS product, its first call: "
+        f"{min(floor) * 1e3:.0f} ms beyond import numpy, numba (fastgrad: "
+        f"{(w - b - min(floor)) * 1e3:.0f} ms beyond that)"
+    )
 
 
 if __name__ == "__main__":

@@ -161,9 +161,7 @@ def test_idle_cores_from_proc_stat(tmp_path, monkeypatch):
     # 40 idle ticks in 0.3 s, 1.33 CPUs on average, but the process ran for 0.1 s of
     # them: its pause made 0.67 of those idle CPUs, so 0.67 remain
     write(225, 165, 60)
-    assert reader.since_last(0.2, 0.5, own_threads=1) == pytest.approx(
-        (40 / 100 + 0.1) / 0.3 - 1
-    )
+    assert reader.since_last(0.2, 0.5, own_threads=1) == pytest.approx((40 / 100 + 0.1) / 0.3 - 1)
     reader.names = {"cpu1"}  # an affinity of one CPU counts only its line
     assert reader.idle_ticks() == 165
 
