@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ._gradcheck import GradientCheck, check_gradient
 
 __getattr__, __dir__ = lazy_names(
-    __name__,
+    globals(),
     {
         "accelerate": "._accelerate",
         "DerivativeInfo": "._differentiate",

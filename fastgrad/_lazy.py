@@ -9,10 +9,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def lazy_names(package: str, where: Mapping[str, str]) -> tuple[Callable, Callable]:
-    """The ``__getattr__`` and ``__dir__`` of ``package``, which loads each name of ``where``
-    (name -> relative module) from its module at first use and keeps it in the package."""
-    namespace = importlib.import_module(package).__dict__
+def lazy_names(namespace: dict[str, Any], where: Mapping[str, str]) -> tuple[Callable, Callable]:
+    """The ``__getattr__`` and ``__dir__`` of the package whose ``globals()`` are
+    ``namespace``: each name of ``where`` (name -> relative module) is loaded from its module
+    at first use and kept in the package."""
+    package = namespace["__name__"]
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)

@@ -84,6 +84,17 @@ def forward_magnitude(params: dict, x, activation: str) -> float:
     return float(np.max(m))
 
 
+def softmax_rows(rng, N: int, K: int, temperature: float):
+    """Random softmax rows ``s`` (``N x K``, logits of scale ``temperature``), labels ``t``
+    and ``q = p0 / (p0 + 1e-7)``: what the closed forms and the series read."""
+    a = rng.normal(size=(N, K)) * temperature
+    s = np.exp(a - a.max(axis=1, keepdims=True))
+    s /= s.sum(axis=1, keepdims=True)
+    t = rng.integers(0, K, N)
+    p0 = s[np.arange(N), t]
+    return s, t, p0 / (p0 + 1e-7)
+
+
 def two_layer_logit_magnitude(params: dict, x) -> float:
     """The magnitudes summed into the logits of the two-layer sigmoid network, first order in
     the rounding of ``a1``: ``(z1 + sigmoid'(a1) M1) |W2| + |b2|`` with ``M1 = |x| |W1| + |b1|``

@@ -19,7 +19,13 @@ from fastgrad.kernels import series as S
 from fastgrad.kernels.oddsums import F32_BUDGET
 from fastgrad.reference.gradient import central_difference
 
-from .conftest import EPS, THREAD_COUNTS, reference_noise, two_layer_logit_magnitude
+from .conftest import (
+    EPS,
+    THREAD_COUNTS,
+    reference_noise,
+    softmax_rows,
+    two_layer_logit_magnitude,
+)
 from .test_reference import BOOK_W, NUMGRAD_VS_ANALYTIC_ATOL, eps_aware_gradient
 
 NAMES = R.nets.PARAM_NAMES
@@ -294,12 +300,7 @@ def test_closed_form_unit_coefficients_are_the_series(rng, w2_scale, order):
     # arithmetic: in one call both kinds meet, so they must agree, term by term
     N, K = 70, 7
     w = rng.normal(size=K) * w2_scale
-    a2 = rng.normal(size=(N, K)) * 3
-    s = np.exp(a2 - a2.max(axis=1, keepdims=True))
-    s /= s.sum(axis=1, keepdims=True)
-    t = rng.integers(0, K, N)
-    p0 = s[np.arange(N), t]
-    q = p0 / (p0 + 1e-7)
+    s, t, q = softmax_rows(rng, N, K, 3)
     a1 = rng.normal(size=N) * 4
     z1 = 1 / (1 + np.exp(-a1))
     zc = 1 / (1 + np.exp(a1))  # 1 - z1
@@ -313,15 +314,6 @@ def test_closed_form_unit_coefficients_are_the_series(rng, w2_scale, order):
     assert np.all(series[terms:] == 0) and np.all(closed[terms:] == 0)
     for p in range(terms):
         assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
-
-
-def softmax_rows(rng, N, K, temperature):
-    a2 = rng.normal(size=(N, K)) * temperature
-    s = np.exp(a2 - a2.max(axis=1, keepdims=True))
-    s /= s.sum(axis=1, keepdims=True)
-    t = rng.integers(0, K, N)
-    p0 = s[np.arange(N), t]
-    return s, t, p0 / (p0 + 1e-7)
 
 
 def logit_series(s, t, q, k):

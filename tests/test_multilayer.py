@@ -20,7 +20,7 @@ from fastgrad.kernels import unitseries as KU
 from fastgrad.reference.functions import cross_entropy_error, sigmoid, softmax
 from fastgrad.reference.gradient import central_difference
 
-from .conftest import THREAD_COUNTS, forward_magnitude, reference_noise
+from .conftest import THREAD_COUNTS, forward_magnitude, reference_noise, softmax_rows
 
 # -- the book's layer classes (common/layers.py), written out as the book has them ---------
 
@@ -547,12 +547,7 @@ def test_relu_closed_form_coefficients_are_the_series(rng, v_scale, order):
     # form, order 7 the series arithmetic: in one call both kinds meet, so they must agree,
     # term by term (the tolerance of the two-layer kernel's closed forms)
     N, K, B = 100, 7, 64
-    a = rng.normal(size=(N, K)) * 3
-    s = np.exp(a - a.max(axis=1, keepdims=True))
-    s /= s.sum(axis=1, keepdims=True)
-    t = rng.integers(0, K, N)
-    p0 = s[np.arange(N), t]
-    q = p0 / (p0 + 1e-7)
+    s, t, q = softmax_rows(rng, N, K, 3)
     sT = np.ascontiguousarray(s.T)
     V = rng.normal(size=(K, B)) * v_scale
     series, closed = np.zeros((4, N)), np.full((4, N), np.nan)

@@ -29,7 +29,7 @@ from .nets import SimpleNet, TwoLayerNet
 if TYPE_CHECKING:
     from .multilayer import MultiLayerNet
 
-__getattr__, __dir__ = lazy_names(__name__, {"MultiLayerNet": ".multilayer"})
+__getattr__, __dir__ = lazy_names(globals(), {"MultiLayerNet": ".multilayer"})
 
 __all__ = [
     "identity_function",
