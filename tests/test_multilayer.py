@@ -15,6 +15,7 @@ import fastgrad
 from fastgrad import kernels as K
 from fastgrad import reference as R
 from fastgrad.kernels import multilayer as KM
+from fastgrad.kernels import powersums as KP
 from fastgrad.kernels import series as S
 from fastgrad.kernels import unitseries as KU
 from fastgrad.reference.functions import cross_entropy_error, sigmoid, softmax
@@ -560,6 +561,80 @@ def test_relu_closed_form_coefficients_are_the_series(rng, v_scale, order):
     assert np.all(series[terms:] == 0) and np.all(closed[terms:] == 0)
     for p in range(terms):
         assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
+
+
+def test_power_sums_are_the_sums(rng):
+    # E_m[j, n, k2] = sum_k W[j, k]^m d[k, m, n] Wn[k, k2]: BLAS products over blocks of
+    # rows (the last one short), laid out per block with rows innermost; Higham's bound for
+    # sums of H products, with room
+    Hp, H, K, N, P = 7, 9, 5, 70, 3
+    W = rng.normal(size=(Hp, H))
+    dT = rng.normal(size=(H, S.ORDER + 1, N))
+    Wn = rng.normal(size=(H, K))
+    E = KP.power_sums(W, dT, Wn, P)
+    assert E.shape == (P, Hp * N * K)
+    for m in range(1, P + 1):
+        terms = W[:, :, None, None] ** m * dT[None, :, m, :, None] * Wn[None, :, None, :]
+        want, size = terms.sum(axis=1), np.abs(terms).sum(axis=1)
+        for lo in range(0, N, KP.BLOCK_ROWS):
+            nb = min(KP.BLOCK_ROWS, N - lo)
+            got = KP.sums_view(E, m, Hp, K, lo, nb).reshape(Hp, K, nb).transpose(0, 2, 1)
+            tol = 2 * H * np.finfo(float).eps * size[:, lo : lo + nb]
+            assert np.all(np.abs(got - want[:, lo : lo + nb]) <= tol)
+
+
+def sigmoid_series_plan(li, j, net, fw, coef):
+    """A sigmoid unit's coefficients by the series arithmetic (the kernel's own
+    ``_sigmoid_block`` and ``_sigmoid_loss_series``), at the orders ``unit_plan`` picks."""
+    sizes, Wf, woff = net[:3]
+    sT, ymax, t = fw[5], fw[11][li - 1], fw[12]
+    N, K, PM, B = t.shape[0], sizes[-1], S.ORDER + 1, KU._SIGMOID_BLOCK
+    hmax = int(sizes[1:].max())
+    work = (np.empty((hmax, PM, B)), np.empty((hmax, PM, B)), np.empty((PM, PM, B)))
+    rho = KU.sigmoid_radius(li, j, sizes, Wf, woff, np.empty((2, hmax)))
+    orders = []
+    for lo in range(0, N, B):
+        nb = min(B, N - lo)
+        P = S.order_for(np.max(ymax[lo : lo + nb] / rho), KM.LOWEST_ORDER)
+        D = np.empty((K, PM, B))
+        args = (np.empty((4, PM, B)), np.empty(B), np.empty(B), D)
+        KU._sigmoid_block(li, j, lo, nb, P + 1, net, fw, work, *args)
+        KU._sigmoid_loss_series(D, sT, t, fw[4], lo, nb, P + 1, np.empty(6 * PM * B),
+                                np.empty(B), coef)  # fmt: skip
+        orders.append(P)
+    return orders
+
+
+@pytest.mark.parametrize(
+    "w_scale, x_scale, needs",
+    [  # (layer, order) pairs the case must take: (1, 3) and (2, 3|5) are the closed forms
+        (0.3, 1.0, {(1, 3), (2, 3)}),
+        (1.0, 1.0, {(1, 3), (2, 5)}),
+        (0.3, 5.0, {(1, 5)}),
+        (3.0, 1.0, {(1, 7)}),
+    ],
+)
+def test_sigmoid_closed_forms_are_the_series(rng, w_scale, x_scale, needs):
+    # the last hidden layer's units take the two-layer kernel's closed form (orders 3 and 5),
+    # the layer before it its own (order 3, from the power sums), orders 5 and 7 the series
+    # arithmetic: each against the series arithmetic, term by term (the tolerance of the ReLU
+    # closed forms' test). For the layer before the last both read the power sums (checked
+    # on their own above). The order rises with h max|x| / rho
+    net, x, t = make_problem(rng, 6, [5, 4], 3, 45, activation="sigmoid", std=w_scale)
+    x *= x_scale / x.max()  # h max|x| / rho: 1e-4 x_scale (rho = 1 at w_scale <= 1)
+    params = KM._flat(net.params)
+    fw = KM._pass(params, x, t, 1e-4, False, False)
+    tau, coef = np.empty(x.shape[0]), np.empty((S.N_ODD, x.shape[0]))
+    seen = set()
+    for li, width in ((1, 5), (2, 4)):
+        for j in range(width):
+            series = np.zeros_like(coef)
+            orders = sigmoid_series_plan(li, j, params, fw, series)
+            KU.unit_plan(li, j, params, fw, False, False, tau, coef)
+            seen.update((li, P) for P in orders)
+            for p in range(S.N_ODD):
+                assert_allclose(coef[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
+    assert needs <= seen
 
 
 def test_truncation_orders():

@@ -34,7 +34,8 @@ from ..reference.multilayer import check_activation, param_names
 from .functions import softmax_rows
 from .inputs import as_labels, as_rows
 from .oddsums import odd_sums, single_group
-from .rowloss import logit_exact, row_loss_along, sigmoid1
+from .powersums import power_sums
+from .rowloss import act, exact_half_difference, logit_exact
 from .series import (
     BLOCK,
     CLOSED_LOGIT_ORDER,
@@ -54,6 +55,7 @@ from .unitseries import (
     SIGMOID_LIPSCHITZ,
     blk_sigmoid_change,
     layer_series,
+    sigmoid_order_max,
     unit_plan,
     view,
 )
@@ -67,14 +69,6 @@ __all__ = ["MultiLayerNet", "KINK_MARGIN", "SIGMOID_LIPSCHITZ", "LOWEST_ORDER", 
 # ``[I, H1, ..., HL, K]``; ``W_l`` (``sizes[l-1] x sizes[l]``) starts at ``woff[l]`` of ``Wf``
 # and ``b_l`` at ``boff[l]`` of ``bf``; per-row arrays of layer ``l`` (``N x sizes[l]``, or
 # transposed) start at ``aoff[l]``.
-
-
-@jit
-def _act(v, relu):
-    """The hidden activation: the book's ReLU (0 where ``v <= 0``) or sigmoid."""
-    if relu:
-        return v if v > 0.0 else 0.0
-    return sigmoid1(v)
 
 
 @jit
@@ -111,7 +105,7 @@ def _forward_rows(n0, n1, sizes, Wf, woff, bf, boff, x, relu, Af, Zf, aoff):
             z = view(Zf, aoff[l] + n0 * H, m, H)
             for r in range(m):
                 for k in range(H):
-                    z[r, k] = _act(a[r, k], relu)
+                    z[r, k] = act(a[r, k], relu)
             prev = z
 
 
@@ -154,53 +148,6 @@ def _transposed(Ff, aoff, sizes, N, last):
     return out
 
 
-# -- exact evaluation of one perturbed row loss ------------------------------------------
-
-
-@jit
-def _nudged_row_loss(l, j, n, y, sizes, Wf, woff, Af, aoff, t, relu, buf):
-    """Row ``n``'s loss when unit ``j`` of layer ``l`` has its pre-activation moved by ``y``,
-    evaluated directly through the layers below it (the changes are propagated, not the
-    values recomputed, so no rounding of unchanged units enters)."""
-    N = t.shape[0]
-    L = sizes.shape[0] - 2
-    K = sizes[L + 1]
-    a = Af[aoff[l] + n * sizes[l] + j]
-    d = _act(a + y, relu) - _act(a, relu)
-    logits = view(Af, aoff[L + 1], N, K)[n]
-    if l == L:
-        return row_loss_along(logits, view(Wf, woff[L + 1], sizes[L], K)[j], d, t[n])
-    c = 0
-    W = view(Wf, woff[l + 1], sizes[l], sizes[l + 1])
-    for k in range(sizes[l + 1]):
-        buf[c, k] = d * W[j, k]
-    for m in range(l + 1, L + 1):
-        Hn = sizes[m + 1]
-        Wn = view(Wf, woff[m + 1], sizes[m], Hn)
-        am = view(Af, aoff[m], N, sizes[m])[n]
-        for k2 in range(Hn):
-            buf[1 - c, k2] = 0.0
-        for k in range(sizes[m]):
-            dk = buf[c, k]
-            if dk != 0.0:
-                dz = _act(am[k] + dk, relu) - _act(am[k], relu)
-                if dz != 0.0:
-                    for k2 in range(Hn):
-                        buf[1 - c, k2] += dz * Wn[k, k2]
-        c = 1 - c
-    return row_loss_along(logits, buf[c, :K], 1.0, t[n])
-
-
-@jit
-def _exact_half_difference(l, j, n, y, ex):
-    """``(l_n(+y) - l_n(-y)) / 2``: what the odd polynomial gives on the series path.
-    ``ex = (sizes, Wf, woff, Af, aoff, t, relu, buf)``."""
-    sizes, Wf, woff, Af, aoff, t, relu, buf = ex
-    lp = _nudged_row_loss(l, j, n, y, sizes, Wf, woff, Af, aoff, t, relu, buf)
-    lm = _nudged_row_loss(l, j, n, -y, sizes, Wf, woff, Af, aoff, t, relu, buf)
-    return 0.5 * (lp - lm)
-
-
 # -- the sums over inputs -------------------------------------------------------------------
 
 
@@ -230,7 +177,7 @@ def _column_sum(l, j, coef, tau, y, ex):
         for n in range(y.shape[0]):
             yn = y[n]
             if yn != 0.0 and abs(yn) >= tau[n]:
-                total += _exact_half_difference(l, j, n, yn, ex)
+                total += exact_half_difference(l, j, n, yn, ex)
     return total
 
 
@@ -259,7 +206,7 @@ def _product_unit(l, j, coef, tau, ymax, h, layer, ex, scale, lam, W):
                 if abs(y) < tau[n]:
                     acc[i] += odd_poly(c0, c1, c2, c3, y)
                 else:
-                    acc[i] += _exact_half_difference(l, j, n, y, ex)
+                    acc[i] += exact_half_difference(l, j, n, y, ex)
     for i in range(I):
         gW[i, j] = acc[i] * scale + lam * W[i, j]
 
@@ -272,7 +219,7 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, products, gWTf, gbf):
     ``net = (sizes, Wf, woff, bf, boff)``; ``fw``: what :func:`_prepare` computed;
     ``products``: :func:`_product_unit`'s ``layer`` for layer 1, then for layer 2."""
     sizes, Wf, woff, bf, boff = net
-    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t = fw
+    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef = fw
     N = t.shape[0]
     L = sizes.shape[0] - 2
     hmax = 1
@@ -468,8 +415,8 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
     L = sizes.shape[0] - 2
     H1 = sizes[1]
     net = (sizes, Wf, woff, bf, boff)
-    Af, Zf, aoff, s = _forward(sizes, Wf, woff, bf, boff, x, relu)
-    fw = _prepare(sizes, x, t, h, relu, Af, Zf, aoff, s)
+    fw = _pass(net, x, t, h, relu, force_exact)
+    Zf, aoff = fw[1], fw[2]
     logit_order = _logit_order(sizes, Zf, aoff, h, force_exact)
     order, task_layer = _task_order(tuple(sizes.tolist()))
     gWTf = np.empty(Wf.shape[0])
@@ -492,15 +439,32 @@ def _product_layer(v, units):
     return v, np.empty((N_ODD, v.shape[0], units)), np.empty((v.shape[1], units))
 
 
-@jit
-def _limits(sizes, Wf, woff, bf, boff, x, t, h, relu, force_exact):
-    """Every hidden unit's ``tau`` (flat, ``N x H_l`` per layer at ``aoff[l]``), by the
-    kernel's own :func:`unit_plan`, and whether the logit tasks take the series path."""
-    N = x.shape[0]
-    L = sizes.shape[0] - 2
-    net = (sizes, Wf, woff, bf, boff)
+def _pass(net, x, t, h, relu, force_exact):
+    """What the tasks read (``fw``): :func:`_prepare`'s tuple and the power sums of a sigmoid
+    network's second-to-last hidden layer (:mod:`fastgrad.kernels.powersums`; ``0 x 0``
+    where no task reads them). Its parallel steps are called from here, not from compiled
+    code (see :func:`_numgrad`)."""
+    sizes, Wf, woff, bf, boff = net
     Af, Zf, aoff, s = _forward(sizes, Wf, woff, bf, boff, x, relu)
     fw = _prepare(sizes, x, t, h, relu, Af, Zf, aoff, s)
+    L = sizes.shape[0] - 2
+    if relu or force_exact or L < 2:
+        return (*fw, np.empty((0, 0)))
+    l = L - 1
+    P = sigmoid_order_max(l, sizes, Wf, woff, fw[11][l - 1])
+    W = Wf[woff[L] : woff[L + 1]].reshape(sizes[l], sizes[L])
+    Wn = Wf[woff[L + 1] : woff[L + 2]].reshape(sizes[L], sizes[L + 1])
+    dT = layer_series(fw[10], aoff, sizes, L, x.shape[0])
+    return (*fw, power_sums(W, dT, Wn, P))
+
+
+@jit
+def _plans(net, fw, relu, force_exact):
+    """Every hidden unit's ``tau`` (flat, ``N x H_l`` per layer at ``aoff[l]``), by the
+    kernel's own :func:`unit_plan`."""
+    sizes, aoff = net[0], fw[2]
+    N = fw[12].shape[0]
+    L = sizes.shape[0] - 2
     out = np.empty(aoff[L + 1])
     coef = np.empty((N_ODD, N))
     tau = np.empty(N)
@@ -510,7 +474,7 @@ def _limits(sizes, Wf, woff, bf, boff, x, t, h, relu, force_exact):
             unit_plan(l, j, net, fw, relu, force_exact, tau, coef)
             for n in range(N):
                 T[n, j] = tau[n]
-    return out, aoff, _logit_order(sizes, Zf, aoff, h, force_exact) != EXACT
+    return out
 
 
 # -- forward, loss and backprop ---------------------------------------------------------
@@ -690,10 +654,12 @@ def nudge_limits(
     sizes, Wf, woff, bf, boff = _flat(params)
     x2 = as_rows(x, int(sizes[0]))
     labels = as_labels(t, x2.shape[0], int(sizes[-1]))
+    relu = activation == "relu"
     with region(("MultiLayerNet", "nudge_limits", x2.shape, tuple(sizes.tolist())), blas=True):
-        out, aoff, logits = _limits(
-            sizes, Wf, woff, bf, boff, x2, labels, float(h), activation == "relu", exact
-        )
+        fw = _pass((sizes, Wf, woff, bf, boff), x2, labels, float(h), relu, exact)
+        out = _plans((sizes, Wf, woff, bf, boff), fw, relu, exact)
+    aoff = fw[2]
+    logits = _logit_order(sizes, fw[1], aoff, float(h), exact) != EXACT
     N = x2.shape[0]
     taus = {
         l: out[aoff[l] : aoff[l] + N * sizes[l]].reshape(N, sizes[l])

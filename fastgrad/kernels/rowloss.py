@@ -1,7 +1,9 @@
 """Exact evaluation of perturbed row losses: the fallback of the series path
 (:mod:`fastgrad.kernels.series`) where its bound does not hold (large ``h``, unnormalised
-inputs, huge weights), shared by the network kernels. Each function evaluates the book's
-``-log(softmax(...)[t] + 1e-7)`` of one row directly, with the logits moved.
+inputs, huge weights, a ReLU kink within reach), shared by the network kernels. Each function
+evaluates the book's ``-log(softmax(...)[t] + 1e-7)`` of one row directly, with the logits
+moved; :func:`nudged_row_loss` first carries a hidden unit's change through the layers below
+it (``docs/multilayer.md``, "The exact path").
 """
 
 from __future__ import annotations
@@ -70,3 +72,56 @@ def logit_exact(k, a2, z1T, t, h, gW2T, gb2):
             d = h * z1T[j, n]
             acc += row_loss_logit(a2[n], k, d, t[n]) - row_loss_logit(a2[n], k, -d, t[n])
         gW2T[k, j] = acc / (2 * h) / N
+
+
+@jit
+def act(v, relu):
+    """The hidden activation: the book's ReLU (0 where ``v <= 0``) or sigmoid."""
+    if relu:
+        return v if v > 0.0 else 0.0
+    return sigmoid1(v)
+
+
+@jit
+def nudged_row_loss(l, j, n, y, sizes, Wf, woff, Af, aoff, t, relu, buf):
+    """Row ``n``'s loss when unit ``j`` of hidden layer ``l`` has its pre-activation moved by
+    ``y``, evaluated directly through the layers below it (the changes are propagated, not the
+    values recomputed, so no rounding of unchanged units enters). The multilayer kernel's flat
+    storage: ``W_m`` at ``Wf[woff[m]:]`` (``sizes[m-1] x sizes[m]``), row ``n`` of ``a_m`` at
+    ``Af[aoff[m] + n sizes[m]:]``; ``buf``: ``(2, widest layer)`` scratch."""
+    L = sizes.shape[0] - 2
+    K = sizes[L + 1]
+    a = Af[aoff[l] + n * sizes[l] + j]
+    d = act(a + y, relu) - act(a, relu)
+    logits = Af[aoff[L + 1] + n * K : aoff[L + 1] + (n + 1) * K]
+    w0 = woff[l + 1] + j * sizes[l + 1]  # row j of W_{l+1}
+    if l == L:
+        return row_loss_along(logits, Wf[w0 : w0 + K], d, t[n])
+    c = 0
+    for k in range(sizes[l + 1]):
+        buf[c, k] = d * Wf[w0 + k]
+    for m in range(l + 1, L + 1):
+        Hn = sizes[m + 1]
+        for k2 in range(Hn):
+            buf[1 - c, k2] = 0.0
+        for k in range(sizes[m]):
+            dk = buf[c, k]
+            am = Af[aoff[m] + n * sizes[m] + k]
+            if dk != 0.0:
+                dz = act(am + dk, relu) - act(am, relu)
+                if dz != 0.0:
+                    wk = woff[m + 1] + k * Hn  # row k of W_{m+1}
+                    for k2 in range(Hn):
+                        buf[1 - c, k2] += dz * Wf[wk + k2]
+        c = 1 - c
+    return row_loss_along(logits, buf[c, :K], 1.0, t[n])
+
+
+@jit
+def exact_half_difference(l, j, n, y, ex):
+    """``(l_n(+y) - l_n(-y)) / 2`` by :func:`nudged_row_loss`: what the odd polynomial gives
+    on the series path. ``ex = (sizes, Wf, woff, Af, aoff, t, relu, buf)``."""
+    sizes, Wf, woff, Af, aoff, t, relu, buf = ex
+    lp = nudged_row_loss(l, j, n, y, sizes, Wf, woff, Af, aoff, t, relu, buf)
+    lm = nudged_row_loss(l, j, n, -y, sizes, Wf, woff, Af, aoff, t, relu, buf)
+    return 0.5 * (lp - lm)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._config import jit
 from .functions import CROSS_ENTROPY_DELTA
+from .powersums import BLOCK_ROWS, power_block, sums_view
 from .series import (
     CLOSED_UNIT_ORDER,
     INV_FACT,
@@ -27,11 +28,13 @@ from .series import (
     loss_derivatives,
     order_for,
     order_ratio,
+    unit_closed,
 )
 
 __all__ = [
     "unit_plan",
     "sigmoid_radius",
+    "sigmoid_order_max",
     "layer_series",
     "blk_sigmoid_change",
     "view",
@@ -51,7 +54,7 @@ SIGMOID_LIPSCHITZ = 1.0 / 3.0
 
 #: Rows per block of series arithmetic (``(ORDER + 1, B)`` arrays, rows innermost).
 _RELU_BLOCK = 64
-_SIGMOID_BLOCK = 32
+_SIGMOID_BLOCK = BLOCK_ROWS
 
 #: The lowest truncation order of a hidden unit's series (the table is the two-layer
 #: kernel's, :data:`fastgrad.kernels.series.SERIES_ORDERS`).
@@ -276,6 +279,68 @@ def layer_series(dTf, aoff, sizes, l, N):
 
 
 @jit
+def _store_block(cb, lo, nb, P, coef):
+    """Rows ``0:nb`` of a block's closed-form coefficients into ``coef[:, lo:lo+nb]``; the
+    terms beyond order ``P`` zero."""
+    lo = max(lo, 0)
+    for i in range(N_ODD):
+        for r in range(nb):
+            coef[i, lo + r] = cb[i, r] if 2 * i + 1 <= P else 0.0
+
+
+@jit
+def _next_closed(E, Hp, j, lo, nb, zT, cT, sT, t, q, mom, coef):
+    """Sigmoid, unit ``j`` of layer ``L - 1`` (``Hp`` units): ``c1`` and ``c3`` of rows
+    ``lo:lo+nb`` in closed form (order 3) from the power sums ``E_1 .. E_3``
+    (:mod:`fastgrad.kernels.powersums`). The logits move by ``D(sigma) = E_1 sigma + E_2
+    sigma^2 + E_3 sigma^3``, ``sigma`` the unit's change. The loss change in ``sigma`` has
+    ``G1 = Phi1[E_1]``, ``G2 = Phi2[E_1, E_1] + 2 Phi1[E_2]``, ``G3 = Phi3[E_1, E_1, E_1] +
+    6 Phi2[E_1, E_2] + 6 Phi1[E_3]`` (``Phi`` the loss change's derivatives in the logits:
+    ``Phi1[a] = q mu_a``, ``Phi2[a, b] = q cov(a, b) - q (1 - q) mu_a mu_b`` under the softmax,
+    and along ``E_1`` :func:`fastgrad.kernels.series.loss_derivatives`), composed with the
+    sigmoid's change as :func:`fastgrad.kernels.series.unit_closed` does. ``mom``: ``(8, B)``
+    scratch."""
+    K = sT.shape[0]
+    lo = max(lo, 0)
+    e1 = sums_view(E, 1, Hp, K, lo, nb)[max(j, 0)]
+    e2 = sums_view(E, 2, Hp, K, lo, nb)[max(j, 0)]
+    e3 = sums_view(E, 3, Hp, K, lo, nb)[max(j, 0)]
+    for i in range(8):
+        for r in range(nb):
+            mom[i, r] = 0.0
+    for k in range(K):  # the means of E_m - E_m[t] under the softmax (rows 0-2)
+        for r in range(nb):
+            tk = max(t[lo + r], 0) * nb + r
+            sk = sT[k, lo + r]
+            mom[0, r] += sk * (e1[k * nb + r] - e1[tk])
+            mom[1, r] += sk * (e2[k * nb + r] - e2[tk])
+            mom[2, r] += sk * (e3[k * nb + r] - e3[tk])
+    for k in range(K):  # var and third moment of E_1, cov(E_1, E_2) (rows 3-5)
+        for r in range(nb):
+            tk = max(t[lo + r], 0) * nb + r
+            sk = sT[k, lo + r]
+            d1 = (e1[k * nb + r] - e1[tk]) - mom[0, r]
+            d2 = (e2[k * nb + r] - e2[tk]) - mom[1, r]
+            mom[3, r] += sk * d1 * d1
+            mom[4, r] += sk * d1 * d1 * d1
+            mom[5, r] += sk * d1 * d2
+    for r in range(nb):
+        n = lo + r
+        qn = q[n]
+        qc = CROSS_ENTROPY_DELTA / (sT[max(t[n], 0), n] + CROSS_ENTROPY_DELTA)  # 1 - q
+        G1, G2, G3, _, _ = loss_derivatives(qn, qc, mom[0, r], mom[3, r], mom[4, r], 0.0, 0.0)
+        G2 += 2.0 * qn * mom[1, r]
+        G3 += 6.0 * (qn * mom[5, r] - qn * qc * mom[0, r] * mom[1, r]) + 6.0 * qn * mom[2, r]
+        z = zT[n]
+        zc = cT[n]
+        v = z * zc
+        coef[0, n] = G1 * v
+        coef[1, n] = (G1 * v * (1.0 - 6.0 * v) + 3.0 * G2 * v * v * (zc - z) + G3 * v**3) / 6.0
+        for i in range(2, N_ODD):
+            coef[i, n] = 0.0
+
+
+@jit
 def _sigmoid_block(l, j, lo, nb, P1, net, fw, work, blk, zb, cb, D):
     """Sigmoid: the series ``D`` (order ``P1 - 1``) of the logits' change when unit ``j`` of
     layer ``l`` moves by ``y``, rows ``lo:lo+nb``, carried through every layer below.
@@ -283,8 +348,10 @@ def _sigmoid_block(l, j, lo, nb, P1, net, fw, work, blk, zb, cb, D):
     The unit's change is its Taylor series ``S`` (precomputed, ``dTf``). Each unit ``k`` of
     the next layer moves by ``w_k S`` and changes by ``sum_m d_km w_k^m S^m``: the powers
     ``S^m`` are shared by all ``k`` and the ``d_km`` precomputed, so when the next layer feeds
-    the logits its contribution is summed per power first (:func:`_next_layer`). Further
-    layers take a general series through the sigmoid's ODE (:func:`_deeper_layers`).
+    the logits its contribution is summed per power first, for every unit and row at once
+    (the power sums ``fw[13]``, :mod:`fastgrad.kernels.powersums`); otherwise
+    :func:`_next_layer` carries it, and further layers take a general series through the
+    sigmoid's ODE (:func:`_deeper_layers`).
     """
     sizes, Wf, woff = net[0], net[1], net[2]
     aoff, ZTf, CTf, dTf = fw[2], fw[7], fw[8], fw[10]
@@ -311,9 +378,10 @@ def _sigmoid_block(l, j, lo, nb, P1, net, fw, work, blk, zb, cb, D):
                     D[k, p, r] = w * S[p, r]
         return
     _powers(Q, P1)
-    E = D if l + 1 == L else nxt  # the logits' change, or the layer after's
-    _next_layer(l, j, lo, nb, P1, sizes, Wf, woff, dTf, aoff, N, Q, blk, E)
-    if l + 1 == L:  # D_k2 = sum_m E[k2, m] S^m
+    if l + 1 < L:
+        _next_layer(l, j, lo, nb, P1, sizes, Wf, woff, dTf, aoff, N, Q, blk, nxt)
+    else:  # D_k2 = sum_m E[k2, m] S^m, the power sums E computed for every unit at once
+        power_block(fw[13], sizes[l], j, lo, nb, P1, D)
         for k2 in range(sizes[L + 1]):
             for p in range(P1 - 1, 0, -1):
                 for r in range(B):
@@ -345,9 +413,8 @@ def _powers(Q, P1):
 @jit
 def _next_layer(l, j, lo, nb, P1, sizes, Wf, woff, dTf, aoff, N, Q, blk, E):
     """``E[k2]``: the layer after next's pre-activation changes ``sum_k Wn[k, k2] dz_k``, with
-    ``dz_k = sum_m d_km w_k^m S^m``; when that layer is the logits, kept per power
-    (``E[k2, m] = sum_k Wn[k, k2] d_km w_k^m``) for the caller to compose with ``S^m``."""
-    L = sizes.shape[0] - 2
+    ``dz_k = sum_m d_km w_k^m S^m``, for a layer ``l + 1`` that does not feed the logits
+    (those take :func:`fastgrad.kernels.powersums.power_sums`)."""
     B = E.shape[2]
     W = view(Wf, woff[l + 1], sizes[l], sizes[l + 1])
     dTn = layer_series(dTf, aoff, sizes, l + 1, N)
@@ -371,21 +438,18 @@ def _next_layer(l, j, lo, nb, P1, sizes, Wf, woff, dTf, aoff, N, Q, blk, E):
             wp *= w
             for r in range(nb):
                 c[m, r] = wp * dTn[k, m, lo + r]
-        src = c
-        if l + 1 < L:  # dz_k = sum_m c_m S^m, a series of its own
-            for p in range(P1):
+        for p in range(P1):  # dz_k = sum_m c_m S^m
+            for r in range(B):
+                dz[p, r] = 0.0
+        for m in range(1, P1):
+            for p in range(m, P1):
                 for r in range(B):
-                    dz[p, r] = 0.0
-            for m in range(1, P1):
-                for p in range(m, P1):
-                    for r in range(B):
-                        dz[p, r] += c[m, r] * Q[m, p, r]
-            src = dz
+                    dz[p, r] += c[m, r] * Q[m, p, r]
         for k2 in range(Hn):
             w2 = Wn[k, k2]
             for p in range(1, P1):
                 for r in range(B):
-                    E[k2, p, r] += w2 * src[p, r]
+                    E[k2, p, r] += w2 * dz[p, r]
 
 
 @jit
@@ -462,6 +526,19 @@ def sigmoid_radius(l, j, sizes, Wf, woff, ebuf):
 
 
 @jit
+def sigmoid_order_max(l, sizes, Wf, woff, ymax):
+    """The highest truncation order that :func:`unit_plan` takes for any block of rows of a
+    unit of sigmoid layer ``l`` (``ymax``: the layer's largest nudge per row)."""
+    ebuf = np.empty((2, _widest(sizes)))
+    worst = 0.0
+    for j in range(sizes[l]):
+        rho_j = sigmoid_radius(l, j, sizes, Wf, woff, ebuf)
+        for n in range(ymax.shape[0]):
+            worst = max(worst, ymax[n] / rho_j)
+    return order_for(worst, LOWEST_ORDER)
+
+
+@jit
 def unit_plan(l, j, net, fw, relu, force_exact, tau, coef):
     """The path decision and the series of unit ``j`` of layer ``l``: for each row ``n``,
     ``tau[n]``, the largest ``|y|`` for which the series path is used (nudges with
@@ -500,7 +577,7 @@ def _relu_plan(l, j, net, fw, tau, coef):
     log-partition stays analytic), ``tau = min(r (1 - KINK_MARGIN), R_P rho)``; the
     coefficients in closed form up to ``CLOSED_UNIT_ORDER``, by series arithmetic beyond."""
     sizes, Wf, woff, bf, boff = net
-    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t = fw
+    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef = fw
     N = t.shape[0]
     K = sizes[sizes.shape[0] - 1]
     B = _RELU_BLOCK
@@ -539,7 +616,7 @@ def _sigmoid_plan(l, j, net, fw, tau, coef):
     """:func:`unit_plan` for the sigmoid: one radius per unit (:func:`sigmoid_radius`), the
     order per block of rows from its largest ``|y| / rho``, ``tau = R_P rho``."""
     sizes, Wf, woff, bf, boff = net
-    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t = fw
+    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef = fw
     N = t.shape[0]
     K = sizes[sizes.shape[0] - 1]
     PM = ORDER + 1
@@ -554,14 +631,25 @@ def _sigmoid_plan(l, j, net, fw, tau, coef):
     cb = np.empty(B)
     rho_j = sigmoid_radius(l, j, sizes, Wf, woff, np.empty((2, hmax)))
     blk = np.empty((4, PM, B))
+    L = sizes.shape[0] - 2
+    zT = view(ZTf, aoff[l], sizes[l], N)[j]
+    cT = view(CTf, aoff[l], sizes[l], N)[j]
     for lo in range(0, N, B):
         nb = min(B, N - lo)
         worst = 0.0
         for r in range(nb):
             worst = max(worst, ymax[lo + r] / rho_j)
         P = order_for(worst, LOWEST_ORDER)
-        _sigmoid_block(l, j, lo, nb, P + 1, net, fw, work, blk, zb, cb, D)
-        _sigmoid_loss_series(D, sT, t, q, lo, nb, P + 1, sf, qb, coef)
+        if l == L and P <= CLOSED_UNIT_ORDER:  # the two-layer kernel's closed form
+            w = view(Wf, woff[L + 1], sizes[L], K)[j]
+            unit_closed(w, s[lo : lo + nb], t[lo : lo + nb], q[lo : lo + nb],
+                        cT[lo : lo + nb], zT[lo : lo + nb], P, blk[0])  # fmt: skip
+            _store_block(blk[0], lo, nb, P, coef)
+        elif l == L - 1 and P == LOWEST_ORDER:
+            _next_closed(Ef, sizes[l], j, lo, nb, zT, cT, sT, t, q, blk[0], coef)
+        else:
+            _sigmoid_block(l, j, lo, nb, P + 1, net, fw, work, blk, zb, cb, D)
+            _sigmoid_loss_series(D, sT, t, q, lo, nb, P + 1, sf, qb, coef)
         ratio = order_ratio(P)
         for r in range(nb):
             tau[lo + r] = ratio * rho_j
