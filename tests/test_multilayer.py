@@ -563,23 +563,34 @@ def test_relu_closed_form_coefficients_are_the_series(rng, v_scale, order):
         assert_allclose(closed[p], series[p], rtol=0, atol=1e-13 * np.abs(series[p]).max())
 
 
-def test_power_sums_are_the_sums(rng):
+@pytest.mark.parametrize("P", [3, 5])
+def test_power_sums_are_the_sums(rng, P):
     # E_m[j, n, k2] = sum_k W[j, k]^m d[k, m, n] Wn[k, k2]: BLAS products over blocks of
-    # rows (the last one short), laid out per block with rows innermost; Higham's bound for
-    # sums of H products, with room
-    Hp, H, K, N, P = 7, 9, 5, 70, 3
+    # rows (the last one short), laid out per block with rows innermost; at order 3 only
+    # E_1, E_2 and E_3's mean against the target's under the softmax. Higham's bound for
+    # sums of H (or H K) products, with room
+    Hp, H, K, N = 7, 9, 5, 70
     W = rng.normal(size=(Hp, H))
     dT = rng.normal(size=(H, S.ORDER + 1, N))
     Wn = rng.normal(size=(H, K))
-    E = KP.power_sums(W, dT, Wn, P)
-    assert E.shape == (P, Hp * N * K)
-    for m in range(1, P + 1):
+    s, t, _ = softmax_rows(rng, N, K, 2)
+    E, mu = KP.power_sums(W, dT, Wn, P, s, t)
+    assert E.shape == ((P if P > 3 else 2), Hp * N * K) and mu.shape == (Hp, N)
+    eps = np.finfo(float).eps
+    for m in range(1, max(P, 3) + 1):
         terms = W[:, :, None, None] ** m * dT[None, :, m, :, None] * Wn[None, :, None, :]
         want, size = terms.sum(axis=1), np.abs(terms).sum(axis=1)
+        if m == 3:  # sum_k2 (s - onehot(t))[n, k2] E_3[j, n, k2], as sum_k W^3 d (Wn s - Wn_t)
+            g = s - np.eye(K)[t]
+            inner = np.abs(dT[:, 3]) * (np.abs(Wn) @ s.T + np.abs(Wn[:, t]))
+            tol = 2 * (H + K) * eps * (np.abs(W) ** 3 @ inner)
+            assert np.all(np.abs(mu - (want * g).sum(axis=2)) <= tol)
+        if m > E.shape[0]:
+            continue
         for lo in range(0, N, KP.BLOCK_ROWS):
             nb = min(KP.BLOCK_ROWS, N - lo)
             got = KP.sums_view(E, m, Hp, K, lo, nb).reshape(Hp, K, nb).transpose(0, 2, 1)
-            tol = 2 * H * np.finfo(float).eps * size[:, lo : lo + nb]
+            tol = 2 * H * eps * size[:, lo : lo + nb]
             assert np.all(np.abs(got - want[:, lo : lo + nb]) <= tol)
 
 
@@ -619,17 +630,22 @@ def test_sigmoid_closed_forms_are_the_series(rng, w_scale, x_scale, needs):
     # the layer before it its own (order 3, from the power sums), orders 5 and 7 the series
     # arithmetic: each against the series arithmetic, term by term (the tolerance of the ReLU
     # closed forms' test). For the layer before the last both read the power sums (checked
-    # on their own above). The order rises with h max|x| / rho
+    # on their own above), the closed form E_3 only through its mean. The order rises with
+    # h max|x| / rho
     net, x, t = make_problem(rng, 6, [5, 4], 3, 45, activation="sigmoid", std=w_scale)
     x *= x_scale / x.max()  # h max|x| / rho: 1e-4 x_scale (rho = 1 at w_scale <= 1)
     params = KM._flat(net.params)
     fw = KM._pass(params, x, t, 1e-4, False, False)
+    sizes, Wf, woff = params[:3]  # the series reads E_3 whole: every power sum to order 7
+    W2, W3 = (Wf[woff[i] : woff[i + 1]].reshape(sizes[i - 1], sizes[i]) for i in (2, 3))
+    dT = KU.layer_series(fw[10], fw[2], sizes, 2, x.shape[0])
+    full = (*fw[:13], *KP.power_sums(W2, dT, W3, S.ORDER, fw[3], t))
     tau, coef = np.empty(x.shape[0]), np.empty((S.N_ODD, x.shape[0]))
     seen = set()
     for li, width in ((1, 5), (2, 4)):
         for j in range(width):
             series = np.zeros_like(coef)
-            orders = sigmoid_series_plan(li, j, params, fw, series)
+            orders = sigmoid_series_plan(li, j, params, full, series)
             KU.unit_plan(li, j, params, fw, False, False, tau, coef)
             seen.update((li, P) for P in orders)
             for p in range(S.N_ODD):

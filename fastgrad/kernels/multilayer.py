@@ -219,7 +219,7 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, products, gWTf, gbf):
     ``net = (sizes, Wf, woff, bf, boff)``; ``fw``: what :func:`_prepare` computed;
     ``products``: :func:`_product_unit`'s ``layer`` for layer 1, then for layer 2."""
     sizes, Wf, woff, bf, boff = net
-    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef = fw
+    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef, muf = fw
     N = t.shape[0]
     L = sizes.shape[0] - 2
     hmax = 1
@@ -449,13 +449,13 @@ def _pass(net, x, t, h, relu, force_exact):
     fw = _prepare(sizes, x, t, h, relu, Af, Zf, aoff, s)
     L = sizes.shape[0] - 2
     if relu or force_exact or L < 2:
-        return (*fw, np.empty((0, 0)))
+        return (*fw, np.empty((0, 0)), np.empty((0, 0)))
     l = L - 1
     P = sigmoid_order_max(l, sizes, Wf, woff, fw[11][l - 1])
     W = Wf[woff[L] : woff[L + 1]].reshape(sizes[l], sizes[L])
     Wn = Wf[woff[L + 1] : woff[L + 2]].reshape(sizes[L], sizes[L + 1])
     dT = layer_series(fw[10], aoff, sizes, L, x.shape[0])
-    return (*fw, power_sums(W, dT, Wn, P))
+    return (*fw, *power_sums(W, dT, Wn, P, fw[3], t))
 
 
 @jit

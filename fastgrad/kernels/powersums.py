@@ -49,37 +49,63 @@ def _block_product(m, lo, nb, Wp, dT, Wn, out):
     np.dot(Wp[m - 1], M, out)
 
 
+@jit
+def _target_mean(Wp, dT, Wn, s, t, mu):
+    """``mu[j, n] = sum_k2 (s[n, k2] - [k2 == t[n]]) E_3[j, n, k2]``: one product, ``W_L^3 @
+    u`` with ``u[k, n] = d_k3[n] (sum_k2 Wn[k, k2] s[n, k2] - Wn[k, t[n]])``."""
+    H, K = Wn.shape
+    N = s.shape[0]
+    u = np.empty((H, N))
+    for k in range(H):
+        for n in range(N):
+            acc = 0.0
+            for k2 in range(K):
+                acc += Wn[k, k2] * s[n, k2]
+            u[k, n] = dT[k, 3, n] * (acc - Wn[k, max(t[n], 0)])
+    np.dot(Wp[2], u, mu)
+
+
 @jit_parallel
-def power_sums(W, dT, Wn, P):
-    """``E_m`` for ``m = 1 .. P`` (``P`` at least the highest order any of the layer's units
-    takes): ``W = W_L`` (``H_{L-1} x H_L``), ``dT[k, m, n] = d_km[n]`` (layer ``L``'s Taylor
-    coefficients), ``Wn = W_{L+1}``. Returns ``(P, H_{L-1} N K)``: row ``m - 1`` holds, per
-    block of rows, the ``H_{L-1} x (K nb)`` matrix :func:`sums_view` addresses."""
+def power_sums(W, dT, Wn, P, s, t):
+    """The power sums of the units of layer ``L - 1`` up to order ``P`` (the highest any of
+    them takes, at least 3): ``W = W_L`` (``H_{L-1} x H_L``), ``dT[k, m, n] = d_km[n]``
+    (layer ``L``'s Taylor coefficients), ``Wn = W_{L+1}``, ``s`` the softmax, ``t`` the labels.
+
+    Returns ``(E, mu)``. ``E`` (``(P', H_{L-1} N K)``) holds ``E_m`` in row ``m - 1``, per
+    block of rows the ``H_{L-1} x (K nb)`` matrix :func:`sums_view` addresses, for ``m = 1 ..
+    P'``: ``P' = P`` for a layer whose units take order 5 or 7, and ``P' = 2`` at order 3,
+    where the closed form reads ``E_3`` only through ``mu`` (``H_{L-1} x N``), its mean
+    relative to the target's under the softmax, a product ``K`` times smaller."""
     Hp, H = W.shape
     K = Wn.shape[1]
     N = dT.shape[2]
-    Wp = np.empty((P, Hp, H))
+    full = P if P > 3 else 2
+    Wp = np.empty((max(P, 3), Hp, H))
     for j in range(Hp):
         for k in range(H):
             w = W[j, k]
             Wp[0, j, k] = w
-            for m in range(1, P):
+            for m in range(1, Wp.shape[0]):
                 Wp[m, j, k] = Wp[m - 1, j, k] * w
-    E = np.empty((P, Hp * N * K))
+    E = np.empty((full, Hp * N * K))
+    mu = np.empty((Hp, N))
     n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
-    n_tasks = n_blocks * P
+    n_tasks = n_blocks * full + 1
     counter = np.zeros(1, dtype=np.int64)
-    # task (block, m) writes only its block of row m - 1 of E
+    # task (block, m) writes only its block of row m - 1 of E; the last task only mu
     for _ in prange(n_tasks):
         task = next_task(counter)
         while task < n_tasks:
-            b = task // P
-            m = task - b * P + 1
-            lo = b * BLOCK_ROWS
-            nb = min(BLOCK_ROWS, N - lo)
-            _block_product(m, lo, nb, Wp, dT, Wn, sums_view(E, m, Hp, K, lo, nb))
+            if task == n_tasks - 1:
+                _target_mean(Wp, dT, Wn, s, t, mu)
+            else:
+                b = task // full
+                m = task - b * full + 1
+                lo = b * BLOCK_ROWS
+                nb = min(BLOCK_ROWS, N - lo)
+                _block_product(m, lo, nb, Wp, dT, Wn, sums_view(E, m, Hp, K, lo, nb))
             task = next_task(counter)
-    return E
+    return E, mu
 
 
 @jit

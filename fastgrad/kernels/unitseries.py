@@ -289,38 +289,39 @@ def _store_block(cb, lo, nb, P, coef):
 
 
 @jit
-def _next_closed(E, Hp, j, lo, nb, zT, cT, sT, t, q, mom, coef):
+def _next_closed(E, mu, Hp, j, lo, nb, zT, cT, sT, t, q, mom, coef):
     """Sigmoid, unit ``j`` of layer ``L - 1`` (``Hp`` units): ``c1`` and ``c3`` of rows
-    ``lo:lo+nb`` in closed form (order 3) from the power sums ``E_1 .. E_3``
-    (:mod:`fastgrad.kernels.powersums`). The logits move by ``D(sigma) = E_1 sigma + E_2
-    sigma^2 + E_3 sigma^3``, ``sigma`` the unit's change. The loss change in ``sigma`` has
+    ``lo:lo+nb`` in closed form (order 3) from the power sums ``E`` and ``mu``
+    (:func:`fastgrad.kernels.powersums.power_sums`). The logits move by ``D(sigma) = E_1 sigma
+    + E_2 sigma^2 + E_3 sigma^3``, ``sigma`` the unit's change. The loss change in ``sigma`` has
     ``G1 = Phi1[E_1]``, ``G2 = Phi2[E_1, E_1] + 2 Phi1[E_2]``, ``G3 = Phi3[E_1, E_1, E_1] +
     6 Phi2[E_1, E_2] + 6 Phi1[E_3]`` (``Phi`` the loss change's derivatives in the logits:
-    ``Phi1[a] = q mu_a``, ``Phi2[a, b] = q cov(a, b) - q (1 - q) mu_a mu_b`` under the softmax,
-    and along ``E_1`` :func:`fastgrad.kernels.series.loss_derivatives`), composed with the
-    sigmoid's change as :func:`fastgrad.kernels.series.unit_closed` does. ``mom``: ``(8, B)``
-    scratch."""
+    ``Phi1[a] = q mu_a``, ``Phi2[a, b] = q cov(a, b) - q (1 - q) mu_a mu_b``, means and
+    covariances of ``a - a_t`` under the softmax, and along ``E_1``
+    :func:`fastgrad.kernels.series.loss_derivatives`), composed with the sigmoid's change as
+    :func:`fastgrad.kernels.series.unit_closed` does. ``mom``: ``(8, B)`` scratch."""
     K = sT.shape[0]
     lo = max(lo, 0)
-    e1 = sums_view(E, 1, Hp, K, lo, nb)[max(j, 0)]
-    e2 = sums_view(E, 2, Hp, K, lo, nb)[max(j, 0)]
-    e3 = sums_view(E, 3, Hp, K, lo, nb)[max(j, 0)]
-    for i in range(8):
+    j = max(j, 0)
+    e1 = sums_view(E, 1, Hp, K, lo, nb)[j]
+    e2 = sums_view(E, 2, Hp, K, lo, nb)[j]
+    for i in range(6):
         for r in range(nb):
             mom[i, r] = 0.0
-    for k in range(K):  # the means of E_m - E_m[t] under the softmax (rows 0-2)
+    for r in range(nb):  # the target's E_1, E_2 (rows 6, 7)
+        tk = max(t[lo + r], 0) * nb + r
+        mom[6, r] = e1[tk]
+        mom[7, r] = e2[tk]
+    for k in range(K):  # the means of E_m - E_m[t] under the softmax (rows 0, 1)
         for r in range(nb):
-            tk = max(t[lo + r], 0) * nb + r
             sk = sT[k, lo + r]
-            mom[0, r] += sk * (e1[k * nb + r] - e1[tk])
-            mom[1, r] += sk * (e2[k * nb + r] - e2[tk])
-            mom[2, r] += sk * (e3[k * nb + r] - e3[tk])
+            mom[0, r] += sk * (e1[k * nb + r] - mom[6, r])
+            mom[1, r] += sk * (e2[k * nb + r] - mom[7, r])
     for k in range(K):  # var and third moment of E_1, cov(E_1, E_2) (rows 3-5)
         for r in range(nb):
-            tk = max(t[lo + r], 0) * nb + r
             sk = sT[k, lo + r]
-            d1 = (e1[k * nb + r] - e1[tk]) - mom[0, r]
-            d2 = (e2[k * nb + r] - e2[tk]) - mom[1, r]
+            d1 = (e1[k * nb + r] - mom[6, r]) - mom[0, r]
+            d2 = (e2[k * nb + r] - mom[7, r]) - mom[1, r]
             mom[3, r] += sk * d1 * d1
             mom[4, r] += sk * d1 * d1 * d1
             mom[5, r] += sk * d1 * d2
@@ -330,7 +331,7 @@ def _next_closed(E, Hp, j, lo, nb, zT, cT, sT, t, q, mom, coef):
         qc = CROSS_ENTROPY_DELTA / (sT[max(t[n], 0), n] + CROSS_ENTROPY_DELTA)  # 1 - q
         G1, G2, G3, _, _ = loss_derivatives(qn, qc, mom[0, r], mom[3, r], mom[4, r], 0.0, 0.0)
         G2 += 2.0 * qn * mom[1, r]
-        G3 += 6.0 * (qn * mom[5, r] - qn * qc * mom[0, r] * mom[1, r]) + 6.0 * qn * mom[2, r]
+        G3 += 6.0 * (qn * mom[5, r] - qn * qc * mom[0, r] * mom[1, r]) + 6.0 * qn * mu[j, n]
         z = zT[n]
         zc = cT[n]
         v = z * zc
@@ -349,7 +350,7 @@ def _sigmoid_block(l, j, lo, nb, P1, net, fw, work, blk, zb, cb, D):
     the next layer moves by ``w_k S`` and changes by ``sum_m d_km w_k^m S^m``: the powers
     ``S^m`` are shared by all ``k`` and the ``d_km`` precomputed, so when the next layer feeds
     the logits its contribution is summed per power first, for every unit and row at once
-    (the power sums ``fw[13]``, :mod:`fastgrad.kernels.powersums`); otherwise
+    (the power sums ``fw[13]``, ``fw[14]``: :mod:`fastgrad.kernels.powersums`); otherwise
     :func:`_next_layer` carries it, and further layers take a general series through the
     sigmoid's ODE (:func:`_deeper_layers`).
     """
@@ -577,7 +578,7 @@ def _relu_plan(l, j, net, fw, tau, coef):
     log-partition stays analytic), ``tau = min(r (1 - KINK_MARGIN), R_P rho)``; the
     coefficients in closed form up to ``CLOSED_UNIT_ORDER``, by series arithmetic beyond."""
     sizes, Wf, woff, bf, boff = net
-    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef = fw
+    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef, muf = fw
     N = t.shape[0]
     K = sizes[sizes.shape[0] - 1]
     B = _RELU_BLOCK
@@ -614,9 +615,12 @@ def _relu_plan(l, j, net, fw, tau, coef):
 @jit
 def _sigmoid_plan(l, j, net, fw, tau, coef):
     """:func:`unit_plan` for the sigmoid: one radius per unit (:func:`sigmoid_radius`), the
-    order per block of rows from its largest ``|y| / rho``, ``tau = R_P rho``."""
+    order per block of rows from its largest ``|y| / rho``, ``tau = R_P rho``; the
+    coefficients in closed form for the last two hidden layers at the orders the book's step
+    takes (the last: up to ``CLOSED_UNIT_ORDER``; the one before: 3), by series arithmetic
+    otherwise."""
     sizes, Wf, woff, bf, boff = net
-    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef = fw
+    Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef, muf = fw
     N = t.shape[0]
     K = sizes[sizes.shape[0] - 1]
     PM = ORDER + 1
@@ -645,8 +649,8 @@ def _sigmoid_plan(l, j, net, fw, tau, coef):
             unit_closed(w, s[lo : lo + nb], t[lo : lo + nb], q[lo : lo + nb],
                         cT[lo : lo + nb], zT[lo : lo + nb], P, blk[0])  # fmt: skip
             _store_block(blk[0], lo, nb, P, coef)
-        elif l == L - 1 and P == LOWEST_ORDER:
-            _next_closed(Ef, sizes[l], j, lo, nb, zT, cT, sT, t, q, blk[0], coef)
+        elif l == L - 1 and P == 3:  # closed form from the power sums
+            _next_closed(Ef, muf, sizes[l], j, lo, nb, zT, cT, sT, t, q, blk[0], coef)
         else:
             _sigmoid_block(l, j, lo, nb, P + 1, net, fw, work, blk, zb, cb, D)
             _sigmoid_loss_series(D, sT, t, q, lo, nb, P + 1, sf, qb, coef)
