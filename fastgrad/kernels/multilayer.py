@@ -34,7 +34,7 @@ from ..reference.multilayer import check_activation, param_names
 from .functions import softmax_rows
 from .inputs import as_labels, as_rows
 from .oddsums import odd_sums, single_group
-from .powersums import power_sums
+from .powersums import power_sums, target_mean
 from .rowloss import act, exact_half_difference, logit_exact
 from .series import (
     BLOCK,
@@ -440,22 +440,28 @@ def _product_layer(v, units):
 
 
 def _pass(net, x, t, h, relu, force_exact):
-    """What the tasks read (``fw``): :func:`_prepare`'s tuple and the power sums of a sigmoid
-    network's second-to-last hidden layer (:mod:`fastgrad.kernels.powersums`; ``0 x 0``
-    where no task reads them). Its parallel steps are called from here, not from compiled
-    code (see :func:`_numgrad`)."""
+    """What the tasks read (``fw``): :func:`_prepare`'s tuple and the power sums of the
+    second-to-last hidden layer, ``E`` and (sigmoid) ``E_3``'s target mean
+    (:mod:`fastgrad.kernels.powersums`; ``0 x 0`` where no task reads them). Its parallel
+    steps are called from here, not from compiled code (see :func:`_numgrad`)."""
     sizes, Wf, woff, bf, boff = net
     Af, Zf, aoff, s = _forward(sizes, Wf, woff, bf, boff, x, relu)
     fw = _prepare(sizes, x, t, h, relu, Af, Zf, aoff, s)
     L = sizes.shape[0] - 2
-    if relu or force_exact or L < 2:
-        return (*fw, np.empty((0, 0)), np.empty((0, 0)))
-    l = L - 1
-    P = sigmoid_order_max(l, sizes, Wf, woff, fw[11][l - 1])
-    W = Wf[woff[L] : woff[L + 1]].reshape(sizes[l], sizes[L])
+    none = np.empty((0, 0))
+    if force_exact or L < 2:
+        return (*fw, none, none)
+    N = x.shape[0]
+    W = Wf[woff[L] : woff[L + 1]].reshape(sizes[L - 1], sizes[L])
     Wn = Wf[woff[L + 1] : woff[L + 2]].reshape(sizes[L], sizes[L + 1])
-    dT = layer_series(fw[10], aoff, sizes, L, x.shape[0])
-    return (*fw, *power_sums(W, dT, Wn, P, fw[3], t))
+    if relu:  # the directions: d_k1 = the mask of layer L
+        mask = np.zeros((sizes[L], 2, N))
+        mask[:, 1, :] = fw[6][aoff[L] : aoff[L + 1]].reshape(sizes[L], N) > 0.0
+        return (*fw, power_sums(W, mask, Wn, 1), none)
+    P = sigmoid_order_max(L - 1, sizes, Wf, woff, fw[11][L - 2])
+    dT = layer_series(fw[10], aoff, sizes, L, N)
+    E = power_sums(W, dT, Wn, P if P > 3 else 2)  # at order 3, E_3 only through its mean
+    return (*fw, E, target_mean(W, dT, Wn, fw[3], t))
 
 
 @jit

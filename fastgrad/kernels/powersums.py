@@ -1,5 +1,5 @@
-"""The power sums of a sigmoid network's second-to-last hidden layer, for every unit and row
-at once, as BLAS products (``docs/multilayer.md``, "Sigmoid: Taylor mode through the layers").
+"""The power sums of a network's second-to-last hidden layer, for every unit and row at once,
+as BLAS products (``docs/multilayer.md``, "Power sums").
 
 When unit ``j`` of layer ``L - 1`` changes by ``S(y)``, unit ``k`` of layer ``L`` moves by
 ``W_L[j, k] S`` and changes by ``sum_m d_km (W_L[j, k] S)^m``, and logit ``k2`` by
@@ -7,11 +7,12 @@ When unit ``j`` of layer ``L - 1`` changes by ``S(y)``, unit ``k`` of layer ``L`
 
     E_m[j, n, k2] = sum_k W_L[j, k]^m  d_km[n]  W_{L+1}[k, k2]
 
-(``d_km[n] = sigma^(m)(a_L[n, k]) / m!``). For each ``m`` that is one product,
-``W_L^m @ M_m`` with ``M_m[k, (n, k2)] = d_km[n] W_{L+1}[k, k2]``: ``H_{L-1} H_L N K``
-multiply-adds, the bulk of a sigmoid network's unit tasks, done by BLAS instead of one unit
-at a time. The products cover fixed blocks of :data:`BLOCK_ROWS` rows, one BLAS thread each
-(the caller holds BLAS at one thread), so the sums do not depend on the thread count.
+(sigmoid: ``d_km[n] = sigma^(m)(a_L[n, k]) / m!``; ReLU, inside the kink radius: ``d_k1`` is
+the mask ``a_L > 0``, and ``E_1`` the direction of the logits). For each ``m`` that is one
+product, ``W_L^m @ M_m`` with ``M_m[k, (n, k2)] = d_km[n] W_{L+1}[k, k2]``: ``H_{L-1} H_L N
+K`` multiply-adds, the bulk of the layer's unit tasks, done by BLAS instead of one unit at a
+time. The products cover fixed blocks of :data:`BLOCK_ROWS` rows, one BLAS thread each (the
+caller holds BLAS at one thread), so the sums do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from numba import prange
 
 from .._config import jit, jit_parallel, next_task
 
-__all__ = ["BLOCK_ROWS", "power_sums", "power_block", "sums_view"]
+__all__ = ["BLOCK_ROWS", "power_sums", "power_block", "sums_view", "target_mean"]
 
 #: Rows per block of the products, and per block of a sigmoid unit's series arithmetic: a
 #: unit's task reads one block of every power sum as one contiguous piece.
@@ -49,10 +50,46 @@ def _block_product(m, lo, nb, Wp, dT, Wn, out):
     np.dot(Wp[m - 1], M, out)
 
 
+@jit_parallel
+def power_sums(W, dT, Wn, P):
+    """``E_m`` of the units of layer ``L - 1`` for ``m = 1 .. P``: ``W = W_L`` (``H_{L-1} x
+    H_L``), ``dT[k, m, n] = d_km[n]`` (layer ``L``'s Taylor coefficients: the sigmoid's; for
+    ReLU ``P = 1`` and ``d_k1`` the mask ``a_L > 0``), ``Wn = W_{L+1}``. Returns ``(P, H_{L-1}
+    N K)``: ``E_m`` in row ``m - 1``, per block of rows the ``H_{L-1} x (K nb)`` matrix
+    :func:`sums_view` addresses."""
+    Hp, H = W.shape
+    K = Wn.shape[1]
+    N = dT.shape[2]
+    Wp = np.empty((P, Hp, H))
+    for j in range(Hp):
+        for k in range(H):
+            w = W[j, k]
+            Wp[0, j, k] = w
+            for m in range(1, P):
+                Wp[m, j, k] = Wp[m - 1, j, k] * w
+    E = np.empty((P, Hp * N * K))
+    n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
+    n_tasks = n_blocks * P
+    counter = np.zeros(1, dtype=np.int64)
+    # task (block, m) writes only its block of row m - 1 of E
+    for _ in prange(n_tasks):
+        task = next_task(counter)
+        while task < n_tasks:
+            b = task // P
+            m = task - b * P + 1
+            lo = b * BLOCK_ROWS
+            nb = min(BLOCK_ROWS, N - lo)
+            _block_product(m, lo, nb, Wp, dT, Wn, sums_view(E, m, Hp, K, lo, nb))
+            task = next_task(counter)
+    return E
+
+
 @jit
-def _target_mean(Wp, dT, Wn, s, t, mu):
-    """``mu[j, n] = sum_k2 (s[n, k2] - [k2 == t[n]]) E_3[j, n, k2]``: one product, ``W_L^3 @
-    u`` with ``u[k, n] = d_k3[n] (sum_k2 Wn[k, k2] s[n, k2] - Wn[k, t[n]])``."""
+def target_mean(W, dT, Wn, s, t):
+    """``mu[j, n] = sum_k2 (s[n, k2] - [k2 == t[n]]) E_3[j, n, k2]``, ``E_3``'s mean against
+    the target's under the softmax ``s`` (``t``: the labels), all a closed form of order 3
+    needs of ``E_3``: one product ``K`` times smaller, ``W^3 @ u`` with ``u[k, n] = d_k3[n]
+    (sum_k2 Wn[k, k2] s[n, k2] - Wn[k, t[n]])``."""
     H, K = Wn.shape
     N = s.shape[0]
     u = np.empty((H, N))
@@ -62,50 +99,7 @@ def _target_mean(Wp, dT, Wn, s, t, mu):
             for k2 in range(K):
                 acc += Wn[k, k2] * s[n, k2]
             u[k, n] = dT[k, 3, n] * (acc - Wn[k, max(t[n], 0)])
-    np.dot(Wp[2], u, mu)
-
-
-@jit_parallel
-def power_sums(W, dT, Wn, P, s, t):
-    """The power sums of the units of layer ``L - 1`` up to order ``P`` (the highest any of
-    them takes, at least 3): ``W = W_L`` (``H_{L-1} x H_L``), ``dT[k, m, n] = d_km[n]``
-    (layer ``L``'s Taylor coefficients), ``Wn = W_{L+1}``, ``s`` the softmax, ``t`` the labels.
-
-    Returns ``(E, mu)``. ``E`` (``(P', H_{L-1} N K)``) holds ``E_m`` in row ``m - 1``, per
-    block of rows the ``H_{L-1} x (K nb)`` matrix :func:`sums_view` addresses, for ``m = 1 ..
-    P'``: ``P' = P`` for a layer whose units take order 5 or 7, and ``P' = 2`` at order 3,
-    where the closed form reads ``E_3`` only through ``mu`` (``H_{L-1} x N``), its mean
-    relative to the target's under the softmax, a product ``K`` times smaller."""
-    Hp, H = W.shape
-    K = Wn.shape[1]
-    N = dT.shape[2]
-    full = P if P > 3 else 2
-    Wp = np.empty((max(P, 3), Hp, H))
-    for j in range(Hp):
-        for k in range(H):
-            w = W[j, k]
-            Wp[0, j, k] = w
-            for m in range(1, Wp.shape[0]):
-                Wp[m, j, k] = Wp[m - 1, j, k] * w
-    E = np.empty((full, Hp * N * K))
-    mu = np.empty((Hp, N))
-    n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
-    n_tasks = n_blocks * full + 1
-    counter = np.zeros(1, dtype=np.int64)
-    # task (block, m) writes only its block of row m - 1 of E; the last task only mu
-    for _ in prange(n_tasks):
-        task = next_task(counter)
-        while task < n_tasks:
-            if task == n_tasks - 1:
-                _target_mean(Wp, dT, Wn, s, t, mu)
-            else:
-                b = task // full
-                m = task - b * full + 1
-                lo = b * BLOCK_ROWS
-                nb = min(BLOCK_ROWS, N - lo)
-                _block_product(m, lo, nb, Wp, dT, Wn, sums_view(E, m, Hp, K, lo, nb))
-            task = next_task(counter)
-    return E, mu
+    return np.dot(W * W * W, u)
 
 
 @jit

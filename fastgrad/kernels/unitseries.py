@@ -272,6 +272,35 @@ def _relu_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, cur, nxt, rad, V):
 
 
 @jit
+def _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, E, rad, V):
+    """:func:`_relu_block` for a unit of layer ``L - 1``: the same kink radius, and the
+    direction read from the power sums ``E_1`` (:mod:`fastgrad.kernels.powersums`, with
+    ``d_k1`` the mask of layer ``L``): ``V[:, r] = E_1[j, lo + r]`` where the unit is on."""
+    K = sizes[l + 2]
+    H = sizes[l + 1]
+    lo = max(lo, 0)
+    j = max(j, 0)
+    arow = view(ATf, aoff[l], sizes[l], N)[j, lo : lo + nb]
+    AT = view(ATf, aoff[l + 1], H, N)
+    W = view(Wf, woff[l + 1], sizes[l], H)
+    for r in range(nb):
+        rad[r] = abs(arow[r])
+    for k in range(H):
+        am = AT[k, lo : lo + nb]
+        w = W[j, k]
+        for r in range(nb):
+            v = w if arow[r] > 0.0 else 0.0
+            lim = abs(am[r]) / abs(v)  # inf (or nan, discarded) where v == 0
+            rad[r] = min(rad[r], lim) if v != 0.0 else rad[r]
+    for sb in range(lo, lo + nb, BLOCK_ROWS):  # the power sums' blocks within this one
+        snb = min(BLOCK_ROWS, lo + nb - sb)
+        e1 = sums_view(E, 1, sizes[l], K, sb, snb)[j]
+        for k2 in range(K):
+            for r in range(snb):
+                V[k2, sb - lo + r] = e1[k2 * snb + r] if arow[sb - lo + r] > 0.0 else 0.0
+
+
+@jit
 def layer_series(dTf, aoff, sizes, l, N):
     """Layer ``l``'s sigmoid Taylor coefficients ``dT[k, p, n] = sigma^(p)(a_l[n, k]) / p!``."""
     PM = ORDER + 1
@@ -576,11 +605,14 @@ def _relu_plan(l, j, net, fw, tau, coef):
     """:func:`unit_plan` for ReLU: per block of rows, the directions and kink radii, the order
     from the largest ``|y| / rho`` (``rho = 1 / (2 max_k |v_k - v_t|)``, where the
     log-partition stays analytic), ``tau = min(r (1 - KINK_MARGIN), R_P rho)``; the
-    coefficients in closed form up to ``CLOSED_UNIT_ORDER``, by series arithmetic beyond."""
+    coefficients in closed form up to ``CLOSED_UNIT_ORDER``, by series arithmetic beyond. The
+    directions of layer ``L - 1`` come from the power sums (``fw[13]``), the deeper ones from
+    the chain of masked mat-vecs."""
     sizes, Wf, woff, bf, boff = net
     Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t, Ef, muf = fw
     N = t.shape[0]
-    K = sizes[sizes.shape[0] - 1]
+    L = sizes.shape[0] - 2
+    K = sizes[L + 1]
     B = _RELU_BLOCK
     hmax = _widest(sizes)
     sf = np.empty(6 * (ORDER + 1) * B)
@@ -593,7 +625,10 @@ def _relu_plan(l, j, net, fw, tau, coef):
     rho = np.empty(B)
     for lo in range(0, N, B):
         nb = min(B, N - lo)
-        _relu_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, cur, nxt, rad, V)
+        if l == L - 1:
+            _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, Ef, rad, V)
+        else:
+            _relu_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, cur, nxt, rad, V)
         worst = 0.0
         for r in range(nb):
             spread = 0.0  # max_k |v_k - v_t|: the log-partition is analytic for
