@@ -182,16 +182,17 @@ def _column_sum(l, j, coef, tau, y, ex):
 
 
 @jit
-def _product_unit(l, j, coef, tau, ymax, h, layer, ex, scale, lam, W):
+def _product_unit(l, j, coef, tau, ymax, h, layer, ex, scale):
     """Unit ``j`` of layer ``l`` (1 or 2), whose weights' sums are products: its coefficients
     into ``C[:, :, j]`` for every row whose nudges all take the series path (``ymax[n] <
-    tau[n]``, ``ymax[n] = h max(1, max_i |v[n, i]|)``), and column ``j`` of ``gW`` started
-    with the other rows, summed here nudge by nudge (series or exact), and the decay. The
-    products (:func:`fastgrad.kernels.oddsums.odd_sums`) add the rest. ``layer = (v, C, gW)``:
-    the layer's inputs (``x`` as float64, or ``z1``), coefficient store and gradient."""
+    tau[n]``, ``ymax[n] = h max(1, max_i |v[n, i]|)``); the other rows' nudges are summed
+    here, one by one (series or exact), into column ``j`` of ``gW`` (which holds the decay).
+    The products (:func:`fastgrad.kernels.oddsums.odd_sums`) add the rest. ``layer = (v, C,
+    gW)``: the layer's inputs (``x`` as float64, or ``z1``), coefficient store and gradient.
+    A unit with no such row leaves ``gW`` alone: its column is strided, a cache line a row."""
     v, C, gW = layer
     N, I = v.shape
-    acc = np.zeros(I)
+    acc = np.zeros(0)
     for n in range(N):
         if ymax[n] < tau[n]:
             for p in range(N_ODD):
@@ -199,6 +200,8 @@ def _product_unit(l, j, coef, tau, ymax, h, layer, ex, scale, lam, W):
             continue
         for p in range(N_ODD):  # near a kink, or exact: none of this row in the products
             C[p, n, j] = 0.0
+        if acc.shape[0] == 0:
+            acc = np.zeros(I)
         c0, c1, c2, c3 = coef[0, n], coef[1, n], coef[2, n], coef[3, n]
         for i in range(I):
             y = h * v[n, i]
@@ -207,8 +210,8 @@ def _product_unit(l, j, coef, tau, ymax, h, layer, ex, scale, lam, W):
                     acc[i] += odd_poly(c0, c1, c2, c3, y)
                 else:
                     acc[i] += exact_half_difference(l, j, n, y, ex)
-    for i in range(I):
-        gW[i, j] = acc[i] * scale + lam * W[i, j]
+    for i in range(acc.shape[0]):
+        gW[i, j] += acc[i] * scale
 
 
 @jit
@@ -239,7 +242,7 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, products, gWTf, gbf):
     W = view(Wf, woff[l], Hp, sizes[l])
     if l <= 2:
         layer = products[:3] if l == 1 else products[3:]
-        _product_unit(l, j, coef, tau, ymaxf[l - 1], h, layer, ex, scale, lam, W)
+        _product_unit(l, j, coef, tau, ymaxf[l - 1], h, layer, ex, scale)
         return
     hZT = view(hZTf, aoff[l - 1], Hp, N)
     acc = np.empty(Hp)
@@ -422,9 +425,12 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
     gWTf = np.empty(Wf.shape[0])
     gbf = np.empty(bf.shape[0])
     # the first two hidden layers' weights are summed as products: their inputs, each unit's
-    # coefficients (stored by the tasks) and the gradients (started by the tasks)
+    # coefficients (stored by the tasks) and the gradients (the decay, then the rows a task
+    # sums itself)
     z1 = Zf[aoff[1] : aoff[1] + N * H1].reshape(N, H1) if L > 1 else np.empty((N, 0))
-    products = _product_layer(x, H1) + _product_layer(z1, sizes[2] if L > 1 else 0)
+    W1 = Wf[: woff[2]].reshape(sizes[0], H1)
+    W2 = Wf[woff[2] : woff[3]].reshape(H1, sizes[2]) if L > 1 else np.empty((0, 0))
+    products = _product_layer(x, W1, lam) + _product_layer(z1, W2, lam)
     _numgrad_tasks(
         order, task_layer, net, fw, h, lam, relu, force_exact, products, logit_order, gWTf, gbf
     )
@@ -434,9 +440,10 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
     return gWTf, gbf, gW1, gW2
 
 
-def _product_layer(v, units):
-    """A layer summed as products: its inputs ``v``, the coefficient store, the gradient."""
-    return v, np.empty((N_ODD, v.shape[0], units)), np.empty((v.shape[1], units))
+def _product_layer(v, W, lam):
+    """A layer summed as products: its inputs ``v``, the coefficient store, and the gradient,
+    started at the decay ``lam W``."""
+    return v, np.empty((N_ODD, v.shape[0], W.shape[1])), lam * W
 
 
 def _pass(net, x, t, h, relu, force_exact):
