@@ -16,6 +16,7 @@ from fastgrad import kernels as K
 from fastgrad import reference as R
 from fastgrad.kernels import multilayer as KM
 from fastgrad.kernels import powersums as KP
+from fastgrad.kernels import rowloss as KR
 from fastgrad.kernels import series as S
 from fastgrad.kernels import unitseries as KU
 from fastgrad.reference.functions import cross_entropy_error, sigmoid, softmax
@@ -681,6 +682,28 @@ def test_relu_directions_from_the_power_sums(rng, zeros):
             assert np.all(np.abs(V[:, :nb] - V2[:, :nb]) <= tol)
             on += np.count_nonzero(V2[:, :nb])
     assert on > 0
+
+
+ROW_LOSS_MAX = -np.log(1e-7)  # the book's -log(p + 1e-7) of one row, at most
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_exact_nudges_of_a_row_at_once(rng, activation):
+    # the nudges of one row that the series cannot take are evaluated together, the changes
+    # carried as a matrix: each the one-at-a-time evaluation's number, to the rounding of
+    # its row losses (a few ulps of at most -log(1e-7)); across kinks (ReLU) too
+    net, x, t = make_problem(rng, 8, [7, 6, 5], 4, 6, activation=activation, std=1.0)
+    put_on_kinks(net, x, rng, 1e-2)
+    sizes, Wf, woff, _, _ = params = KM._flat(net.params)
+    fw = KM._pass(params, x, t, 1e-2, activation == "relu", True)
+    ex = (sizes, Wf, woff, fw[0], fw[2], t, activation == "relu", np.empty((2, 7)))
+    ys = np.concatenate([rng.uniform(1e-4, 3e-2, 9), [1e-12, 5.0]])
+    for li in (1, 2, 3):
+        for j in range(sizes[li]):
+            for n in range(x.shape[0]):
+                got = KR.exact_half_differences(li, j, n, ys, ex)
+                want = [KR.exact_half_difference(li, j, n, y, ex) for y in ys]
+                assert_allclose(got, want, rtol=0, atol=8 * np.finfo(float).eps * ROW_LOSS_MAX)
 
 
 def test_truncation_orders():

@@ -35,7 +35,7 @@ from .functions import softmax_rows
 from .inputs import as_labels, as_rows
 from .oddsums import odd_sums, single_group
 from .powersums import power_sums, target_mean
-from .rowloss import act, exact_half_difference, logit_exact
+from .rowloss import act, exact_half_difference, exact_half_differences, logit_exact
 from .series import (
     BLOCK,
     CLOSED_LOGIT_ORDER,
@@ -193,6 +193,7 @@ def _product_unit(l, j, coef, tau, ymax, h, layer, ex, scale):
     v, C, gW = layer
     N, I = v.shape
     acc = np.zeros(0)
+    beyond = np.empty(0, dtype=np.int64)
     for n in range(N):
         if ymax[n] < tau[n]:
             for p in range(N_ODD):
@@ -202,14 +203,24 @@ def _product_unit(l, j, coef, tau, ymax, h, layer, ex, scale):
             C[p, n, j] = 0.0
         if acc.shape[0] == 0:
             acc = np.zeros(I)
+            beyond = np.empty(I, dtype=np.int64)
         c0, c1, c2, c3 = coef[0, n], coef[1, n], coef[2, n], coef[3, n]
+        m = 0  # the nudges beyond the series' reach, evaluated exactly all at once
         for i in range(I):
             y = h * v[n, i]
             if y != 0.0:
                 if abs(y) < tau[n]:
                     acc[i] += odd_poly(c0, c1, c2, c3, y)
                 else:
-                    acc[i] += exact_half_difference(l, j, n, y, ex)
+                    beyond[m] = i
+                    m += 1
+        if m > 0:
+            ys = np.empty(m)
+            for e in range(m):
+                ys[e] = h * v[n, beyond[e]]
+            half = exact_half_differences(l, j, n, ys, ex)
+            for e in range(m):
+                acc[beyond[e]] += half[e]
     for i in range(acc.shape[0]):
         gW[i, j] += acc[i] * scale
 
