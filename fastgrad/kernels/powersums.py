@@ -25,7 +25,8 @@ from .._config import jit, jit_parallel, next_task
 __all__ = ["BLOCK_ROWS", "power_sums", "power_block", "sums_view", "target_mean"]
 
 #: Rows per block of the products, and per block of a sigmoid unit's series arithmetic: a
-#: unit's task reads one block of every power sum as one contiguous piece.
+#: unit's task reads one block of every power sum as one contiguous piece (a ReLU unit's
+#: blocks of 64 rows read two).
 BLOCK_ROWS = 32
 
 
