@@ -186,7 +186,8 @@ def _product_unit(l, j, coef, tau, ymax, h, layer, ex, scale):
     """Unit ``j`` of layer ``l`` (1 or 2), whose weights' sums are products: its coefficients
     into ``C[:, :, j]`` for every row whose nudges all take the series path (``ymax[n] <
     tau[n]``, ``ymax[n] = h max(1, max_i |v[n, i]|)``); the other rows' nudges are summed
-    here, one by one (series or exact), into column ``j`` of ``gW`` (which holds the decay).
+    here (by the series, or exactly, a row's exact nudges at once) into column ``j`` of
+    ``gW`` (which holds the decay).
     The products (:func:`fastgrad.kernels.oddsums.odd_sums`) add the rest. ``layer = (v, C,
     gW)``: the layer's inputs (``x`` as float64, or ``z1``), coefficient store and gradient.
     A unit with no such row leaves ``gW`` alone: its column is strided, a cache line a row."""
@@ -249,12 +250,12 @@ def _hidden_unit(l, j, net, fw, h, lam, relu, force_exact, products, gWTf, gbf):
     hb[:] = h  # the bias: input 1 in every row
     ex = (sizes, Wf, woff, Af, aoff, t, relu, buf)  # what an exact evaluation reads
     gbf[boff[l] + j] = _column_sum(l, j, coef, tau, hb, ex) * scale
-    gWT = view(gWTf, woff[l], sizes[l], Hp)
-    W = view(Wf, woff[l], Hp, sizes[l])
     if l <= 2:
         layer = products[:3] if l == 1 else products[3:]
         _product_unit(l, j, coef, tau, ymaxf[l - 1], h, layer, ex, scale)
         return
+    gWT = view(gWTf, woff[l], sizes[l], Hp)
+    W = view(Wf, woff[l], Hp, sizes[l])
     hZT = view(hZTf, aoff[l - 1], Hp, N)
     acc = np.empty(Hp)
     for i in range(Hp):

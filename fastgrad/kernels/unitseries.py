@@ -328,39 +328,39 @@ def _next_closed(E, mu, Hp, j, lo, nb, zT, cT, sT, t, q, mom, coef):
     ``Phi1[a] = q mu_a``, ``Phi2[a, b] = q cov(a, b) - q (1 - q) mu_a mu_b``, means and
     covariances of ``a - a_t`` under the softmax, and along ``E_1``
     :func:`fastgrad.kernels.series.loss_derivatives`), composed with the sigmoid's change as
-    :func:`fastgrad.kernels.series.unit_closed` does. ``mom``: ``(8, B)`` scratch."""
+    :func:`fastgrad.kernels.series.unit_closed` does. ``mom``: ``(7, B)`` scratch."""
     K = sT.shape[0]
     lo = max(lo, 0)
     j = max(j, 0)
     e1 = sums_view(E, 1, Hp, K, lo, nb)[j]
     e2 = sums_view(E, 2, Hp, K, lo, nb)[j]
-    for i in range(6):
+    for i in range(5):
         for r in range(nb):
             mom[i, r] = 0.0
-    for r in range(nb):  # the target's E_1, E_2 (rows 6, 7)
+    for r in range(nb):  # the target's E_1, E_2 (rows 5, 6)
         tk = max(t[lo + r], 0) * nb + r
-        mom[6, r] = e1[tk]
-        mom[7, r] = e2[tk]
+        mom[5, r] = e1[tk]
+        mom[6, r] = e2[tk]
     for k in range(K):  # the means of E_m - E_m[t] under the softmax (rows 0, 1)
         for r in range(nb):
             sk = sT[k, lo + r]
-            mom[0, r] += sk * (e1[k * nb + r] - mom[6, r])
-            mom[1, r] += sk * (e2[k * nb + r] - mom[7, r])
-    for k in range(K):  # var and third moment of E_1, cov(E_1, E_2) (rows 3-5)
+            mom[0, r] += sk * (e1[k * nb + r] - mom[5, r])
+            mom[1, r] += sk * (e2[k * nb + r] - mom[6, r])
+    for k in range(K):  # var and third moment of E_1, cov(E_1, E_2) (rows 2-4)
         for r in range(nb):
             sk = sT[k, lo + r]
-            d1 = (e1[k * nb + r] - mom[6, r]) - mom[0, r]
-            d2 = (e2[k * nb + r] - mom[7, r]) - mom[1, r]
-            mom[3, r] += sk * d1 * d1
-            mom[4, r] += sk * d1 * d1 * d1
-            mom[5, r] += sk * d1 * d2
+            d1 = (e1[k * nb + r] - mom[5, r]) - mom[0, r]
+            d2 = (e2[k * nb + r] - mom[6, r]) - mom[1, r]
+            mom[2, r] += sk * d1 * d1
+            mom[3, r] += sk * d1 * d1 * d1
+            mom[4, r] += sk * d1 * d2
     for r in range(nb):
         n = lo + r
         qn = q[n]
         qc = CROSS_ENTROPY_DELTA / (sT[max(t[n], 0), n] + CROSS_ENTROPY_DELTA)  # 1 - q
-        G1, G2, G3, _, _ = loss_derivatives(qn, qc, mom[0, r], mom[3, r], mom[4, r], 0.0, 0.0)
+        G1, G2, G3, _, _ = loss_derivatives(qn, qc, mom[0, r], mom[2, r], mom[3, r], 0.0, 0.0)
         G2 += 2.0 * qn * mom[1, r]
-        G3 += 6.0 * (qn * mom[5, r] - qn * qc * mom[0, r] * mom[1, r]) + 6.0 * qn * mu[j, n]
+        G3 += 6.0 * (qn * mom[4, r] - qn * qc * mom[0, r] * mom[1, r]) + 6.0 * qn * mu[j, n]
         z = zT[n]
         zc = cT[n]
         v = z * zc
