@@ -6,7 +6,7 @@ import pytest
 
 from fastgrad._config import blas_held
 from fastgrad.kernels import oddsums as O
-from fastgrad.kernels.series import N_ODD, SERIES_ORDERS
+from fastgrad.kernels.series import N_ODD
 
 EPS = np.finfo(np.float64).eps
 
@@ -18,16 +18,29 @@ def direct(v, C, h):
     return sum(terms).mean(axis=1), sum(np.abs(t) for t in terms).mean(axis=1)
 
 
-@pytest.mark.parametrize("top", [0, 1, 3])
-def test_single_group_holds_every_column_up_to_the_highest_term_used(rng, top):
-    C = np.zeros((N_ODD, 7, 5))
-    C[: top + 1] = rng.standard_normal((top + 1, 7, 5))
-    groups = O.single_group(C)
-    assert [g.shape for g in groups] == [
-        (g + 1, 7, 5 if g == top else 0) for g in range(SERIES_ORDERS.size)
-    ]
-    np.testing.assert_array_equal(groups[top], C[: top + 1])
-    assert all(g.size == 0 for g in O.single_group(np.zeros((N_ODD, 7, 5))))
+def test_by_top_term_groups_each_column_with_the_terms_it_uses(rng):
+    # columns' highest nonzero terms 2, 0, 3, 0, 2, 1 (a lone nonzero row is enough), summed
+    # into units in another order: each group keeps only its own terms, in column order
+    N, tops, unit = 7, [2, 0, 3, 0, 2, 1], np.array([5, 3, 0, 1, 4, 2])
+    C = np.zeros((N_ODD, N, len(tops)))
+    for k, top in enumerate(tops):
+        C[:top, :, k] = rng.standard_normal((top, N))
+        C[top, 3, k] = rng.standard_normal()
+    flat, flat32, off, lo, into, scale = O.by_top_term(C, unit)
+    assert lo.tolist() == [0, 2, 3, 5, 6]
+    source = [1, 3, 5, 0, 4, 2]
+    np.testing.assert_array_equal(into, unit[source])
+    for g in range(N_ODD):
+        cols = source[lo[g] : lo[g + 1]]
+        shape = (g + 1, N, len(cols))
+        group = C[: g + 1][..., cols]
+        np.testing.assert_array_equal(flat[off[g] : off[g + 1]].reshape(shape), group)
+        np.testing.assert_array_equal(
+            flat32[off[g] : off[g + 1]].reshape(shape), group.astype(np.float32)
+        )
+        for t in range(g + 1):
+            assert scale[g, t] == (np.abs(C[t][:, cols]).mean(axis=0).max() if cols else 0.0)
+    assert off[-1] == sum((g + 1) * N * (lo[g + 1] - lo[g]) for g in range(N_ODD))
 
 
 def one_layer_sums(v, C, h, start):
@@ -35,10 +48,9 @@ def one_layer_sums(v, C, h, start):
     inputs), added to ``start``; returns the sums and the number of float32 products."""
     N, H = C.shape[1:]
     out = start.copy()
-    no_groups = O.by_order(np.empty((N_ODD, N, 0)), np.zeros(SERIES_ORDERS.size, np.int64))
     with blas_held():
         singles = O.odd_sums(
-            v, O.single_group(C), np.arange(H), out, np.empty((N, 0)), no_groups, np.arange(0),
+            v, C, np.arange(H), out, np.empty((N, 0)), np.empty((N_ODD, N, 0)), np.arange(0),
             np.empty((0, 0)), h,
         )  # fmt: skip
     return out, singles
@@ -96,3 +108,28 @@ def test_in_float32_is_the_rounding_bound():
     assert not O.in_float32(y, 1, 1.01 * s_max, N)
     assert O.in_float32(y, 2, 0.99 * s_max, N)  # a higher term is smaller by y^2
     assert not O.in_float32(1.5, 1, 1e-30, N)  # outside the series path: never
+
+
+def test_columns_sum_the_terms_they_use_into_their_units(rng):
+    # columns of every order side by side, summed into units in another order: each group's
+    # products cover its own columns only (counted: at the book's step every higher term of
+    # every group runs in float32, as in the test above, so 1 + 2 + 3 per block of inputs)
+    N, n_in, h = 100, 150, 1e-4
+    gamma = (N + 2) * 2.0**-24 / (1 - (N + 2) * 2.0**-24)
+    tops = np.array([3, 0, 1, 2, 1, 3, 0, 2, 2, 1])
+    unit = rng.permutation(tops.size)
+    v = rng.random((N, n_in))
+    C = rng.standard_normal((N_ODD, N, tops.size)) * (np.arange(N_ODD)[:, None] <= tops)[:, None]
+    for t in range(1, N_ODD):
+        C[t] *= O.F32_BUDGET / 4 / (gamma * h ** (2 * t + 1)) / np.abs(C[t]).mean(axis=0).max()
+    start = rng.standard_normal((n_in, tops.size))
+    out = start.copy()
+    with blas_held():
+        singles = O.odd_sums(
+            v, C, unit, out, np.empty((N, 0)), np.empty((N_ODD, N, 0)), np.arange(0),
+            np.empty((0, 0)), h,
+        )  # fmt: skip
+    assert singles == 6 * -(-n_in // O.INPUT_BLOCK)
+    expected, scale = direct(v, C, h)
+    tol = 2 * N * EPS * (scale + np.abs(start[:, unit])) + 3 * O.F32_BUDGET / h
+    assert np.all(np.abs(out[:, unit] - (start[:, unit] + expected)) <= tol)

@@ -33,7 +33,7 @@ from ..reference.multilayer import MultiLayerNet as _Reference
 from ..reference.multilayer import check_activation, param_names
 from .functions import softmax_rows
 from .inputs import as_labels, as_rows
-from .oddsums import odd_sums, single_group
+from .oddsums import odd_sums
 from .powersums import power_sums, target_mean
 from .rowloss import act, exact_half_difference, exact_half_differences, logit_exact
 from .series import (
@@ -447,8 +447,7 @@ def _numgrad(sizes, Wf, woff, bf, boff, x, t, h, lam, relu, force_exact):
         order, task_layer, net, fw, h, lam, relu, force_exact, products, logit_order, gWTf, gbf
     )
     v1, C1, gW1, v2, C2, gW2 = products
-    groups = (single_group(C1), single_group(C2))
-    odd_sums(v1, groups[0], np.arange(H1), gW1, v2, groups[1], np.arange(C2.shape[2]), gW2, h)
+    odd_sums(v1, C1, np.arange(H1), gW1, v2, C2, np.arange(C2.shape[2]), gW2, h)
     return gWTf, gbf, gW1, gW2
 
 

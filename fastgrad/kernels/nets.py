@@ -31,7 +31,7 @@ from .._threads import region
 from ..reference.nets import PARAM_NAMES
 from .functions import CROSS_ENTROPY_DELTA
 from .inputs import as_labels, as_rows
-from .oddsums import bias_sums, by_order, odd_sums
+from .oddsums import bias_sums, odd_sums
 from .rowloss import logit_exact, row_loss_logit, unit_loss_delta_exact
 from .series import (
     BLOCK,
@@ -40,7 +40,6 @@ from .series import (
     EXACT,
     N_ODD,
     ORDER,
-    SERIES_ORDERS,
     SERIES_RATIO_MAX,
     logit_closed,
     logit_row_series,
@@ -185,32 +184,27 @@ def _series_orders(W2, h, xmax, force_exact):
 
 
 @jit
-def _group_by_order(orders):
-    """Columns for the series tasks, grouped by order: ``col[j]`` is unit ``j``'s column
-    (``-1`` on the exact path), ``unit[c]`` the unit in column ``c`` (in unit order within an
-    order), and ``bounds[g]`` the number of columns whose order is at most
-    ``SERIES_ORDERS[g]``. Plain loops: NumPy's sorting and masks took 7 s to compile."""
+def _series_columns(orders):
+    """Columns for the series tasks' coefficients: ``col[j]`` is unit ``j``'s column (``-1``
+    on the exact path), ``unit[c]`` the unit in column ``c``, in unit order (the sums group
+    the columns by the terms they use, :func:`fastgrad.kernels.oddsums.by_top_term`)."""
     H = orders.shape[0]
     col = np.empty(H, dtype=np.int64)
     unit = np.empty(H, dtype=np.int64)
+    c = 0
     for j in range(H):
         col[j] = -1
-    bounds = np.empty(SERIES_ORDERS.shape[0], dtype=np.int64)
-    c = 0
-    for g in range(SERIES_ORDERS.shape[0]):
-        for j in range(H):
-            if orders[j] == SERIES_ORDERS[g]:
-                col[j], unit[c] = c, j
-                c += 1
-        bounds[g] = c
-    return col, unit[:c], bounds
+        if orders[j] != EXACT:
+            col[j], unit[c] = c, j
+            c += 1
+    return col, unit[:c]
 
 
 @jit
 def _plan(W2, s, t, zc, z1, h, xmax, force_exact):
     """What the coefficients need after the forward pass, in one compiled call (the NumPy
     calls it replaced cost 0.2 ms a gradient, serial): each row's ``q = p / (p + delta)``
-    for the target's probability ``p``, the orders and their grouping, ``zc`` and ``z1``
+    for the target's probability ``p``, the orders and the series columns, ``zc`` and ``z1``
     transposed."""
     N, H = z1.shape
     q = np.empty(N)
@@ -221,8 +215,8 @@ def _plan(W2, s, t, zc, z1, h, xmax, force_exact):
         for j in range(H):
             zcT[j, n], z1T[j, n] = zc[n, j], z1[n, j]
     orders, logit_order = _series_orders(W2, h, xmax, force_exact)
-    col, unit, bounds = _group_by_order(orders)
-    return q, orders, logit_order, col, unit, bounds, zcT, z1T
+    col, unit = _series_columns(orders)
+    return q, orders, logit_order, col, unit, zcT, z1T
 
 
 # -- the series path: coefficients, then sums shaped like backprop's products ---------------
@@ -366,9 +360,7 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     # the sums and the exact path read x as float64 rows, which the forward pass converts
     x64 = x if x.dtype == np.float64 else np.empty((N, I))
     a1, z1, a2, s, xmax, zc = _forward(W1, b1, W2, b2, x, x64)
-    q, orders, logit_order, col, unit, bounds, zcT, z1T = _plan(
-        W2, s, t, zc, z1, h, xmax, force_exact
-    )
+    q, orders, logit_order, col, unit, zcT, z1T = _plan(W2, s, t, zc, z1, h, xmax, force_exact)
     C = np.zeros((N_ODD, N, unit.size))
     E = np.zeros((N_ODD, N, K))
     args = (W2, s, t, q, zcT, z1T, orders, col)
@@ -379,14 +371,11 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
     gb1 = np.zeros(H)
     gW2 = np.zeros((H, K))
     gb2 = np.zeros(K)
+    # the logits' columns are zeros on the exact path, which then sets their gradients
     logits = np.arange(K)
-    # the logits' columns: all K in the group of their order, none on the exact path
-    logit_bounds = np.where((logit_order != EXACT) & (logit_order <= SERIES_ORDERS), K, 0).astype(
-        np.int64
-    )
-    odd_sums(x64, by_order(C, bounds), unit, gW1, z1, by_order(E, logit_bounds), logits, gW2, h)
+    odd_sums(x64, C, unit, gW1, z1, E, logits, gW2, h)
     bias_sums(C, h, unit, gb1)
-    bias_sums(E, h, logits[: logit_bounds[-1]], gb2)
+    bias_sums(E, h, logits, gb2)
     units = np.flatnonzero(orders == EXACT)
     if units.size or logit_order == EXACT:
         _numgrad_exact(W2, a1, z1, a2, t, x64, h, units, logit_order == EXACT, gW1, gb1, gW2, gb2)

@@ -20,18 +20,18 @@ import numpy as np
 from numba import prange
 
 from .._config import jit, jit_parallel, next_task
-from .series import N_ODD, REMAINDER_MAX, SERIES_ORDERS
+from .series import N_ODD, REMAINDER_MAX
 
 __all__ = [
     "F32_BUDGET",
     "INPUT_BLOCK",
     "bias_sums",
+    "block_inputs",
     "block_sums",
-    "by_order",
-    "group_sums",
+    "by_top_term",
     "in_float32",
+    "odd_power",
     "odd_sums",
-    "single_group",
 ]
 
 
@@ -62,67 +62,66 @@ def in_float32(y, t, s, N):
 
 
 @jit
-def group_sums(v, i0, cols, c, h, acc):
-    """``acc[r, col] = sum_n v[n, i] (c[0] + y^2 c[1] + ...)[n, col]``, ``y = h v[n, i]``,
-    for the inputs ``i = i0 + cols[r]``: one order's columns, ``c.shape[0]`` odd terms, as
-    one BLAS product per term, ``P_t^T c[t]`` with ``P_t[n, r] = v (h v)^(2t)`` (the caller
-    holds BLAS at one thread, so each Numba thread runs its own product). A higher term runs
-    in float32 where :func:`in_float32` allows it for the largest column mean of
-    ``|c[t]|``. Returns the number of float32 products."""
-    N = v.shape[0]
-    m = cols.shape[0]
-    w = c.shape[2]
-    p = np.empty((m, N))
-    y2 = np.empty((m, N))
-    big = 0.0
-    for r in range(m):
+def by_top_term(C, unit):
+    """The columns of ``C`` (``(N_ODD, N, columns)``, column ``c`` summed into output column
+    ``unit[c]``) grouped by the highest term any of their rows uses: a term beyond it is 0
+    in every row and adds nothing, so group ``g`` runs ``g + 1`` products (units of order 3
+    do not pay for a unit of order 5 beside them). Group ``g`` is ``flat[off[g]:off[g + 1]]``
+    shaped ``(g + 1, N, lo[g + 1] - lo[g])``, its terms ``t >= 1`` also in float32 in
+    ``flat32``, its columns summed into output columns ``into[lo[g]:lo[g + 1]]``;
+    ``scale[g, t]`` is the largest column mean of ``|c_t|`` (:func:`in_float32`'s ``s``).
+    Made once per call for every block of :func:`odd_sums`."""
+    T, N, W = C.shape
+    top = np.zeros(W, dtype=np.int64)
+    for t in range(1, T):
         for n in range(N):
-            xv = np.float64(v[n, i0 + cols[r]])
-            p[r, n] = xv
-            y2[r, n] = (h * xv) * (h * xv)
-            big = max(big, abs(xv))
-    np.dot(p, c[0], acc)
-    tmp = np.empty((m, w))
-    p32 = np.empty((m, N), dtype=np.float32)
-    c32 = np.empty((N, w), dtype=np.float32)
-    tmp32 = np.empty((m, w), dtype=np.float32)
-    singles = 0
-    for t in range(1, c.shape[0]):
-        for r in range(m):  # P_t from P_(t-1)
+            for k in range(W):
+                if C[t, n, k] != 0.0:
+                    top[k] = t
+    lo = np.zeros(T + 1, dtype=np.int64)
+    for k in range(W):
+        lo[top[k] + 1] += 1
+    off = np.zeros(T + 1, dtype=np.int64)
+    for g in range(T):
+        off[g + 1] = off[g] + (g + 1) * N * lo[g + 1]
+        lo[g + 1] += lo[g]
+    into = np.empty(W, dtype=np.int64)
+    source = np.empty(W, dtype=np.int64)
+    fill = lo[:T].copy()
+    for k in range(W):  # stable: unit order within a group
+        source[fill[top[k]]] = k
+        into[fill[top[k]]] = unit[k]
+        fill[top[k]] += 1
+    flat = np.empty(off[T])
+    flat32 = np.empty(off[T], dtype=np.float32)
+    scale = np.zeros((T, T))
+    for g in range(T):
+        w = lo[g + 1] - lo[g]
+        c = flat[off[g] : off[g + 1]].reshape((g + 1, N, w))
+        c32 = flat32[off[g] : off[g + 1]].reshape((g + 1, N, w))
+        col = np.empty(w)
+        for t in range(g + 1):
+            col[:] = 0.0
             for n in range(N):
-                p[r, n] *= y2[r, n]
-                p32[r, n] = p[r, n]
-        # the largest column mean of |c_t|, and c_t in float32: each block redoes this for
-        # its group (N w values), which a copy per call would spare; that copy, made once in
-        # the driver, was 27 us faster a call on one thread (597 against 570 us for the
-        # sums) and cost a list-typed argument and 19 lines
-        s = 0.0
-        for k in range(w):
-            col = 0.0
-            for n in range(N):
-                col += abs(c[t, n, k])
-                c32[n, k] = c[t, n, k]
-            s = max(s, col / N)
-        single = in_float32(h * big, t, s, N)
-        if single:
-            np.dot(p32, c32, tmp32)
-            singles += 1
-        else:
-            np.dot(p, c[t], tmp)
-        for r in range(m):
+                for k in range(w):
+                    value = C[t, n, source[lo[g] + k]]
+                    c[t, n, k] = value
+                    c32[t, n, k] = value
+                    col[k] += abs(value)
             for k in range(w):
-                acc[r, k] += tmp32[r, k] if single else tmp[r, k]
-    return singles
+                scale[g, t] = max(scale[g, t], col[k] / N)
+    return flat, flat32, off, lo, into, scale
 
 
 @jit
-def block_sums(v, groups, h, unit, out, i0):
-    """Rows ``i0:i0 + INPUT_BLOCK`` of :func:`odd_sums`'s ``out``, added to it; returns the
-    number of float32 products. An input that is zero in every row leaves every row loss
+def block_inputs(v, i0, m):
+    """Inputs ``i0:i0 + m`` of ``v`` that are nonzero in some row, as the float64 rows of a
+    ``(used, N)`` matrix (BLAS's fastest layout for ``P^T c``), their offsets in the block,
+    and their ``max |v|``. An input that is zero in every row leaves every row loss
     unchanged, exactly: it adds 0, as in the reference, and it is left out of the products
-    (MNIST's border pixels)."""
-    N, I = v.shape
-    m = min(INPUT_BLOCK, I - i0)
+    (MNIST's border pixels). ``v``'s rows are read contiguously."""
+    N = v.shape[0]
+    i0 = max(i0, 0)
     cols = np.empty(m, dtype=np.int64)
     used = 0
     for ii in range(m):
@@ -131,42 +130,109 @@ def block_sums(v, groups, h, unit, out, i0):
                 cols[used] = ii
                 used += 1
                 break
-    cols = cols[:used]
-    inv = 1.0 / N
-    lo = 0
+    P = np.empty((used, N))
+    big = 0.0
+    for n in range(N):
+        row = v[n, i0 : i0 + m]
+        for r in range(used):
+            xv = np.float64(row[cols[r]])
+            P[r, n] = xv
+            big = max(big, abs(xv))
+    return P, cols[:used], big
+
+
+@jit
+def odd_power(P, h, t, out):
+    """``out = P (h P)^(2t)``, elementwise (``out`` float64 or float32)."""
+    used, N = P.shape
+    for r in range(used):
+        for n in range(N):
+            y2 = (h * P[r, n]) * (h * P[r, n])
+            yt = y2
+            for _ in range(1, t):
+                yt *= y2
+            out[r, n] = P[r, n] * yt
+
+
+@jit
+def block_sums(v, groups, h, out, i0):
+    """Rows ``i0:i0 + INPUT_BLOCK`` of :func:`odd_sums`'s ``out``, added to it, from the
+    coefficients as :func:`by_top_term` groups them; returns the number of float32 products.
+
+    Per group ``g`` and term ``t``, one BLAS product ``P_t^T c_t`` over the block's used
+    inputs (:func:`block_inputs`), ``P_t[n, r] = v (h v)^(2t)``, formed once per block for
+    every group. A term ``t >= 1`` runs in float32 where :func:`in_float32` allows it for
+    the block's ``h max|v|`` and the group's ``scale[g, t]``."""
+    flat, flat32, off, lo, into, scale = groups
+    N = v.shape[0]
+    T = lo.shape[0] - 1
+    P, cols, big = block_inputs(v, i0, min(INPUT_BLOCK, v.shape[1] - i0))
+    used = cols.shape[0]
+    if used == 0 or lo[T] == 0:
+        return 0
+    acc = np.empty(used * lo[T])  # group g's sums at acc[used * lo[g]:], (used, w)
+    tmp = np.empty(used * lo[T])
+    tmp32 = np.empty(used * lo[T], dtype=np.float32)
+    P64 = np.empty((used, N))
+    P32 = np.empty((used, N), dtype=np.float32)
     singles = 0
-    for c in groups:
-        w = c.shape[2]
-        if w > 0 and used > 0:
-            acc = np.empty((used, w))
-            singles += group_sums(v, i0, cols, c, h, acc)
-            for r in range(used):
-                for k in range(w):
-                    out[i0 + cols[r], unit[lo + k]] += acc[r, k] * inv
-        lo += w
+    for t in range(T):
+        made64 = made32 = False
+        for g in range(t, T):
+            w = lo[g + 1] - lo[g]
+            if w == 0:
+                continue
+            a = acc[used * lo[g] : used * lo[g + 1]]
+            c = flat[off[g] : off[g + 1]].reshape((g + 1, N, w))
+            if t == 0:
+                np.dot(P, c[0], a.reshape((used, w)))
+            elif in_float32(h * big, t, scale[g, t], N):
+                if not made32:
+                    odd_power(P, h, t, P32)
+                    made32 = True
+                c32 = flat32[off[g] : off[g + 1]].reshape((g + 1, N, w))
+                b32 = tmp32[: used * w]
+                np.dot(P32, c32[t], b32.reshape((used, w)))
+                for i in range(used * w):
+                    a[i] += b32[i]
+                singles += 1
+            else:
+                if not made64:
+                    odd_power(P, h, t, P64)
+                    made64 = True
+                b = tmp[: used * w]
+                np.dot(P64, c[t], b.reshape((used, w)))
+                for i in range(used * w):
+                    a[i] += b[i]
+    inv = 1.0 / N
+    for g in range(T):
+        w = lo[g + 1] - lo[g]
+        a = acc[used * lo[g] : used * lo[g + 1]].reshape((used, w))
+        for r in range(used):
+            for k in range(w):
+                out[i0 + cols[r], into[lo[g] + k]] += a[r, k] * inv
     return singles
 
 
 @jit_parallel
-def odd_sums(x, groups1, unit1, gW1, z1, groups2, unit2, gW2, h):
-    """``out[i, unit[col]] += mean_n v[n, i] (C0 + y^2 C1 + y^4 C2 + y^6 C3)[n, col]`` with
+def odd_sums(x, C1, unit1, gW1, z1, C2, unit2, gW2, h):
+    """``out[i, unit[c]] += mean_n v[n, i] (C0 + y^2 C1 + y^4 C2 + y^6 C3)[n, c]`` with
     ``y = h v[n, i]``, for two layers in one parallel call: ``v = x`` into ``out = gW1`` and
     ``v = z1`` into ``out = gW2`` (the multilayer kernel passes a ``z1`` with no columns, so
     one compiled driver serves both kernels): the central difference of every weight into
-    column ``col``'s
-    unit (``C`` the odd coefficients of its row losses), the polynomial cut at the column's
-    order. ``groups`` holds the coefficients one order at a time (shape
-    ``(terms, N, columns)``, :func:`by_order`), the columns numbered across them.
-    Half the difference ``F(+y) - F(-y) = 2 y (C0 + y^2 C1 + ...)``, over ``2h``, is
-    ``v (C0 + y^2 C1 + ...)``.
+    column ``c``'s unit, ``C`` (``(N_ODD, N, columns)``) the odd coefficients of its row
+    losses, exactly 0 beyond the column's order. Half the difference
+    ``F(+y) - F(-y) = 2 y (C0 + y^2 C1 + ...)``, over ``2h``, is ``v (C0 + y^2 C1 + ...)``.
 
     Backprop's ``x^T delta`` product (``C0`` is backprop's ``delta``), plus one such product
-    per higher term, each a BLAS product over a block of inputs (:func:`group_sums`), in
-    float32 where :func:`in_float32` allows. Inputs that are zero in every row are left out
-    (:func:`block_sums`). Returns the number of float32 products.
+    per higher term for the columns that use it (:func:`by_top_term`), each a BLAS product
+    over a block of inputs (:func:`block_sums`), in float32 where :func:`in_float32` allows.
+    Returns the number of float32 products.
     """
     nb1 = (x.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
     n_tasks = nb1 + (z1.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
+    groups1 = by_top_term(C1, unit1)
+    groups2 = by_top_term(C2, unit2)
     singles = np.zeros(n_tasks, dtype=np.int64)
     counter = np.zeros(1, dtype=np.int64)
     # task b writes only its block of rows of gW1 or gW2 and singles[b], from products of
@@ -175,33 +241,11 @@ def odd_sums(x, groups1, unit1, gW1, z1, groups2, unit2, gW2, h):
         b = next_task(counter)
         while b < n_tasks:
             if b < nb1:
-                i0 = b * INPUT_BLOCK
-                singles[b] = block_sums(x, groups1, h, unit1, gW1, i0)
+                singles[b] = block_sums(x, groups1, h, gW1, b * INPUT_BLOCK)
             else:
-                i0 = (b - nb1) * INPUT_BLOCK
-                singles[b] = block_sums(z1, groups2, h, unit2, gW2, i0)
+                singles[b] = block_sums(z1, groups2, h, gW2, (b - nb1) * INPUT_BLOCK)
             b = next_task(counter)
     return singles.sum()
-
-
-def by_order(C, bounds):
-    """The columns of ``C`` (``(N_ODD, N, columns)``) split by order, each group with only
-    its own terms, C-contiguous."""
-    lo = np.concatenate(([0], bounds[:-1]))
-    return tuple(
-        np.ascontiguousarray(C[: g + 1, :, lo[g] : bounds[g]]) for g in range(SERIES_ORDERS.size)
-    )
-
-
-def single_group(C):
-    """The coefficients ``C`` (``(N_ODD, N, columns)``) as :func:`by_order` groups them, every
-    column in the group of the highest term any column uses (the terms beyond a column's
-    order are exactly 0, so they add nothing), or in none if all are 0."""
-    terms = C.shape[0]
-    while terms > 0 and not C[terms - 1].any():
-        terms -= 1
-    top = terms - 1 if terms else SERIES_ORDERS.size
-    return by_order(C, np.where(np.arange(SERIES_ORDERS.size) < top, 0, C.shape[2]))
 
 
 @jit
