@@ -18,29 +18,34 @@ def direct(v, C, h):
     return sum(terms).mean(axis=1), sum(np.abs(t) for t in terms).mean(axis=1)
 
 
-def test_by_top_term_groups_each_column_with_the_terms_it_uses(rng):
-    # columns' highest nonzero terms 2, 0, 3, 0, 2, 1 (a lone nonzero row is enough), summed
-    # into units in another order: each group keeps only its own terms, in column order
-    N, tops, unit = 7, [2, 0, 3, 0, 2, 1], np.array([5, 3, 0, 1, 4, 2])
+def test_term_columns_list_the_columns_that_use_each_term(rng):
+    # columns' highest nonzero terms 2, 0, 3, 0, 2, 1 (a lone nonzero row is enough), and
+    # one that skips term 2: a term's columns are those nonzero in some row, in order
+    N, tops = 7, [2, 0, 3, 0, 2, 1, 3]
     C = np.zeros((N_ODD, N, len(tops)))
     for k, top in enumerate(tops):
         C[:top, :, k] = rng.standard_normal((top, N))
         C[top, 3, k] = rng.standard_normal()
-    flat, flat32, off, lo, into, scale = O.by_top_term(C, unit)
-    assert lo.tolist() == [0, 2, 3, 5, 6]
-    source = [1, 3, 5, 0, 4, 2]
-    np.testing.assert_array_equal(into, unit[source])
-    for g in range(N_ODD):
-        cols = source[lo[g] : lo[g + 1]]
-        shape = (g + 1, N, len(cols))
-        group = C[: g + 1][..., cols]
-        np.testing.assert_array_equal(flat[off[g] : off[g + 1]].reshape(shape), group)
-        np.testing.assert_array_equal(
-            flat32[off[g] : off[g + 1]].reshape(shape), group.astype(np.float32)
-        )
-        for t in range(g + 1):
-            assert scale[g, t] == (np.abs(C[t][:, cols]).mean(axis=0).max() if cols else 0.0)
-    assert off[-1] == sum((g + 1) * N * (lo[g + 1] - lo[g]) for g in range(N_ODD))
+    C[2, :, 6] = 0.0
+    flat, flat32, off, lo, cols, scale = O.term_columns(C)
+    assert [cols[lo[t] : lo[t + 1]].tolist() for t in range(N_ODD)] == [
+        [],
+        [0, 2, 4, 5, 6],
+        [0, 2, 4],
+        [2, 6],
+    ]
+    for t in range(1, N_ODD):
+        used = cols[lo[t] : lo[t + 1]]
+        c = flat[off[t] : off[t + 1]].reshape(N, used.size)
+        c32 = flat32[off[t] : off[t + 1]].reshape(N, used.size)
+        np.testing.assert_array_equal(c, C[t][:, used])
+        np.testing.assert_array_equal(c32, C[t][:, used].astype(np.float32))
+        assert scale[t] == np.abs(C[t]).mean(axis=0).max()
+    # a term every column uses is read from C itself: only its float32 copy is made
+    every = np.ascontiguousarray(C[:, :, [0, 2, 4]])
+    flat, flat32, off, lo, cols, scale = O.term_columns(every)
+    assert lo[2] - lo[1] == 3 and off[2] - off[1] == 3 * N
+    np.testing.assert_array_equal(flat32[off[1] : off[2]], every[1].ravel().astype(np.float32))
 
 
 def one_layer_sums(v, C, h, start):
@@ -111,9 +116,9 @@ def test_in_float32_is_the_rounding_bound():
 
 
 def test_columns_sum_the_terms_they_use_into_their_units(rng):
-    # columns of every order side by side, summed into units in another order: each group's
-    # products cover its own columns only (counted: at the book's step every higher term of
-    # every group runs in float32, as in the test above, so 1 + 2 + 3 per block of inputs)
+    # columns of every order side by side, summed into units in another order: each term's
+    # product covers the columns that use it (counted: at the book's step every higher term of
+    # the columns that use it run in float32, as in the test above: 3 per block of inputs)
     N, n_in, h = 100, 150, 1e-4
     gamma = (N + 2) * 2.0**-24 / (1 - (N + 2) * 2.0**-24)
     tops = np.array([3, 0, 1, 2, 1, 3, 0, 2, 2, 1])
@@ -129,7 +134,7 @@ def test_columns_sum_the_terms_they_use_into_their_units(rng):
             v, C, unit, out, np.empty((N, 0)), np.empty((N_ODD, N, 0)), np.arange(0),
             np.empty((0, 0)), h,
         )  # fmt: skip
-    assert singles == 6 * -(-n_in // O.INPUT_BLOCK)
+    assert singles == 3 * -(-n_in // O.INPUT_BLOCK)
     expected, scale = direct(v, C, h)
     tol = 2 * N * EPS * (scale + np.abs(start[:, unit])) + 3 * O.F32_BUDGET / h
     assert np.all(np.abs(out[:, unit] - (start[:, unit] + expected)) <= tol)

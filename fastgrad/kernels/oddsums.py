@@ -28,10 +28,10 @@ __all__ = [
     "bias_sums",
     "block_inputs",
     "block_sums",
-    "by_top_term",
     "in_float32",
     "odd_power",
     "odd_sums",
+    "term_columns",
 ]
 
 
@@ -62,55 +62,48 @@ def in_float32(y, t, s, N):
 
 
 @jit
-def by_top_term(C, unit):
-    """The columns of ``C`` (``(N_ODD, N, columns)``, column ``c`` summed into output column
-    ``unit[c]``) grouped by the highest term any of their rows uses: a term beyond it is 0
-    in every row and adds nothing, so group ``g`` runs ``g + 1`` products (units of order 3
-    do not pay for a unit of order 5 beside them). Group ``g`` is ``flat[off[g]:off[g + 1]]``
-    shaped ``(g + 1, N, lo[g + 1] - lo[g])``, its terms ``t >= 1`` also in float32 in
-    ``flat32``, its columns summed into output columns ``into[lo[g]:lo[g + 1]]``;
-    ``scale[g, t]`` is the largest column mean of ``|c_t|`` (:func:`in_float32`'s ``s``).
-    Made once per call for every block of :func:`odd_sums`."""
+def term_columns(C):
+    """For each term ``t >= 1`` of ``C`` (``(N_ODD, N, columns)``), the columns that use it
+    (nonzero in some row; a term beyond a column's order is 0 in every row and adds
+    nothing, so a unit of order 5 beside units of order 3 costs a product over its own
+    column only): ``cols[lo[t]:lo[t + 1]]``; their coefficients in float32 at
+    ``flat32[off[t]:off[t + 1]]`` shaped ``(N, lo[t + 1] - lo[t])``, and in float64 at the
+    same place in ``flat`` where not every column uses the term (else ``C[t]`` serves);
+    ``scale[t]``, the largest column mean of ``|c_t|`` (:func:`in_float32`'s ``s``). Term 0
+    (backprop's product) covers every column. Made once per call for every block of
+    :func:`odd_sums`."""
     T, N, W = C.shape
-    top = np.zeros(W, dtype=np.int64)
+    mean = np.zeros((T, W))
     for t in range(1, T):
         for n in range(N):
             for k in range(W):
-                if C[t, n, k] != 0.0:
-                    top[k] = t
+                mean[t, k] += abs(C[t, n, k])
+    scale = np.zeros(T)
     lo = np.zeros(T + 1, dtype=np.int64)
-    for k in range(W):
-        lo[top[k] + 1] += 1
-    off = np.zeros(T + 1, dtype=np.int64)
-    for g in range(T):
-        off[g + 1] = off[g] + (g + 1) * N * lo[g + 1]
-        lo[g + 1] += lo[g]
-    into = np.empty(W, dtype=np.int64)
-    source = np.empty(W, dtype=np.int64)
-    fill = lo[:T].copy()
-    for k in range(W):  # stable: unit order within a group
-        source[fill[top[k]]] = k
-        into[fill[top[k]]] = unit[k]
-        fill[top[k]] += 1
+    cols = np.empty(T * W, dtype=np.int64)
+    for t in range(1, T):
+        lo[t + 1] = lo[t]
+        for k in range(W):
+            scale[t] = max(scale[t], mean[t, k] / N)
+            if mean[t, k] != 0.0:  # NaN included: never left out
+                cols[lo[t + 1]] = k
+                lo[t + 1] += 1
+    off = N * lo
     flat = np.empty(off[T])
     flat32 = np.empty(off[T], dtype=np.float32)
-    scale = np.zeros((T, T))
-    for g in range(T):
-        w = lo[g + 1] - lo[g]
-        c = flat[off[g] : off[g + 1]].reshape((g + 1, N, w))
-        c32 = flat32[off[g] : off[g + 1]].reshape((g + 1, N, w))
-        col = np.empty(w)
-        for t in range(g + 1):
-            col[:] = 0.0
-            for n in range(N):
+    for t in range(1, T):
+        w = lo[t + 1] - lo[t]
+        c = flat[off[t] : off[t + 1]].reshape((N, w))
+        c32 = flat32[off[t] : off[t + 1]].reshape((N, w))
+        for n in range(N):
+            if w == W:
+                for k in range(W):
+                    c32[n, k] = C[t, n, k]
+            else:
                 for k in range(w):
-                    value = C[t, n, source[lo[g] + k]]
-                    c[t, n, k] = value
-                    c32[t, n, k] = value
-                    col[k] += abs(value)
-            for k in range(w):
-                scale[g, t] = max(scale[g, t], col[k] / N)
-    return flat, flat32, off, lo, into, scale
+                    c[n, k] = C[t, n, cols[lo[t] + k]]
+                    c32[n, k] = c[n, k]
+    return flat, flat32, off, lo, cols[: lo[T]], scale
 
 
 @jit
@@ -155,62 +148,54 @@ def odd_power(P, h, t, out):
 
 
 @jit
-def block_sums(v, groups, h, out, i0):
-    """Rows ``i0:i0 + INPUT_BLOCK`` of :func:`odd_sums`'s ``out``, added to it, from the
-    coefficients as :func:`by_top_term` groups them; returns the number of float32 products.
+def block_sums(v, C, terms, h, unit, out, i0):
+    """Rows ``i0:i0 + INPUT_BLOCK`` of :func:`odd_sums`'s ``out``, added to it; returns the
+    number of float32 products. ``terms``: :func:`term_columns` of ``C``.
 
-    Per group ``g`` and term ``t``, one BLAS product ``P_t^T c_t`` over the block's used
-    inputs (:func:`block_inputs`), ``P_t[n, r] = v (h v)^(2t)``, formed once per block for
-    every group. A term ``t >= 1`` runs in float32 where :func:`in_float32` allows it for
-    the block's ``h max|v|`` and the group's ``scale[g, t]``."""
-    flat, flat32, off, lo, into, scale = groups
-    N = v.shape[0]
-    T = lo.shape[0] - 1
-    P, cols, big = block_inputs(v, i0, min(INPUT_BLOCK, v.shape[1] - i0))
-    used = cols.shape[0]
-    if used == 0 or lo[T] == 0:
+    Per term ``t``, one BLAS product ``P_t^T c_t`` over the block's used inputs
+    (:func:`block_inputs`) and the columns that use the term, ``P_t[n, r] = v (h v)^(2t)``.
+    A term ``t >= 1`` runs in float32 where :func:`in_float32` allows it for the block's
+    ``h max|v|`` and the term's scale."""
+    flat, flat32, off, lo, cols, scale = terms
+    N, W = C.shape[1], C.shape[2]
+    P, inputs, big = block_inputs(v, i0, min(INPUT_BLOCK, v.shape[1] - i0))
+    used = inputs.shape[0]
+    if used == 0 or W == 0:
         return 0
-    acc = np.empty(used * lo[T])  # group g's sums at acc[used * lo[g]:], (used, w)
-    tmp = np.empty(used * lo[T])
-    tmp32 = np.empty(used * lo[T], dtype=np.float32)
-    P64 = np.empty((used, N))
-    P32 = np.empty((used, N), dtype=np.float32)
+    acc = np.empty((used, W))
+    np.dot(P, C[0], acc)
+    whole = acc.reshape(used * W)
+    Pt = np.empty((used, N))
+    Pt32 = np.empty((used, N), dtype=np.float32)
+    tmp = np.empty(used * W)
+    tmp32 = np.empty(used * W, dtype=np.float32)
     singles = 0
-    for t in range(T):
-        made64 = made32 = False
-        for g in range(t, T):
-            w = lo[g + 1] - lo[g]
-            if w == 0:
-                continue
-            a = acc[used * lo[g] : used * lo[g + 1]]
-            c = flat[off[g] : off[g + 1]].reshape((g + 1, N, w))
-            if t == 0:
-                np.dot(P, c[0], a.reshape((used, w)))
-            elif in_float32(h * big, t, scale[g, t], N):
-                if not made32:
-                    odd_power(P, h, t, P32)
-                    made32 = True
-                c32 = flat32[off[g] : off[g + 1]].reshape((g + 1, N, w))
-                b32 = tmp32[: used * w]
-                np.dot(P32, c32[t], b32.reshape((used, w)))
-                for i in range(used * w):
-                    a[i] += b32[i]
-                singles += 1
-            else:
-                if not made64:
-                    odd_power(P, h, t, P64)
-                    made64 = True
-                b = tmp[: used * w]
-                np.dot(P64, c[t], b.reshape((used, w)))
-                for i in range(used * w):
-                    a[i] += b[i]
+    for t in range(1, lo.shape[0] - 1):
+        w = lo[t + 1] - lo[t]
+        if w == 0:
+            continue
+        if in_float32(h * big, t, scale[t], N):
+            odd_power(P, h, t, Pt32)
+            c32 = flat32[off[t] : off[t + 1]].reshape((N, w))
+            np.dot(Pt32, c32, tmp32[: used * w].reshape((used, w)))
+            for i in range(used * w):
+                tmp[i] = tmp32[i]
+            singles += 1
+        else:
+            odd_power(P, h, t, Pt)
+            c = C[t] if w == W else flat[off[t] : off[t + 1]].reshape((N, w))
+            np.dot(Pt, c, tmp[: used * w].reshape((used, w)))
+        if w == W:
+            for i in range(used * W):
+                whole[i] += tmp[i]
+        else:
+            for r in range(used):
+                for k in range(w):
+                    acc[r, cols[lo[t] + k]] += tmp[r * w + k]
     inv = 1.0 / N
-    for g in range(T):
-        w = lo[g + 1] - lo[g]
-        a = acc[used * lo[g] : used * lo[g + 1]].reshape((used, w))
-        for r in range(used):
-            for k in range(w):
-                out[i0 + cols[r], into[lo[g] + k]] += a[r, k] * inv
+    for r in range(used):
+        for k in range(W):
+            out[i0 + inputs[r], unit[k]] += acc[r, k] * inv
     return singles
 
 
@@ -225,14 +210,14 @@ def odd_sums(x, C1, unit1, gW1, z1, C2, unit2, gW2, h):
     ``F(+y) - F(-y) = 2 y (C0 + y^2 C1 + ...)``, over ``2h``, is ``v (C0 + y^2 C1 + ...)``.
 
     Backprop's ``x^T delta`` product (``C0`` is backprop's ``delta``), plus one such product
-    per higher term for the columns that use it (:func:`by_top_term`), each a BLAS product
+    per higher term over the columns that use it (:func:`term_columns`), each a BLAS product
     over a block of inputs (:func:`block_sums`), in float32 where :func:`in_float32` allows.
     Returns the number of float32 products.
     """
     nb1 = (x.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
     n_tasks = nb1 + (z1.shape[1] + INPUT_BLOCK - 1) // INPUT_BLOCK
-    groups1 = by_top_term(C1, unit1)
-    groups2 = by_top_term(C2, unit2)
+    terms1 = term_columns(C1)
+    terms2 = term_columns(C2)
     singles = np.zeros(n_tasks, dtype=np.int64)
     counter = np.zeros(1, dtype=np.int64)
     # task b writes only its block of rows of gW1 or gW2 and singles[b], from products of
@@ -241,9 +226,9 @@ def odd_sums(x, C1, unit1, gW1, z1, C2, unit2, gW2, h):
         b = next_task(counter)
         while b < n_tasks:
             if b < nb1:
-                singles[b] = block_sums(x, groups1, h, gW1, b * INPUT_BLOCK)
+                singles[b] = block_sums(x, C1, terms1, h, unit1, gW1, b * INPUT_BLOCK)
             else:
-                singles[b] = block_sums(z1, groups2, h, gW2, (b - nb1) * INPUT_BLOCK)
+                singles[b] = block_sums(z1, C2, terms2, h, unit2, gW2, (b - nb1) * INPUT_BLOCK)
             b = next_task(counter)
     return singles.sum()
 
