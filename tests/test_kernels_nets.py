@@ -309,7 +309,7 @@ def test_closed_form_unit_coefficients_are_the_series(rng, w2_scale, order):
     for lo in range(0, N, S.BLOCK):
         S.unit_series(w, s, t, q, zc, z1, lo, scratch, series)
     closed = np.zeros((4, N))
-    S.unit_closed(w, s, t, q, zc, z1, order, closed)
+    S.unit_closed(w, np.ascontiguousarray(s.T), t, q, zc, z1, order, closed)
     terms = (order + 1) // 2
     assert np.all(series[terms:] == 0) and np.all(closed[terms:] == 0)
     for p in range(terms):

@@ -31,7 +31,7 @@ from .._threads import region
 from ..reference.nets import PARAM_NAMES
 from .functions import CROSS_ENTROPY_DELTA
 from .inputs import as_labels, as_rows
-from .oddsums import bias_sums, odd_sums
+from .oddsums import odd_sums
 from .rowloss import logit_exact, row_loss_logit, unit_loss_delta_exact
 from .series import (
     BLOCK,
@@ -204,43 +204,54 @@ def _series_columns(orders):
 def _plan(W2, s, t, zc, z1, h, xmax, force_exact):
     """What the coefficients need after the forward pass, in one compiled call (the NumPy
     calls it replaced cost 0.2 ms a gradient, serial): each row's ``q = p / (p + delta)``
-    for the target's probability ``p``, the orders and the series columns, ``zc`` and ``z1``
-    transposed."""
+    for the target's probability ``p``; the orders, the series columns, the units on the
+    exact path and whether any task needs the series arithmetic; ``zc``, ``z1`` and ``s``
+    transposed (rows innermost)."""
     N, H = z1.shape
+    K = s.shape[1]
     q = np.empty(N)
     zcT = np.empty((H, N))
     z1T = np.empty((H, N))
+    sT = np.empty((K, N))
     for n in range(N):
         q[n] = s[n, t[n]] / (s[n, t[n]] + CROSS_ENTROPY_DELTA)
         for j in range(H):
             zcT[j, n], z1T[j, n] = zc[n, j], z1[n, j]
+        for k in range(K):
+            sT[k, n] = s[n, k]
     orders, logit_order = _series_orders(W2, h, xmax, force_exact)
     col, unit = _series_columns(orders)
-    return q, orders, logit_order, col, unit, zcT, z1T
+    exact = np.flatnonzero(orders == EXACT)
+    series = logit_order != EXACT and logit_order > CLOSED_LOGIT_ORDER
+    for j in range(H):
+        series |= orders[j] != EXACT and orders[j] > CLOSED_UNIT_ORDER
+    return (q, orders, logit_order, col, unit, zcT, z1T, sT), exact, series
 
 
 # -- the series path: coefficients, then sums shaped like backprop's products ---------------
 
 
 @jit
-def _closed_form_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
+def _closed_form_task(r, W2, s, t, h, plan, C, E, gb1, gb2):
     """Task ``r`` of :func:`_coefficients` if its order has closed-form coefficients."""
+    q, orders, logit_order, col, _, zcT, z1T, sT = plan
     H = W2.shape[0]
     P = orders[r] if r < H else logit_order
     if P == EXACT or P > (CLOSED_UNIT_ORDER if r < H else CLOSED_LOGIT_ORDER):
         return
     coef = np.zeros((N_ODD, s.shape[0]))
     if r < H:
-        unit_closed(W2[r], s, t, q, zcT[r], z1T[r], P, coef)
-        _store_column(coef, C, col[r])
+        unit_closed(W2[r], sT, t, q, zcT[r], z1T[r], P, coef)
+        gb1[r] = _store_column(coef, C, col[r], h)
     else:
         logit_closed(s, t, q, r - H, P, coef)
-        _store_column(coef, E, r - H)
+        gb2[r - H] = _store_column(coef, E, r - H, h)
 
 
 @jit
-def _series_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
+def _series_task(r, W2, s, t, h, plan, C, E, gb1, gb2):
     """Task ``r`` of :func:`_series_coefficients` if its order is beyond the closed forms."""
+    q, orders, logit_order, col, _, zcT, z1T, _ = plan
     N = s.shape[0]
     H = W2.shape[0]
     P = orders[r] if r < H else logit_order
@@ -251,40 +262,49 @@ def _series_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
         scratch = np.empty((6, P + 1, BLOCK))
         for lo in range(0, N, BLOCK):
             unit_series(W2[r], s, t, q, zcT[r], z1T[r], lo, scratch, coef)
-        _store_column(coef, C, col[r])
+        gb1[r] = _store_column(coef, C, col[r], h)
     else:
         scratch = np.empty((4, P + 1, BLOCK))
         for lo in range(0, N, BLOCK):
             logit_row_series(s, t, q, r - H, lo, scratch, coef)
-        _store_column(coef, E, r - H)
+        gb2[r - H] = _store_column(coef, E, r - H, h)
 
 
 @jit
-def _store_column(coef, C, c):
+def _store_column(coef, C, c, h):
+    """Store a task's coefficients as column ``c`` of ``C``; return its bias's central
+    difference (an input of 1 in every row: the polynomial at ``y = h``, over ``h``, the
+    mean over rows; the terms beyond the task's order are exactly 0)."""
+    y2 = h * h
+    N = coef.shape[1]
+    acc = 0.0
+    for n in range(N):
+        acc += coef[0, n] + y2 * (coef[1, n] + y2 * (coef[2, n] + y2 * coef[3, n]))
     for p in range(coef.shape[0]):
-        for n in range(coef.shape[1]):
+        for n in range(N):
             C[p, n, c] = coef[p, n]
+    return acc / N
 
 
 @jit_parallel
-def _coefficients(W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
+def _coefficients(W2, s, t, h, plan, C, E, gb1, gb2):
     """Odd Taylor coefficients, ``C[p, n, col[j]]`` of hidden unit ``j``'s ``F_nj`` (term
-    ``2p + 1``) and ``E[p, n, k]`` of logit ``k``'s, up to each task's order (the arrays
-    arrive zeroed): the tasks with closed-form coefficients. Task ``j < H`` is unit ``j``,
-    task ``H + k`` logit ``k``."""
+    ``2p + 1``) and ``E[p, n, k]`` of logit ``k``'s, up to each task's order, and the
+    biases' central differences: the tasks with closed-form coefficients. Task ``j < H`` is
+    unit ``j``, task ``H + k`` logit ``k``."""
     n_tasks = W2.shape[0] + W2.shape[1]
     counter = np.zeros(1, dtype=np.int64)
-    # task j writes only column col[j] of C, task H + k only column k of E; each allocates its
-    # own scratch; tasks are claimed dynamically (_config)
+    # task j writes only column col[j] of C and gb1[j], task H + k only column k of E and
+    # gb2[k]; each allocates its own scratch; tasks are claimed dynamically (_config)
     for _ in prange(n_tasks):
         r = next_task(counter)
         while r < n_tasks:
-            _closed_form_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E)
+            _closed_form_task(r, W2, s, t, h, plan, C, E, gb1, gb2)
             r = next_task(counter)
 
 
 @jit_parallel
-def _series_coefficients(W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
+def _series_coefficients(W2, s, t, h, plan, C, E, gb1, gb2):
     """:func:`_coefficients` for the tasks whose order is beyond the closed forms, by the
     series arithmetic."""
     n_tasks = W2.shape[0] + W2.shape[1]
@@ -293,7 +313,7 @@ def _series_coefficients(W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E):
     for _ in prange(n_tasks):
         r = next_task(counter)
         while r < n_tasks:
-            _series_task(r, W2, s, t, q, zcT, z1T, orders, col, logit_order, C, E)
+            _series_task(r, W2, s, t, h, plan, C, E, gb1, gb2)
             r = next_task(counter)
 
 
@@ -353,32 +373,28 @@ def _numgrad_two_layer(W1, b1, W2, b2, x, t, h, force_exact):
 
     Plain Python between the compiled steps: one compiled driver would link and optimise
     every step's code once more (seconds of a cold start) to save a few microseconds. The
-    NumPy work between them is compiled too (:func:`_plan`, :func:`_bias_sums`): it ran
-    serially and cost 0.2 ms a gradient."""
+    NumPy work between them is compiled too (:func:`_plan`; the biases' sums in the
+    coefficients' tasks): it ran serially and cost 0.2 ms a gradient."""
     N, I = x.shape
     H, K = W2.shape
     # the sums and the exact path read x as float64 rows, which the forward pass converts
     x64 = x if x.dtype == np.float64 else np.empty((N, I))
     a1, z1, a2, s, xmax, zc = _forward(W1, b1, W2, b2, x, x64)
-    q, orders, logit_order, col, unit, zcT, z1T = _plan(W2, s, t, zc, z1, h, xmax, force_exact)
-    C = np.zeros((N_ODD, N, unit.size))
-    E = np.zeros((N_ODD, N, K))
-    args = (W2, s, t, q, zcT, z1T, orders, col)
-    _coefficients(*args, logit_order, C, E)
-    if np.any(orders > CLOSED_UNIT_ORDER) or logit_order > CLOSED_LOGIT_ORDER:
-        _series_coefficients(*args, logit_order, C, E)
-    gW1 = np.zeros((I, H))
+    plan, exact, series = _plan(W2, s, t, zc, z1, h, xmax, force_exact)
+    unit = plan[4]
+    C = np.empty((N_ODD, N, unit.size))  # every column written by its task
+    E = np.zeros((N_ODD, N, K))  # zeros on the exact path
     gb1 = np.zeros(H)
-    gW2 = np.zeros((H, K))
     gb2 = np.zeros(K)
-    # the logits' columns are zeros on the exact path, which then sets their gradients
-    logits = np.arange(K)
-    odd_sums(x64, C, unit, gW1, z1, E, logits, gW2, h)
-    bias_sums(C, h, unit, gb1)
-    bias_sums(E, h, logits, gb2)
-    units = np.flatnonzero(orders == EXACT)
-    if units.size or logit_order == EXACT:
-        _numgrad_exact(W2, a1, z1, a2, t, x64, h, units, logit_order == EXACT, gW1, gb1, gW2, gb2)
+    _coefficients(W2, s, t, h, plan, C, E, gb1, gb2)
+    if series:
+        _series_coefficients(W2, s, t, h, plan, C, E, gb1, gb2)
+    gW1 = np.zeros((I, H))
+    gW2 = np.zeros((H, K))
+    odd_sums(x64, C, unit, gW1, z1, E, np.arange(K), gW2, h)
+    logits = plan[2] == EXACT
+    if exact.size or logits:  # their gradients are set there, whatever the sums added
+        _numgrad_exact(W2, a1, z1, a2, t, x64, h, exact, logits, gW1, gb1, gW2, gb2)
     return gW1, gb1, gW2, gb2
 
 

@@ -25,7 +25,6 @@ from .series import N_ODD, REMAINDER_MAX
 __all__ = [
     "F32_BUDGET",
     "INPUT_BLOCK",
-    "bias_sums",
     "block_inputs",
     "block_sums",
     "in_float32",
@@ -231,17 +230,3 @@ def odd_sums(x, C1, unit1, gW1, z1, C2, unit2, gW2, h):
                 singles[b] = block_sums(z1, C2, terms2, h, unit2, gW2, (b - nb1) * INPUT_BLOCK)
             b = next_task(counter)
     return singles.sum()
-
-
-@jit
-def bias_sums(C, h, unit, out):
-    """``out[unit[c]]``: :func:`odd_sums` for an input of 1 in every row (a bias). The
-    coefficients beyond a column's order are exactly zero, so the full polynomial is its
-    truncated one."""
-    y2 = h * h
-    N = C.shape[1]
-    for c in range(unit.size):
-        acc = 0.0
-        for n in range(N):
-            acc += C[0, n, c] + y2 * (C[1, n, c] + y2 * (C[2, n, c] + y2 * C[3, n, c]))
-        out[unit[c]] = acc / N

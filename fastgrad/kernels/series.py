@@ -286,7 +286,7 @@ def loss_derivatives(qn, qc, mean, c2, c3, c4, c5):
 
 
 @jit
-def unit_closed(w2j, s, t, q, zcj, z1j, P, coef):
+def unit_closed(w2j, sT, t, q, zcj, z1j, P, coef):
     """``c1``, ``c3`` and ``c5`` (up to order ``P <= 5``) of every row's ``F_nj``
     (:func:`unit_series`'s coefficients 0 to 2), in closed form: the orders the book's step
     needs, at a fraction of the cost of the series arithmetic.
@@ -298,39 +298,38 @@ def unit_closed(w2j, s, t, q, zcj, z1j, P, coef):
     Faa di Bruno's formula (:func:`faa5`); ``c1 = F1``, ``c3 = F3 / 3!``, ``c5 = F5 / 5!``.
     ``1 - z`` comes from the forward pass, ``1 - q`` is computed directly (no cancellation).
     """
-    N, K = s.shape
+    K, N = sT.shape
+    mom = np.zeros((7, N))  # rows innermost: the mean, the central moments, 1 - q, w_t
     for n in range(N):
-        wt = w2j[t[n]]
-        mean = 0.0
+        mom[6, n] = w2j[t[n]]
+        mom[5, n] = CROSS_ENTROPY_DELTA / (sT[t[n], n] + CROSS_ENTROPY_DELTA)  # 1 - q
+    for k in range(K):
+        for n in range(N):
+            mom[0, n] += sT[k, n] * (w2j[k] - mom[6, n])
+    if P >= 3:
         for k in range(K):
-            mean += s[n, k] * (w2j[k] - wt)
-        c2 = 0.0
-        c3 = 0.0
-        c4 = 0.0
-        c5 = 0.0
-        if P >= 3:
-            for k in range(K):
-                e = (w2j[k] - wt) - mean
-                se2 = s[n, k] * e * e
-                c2 += se2
-                c3 += se2 * e
-                c4 += se2 * e * e
-                c5 += se2 * e * e * e
-        qc = CROSS_ENTROPY_DELTA / (s[n, t[n]] + CROSS_ENTROPY_DELTA)  # 1 - q, directly
-        G1, G2, G3, G4, G5 = loss_derivatives(q[n], qc, mean, c2, c3, c4, c5)
+            for n in range(N):
+                e = (w2j[k] - mom[6, n]) - mom[0, n]
+                se2 = sT[k, n] * e * e
+                mom[1, n] += se2
+                mom[2, n] += se2 * e
+                mom[3, n] += se2 * e * e
+                mom[4, n] += se2 * e * e * e
+    for n in range(N):
+        G1, G2, G3, G4, G5 = loss_derivatives(
+            q[n], mom[5, n], mom[0, n], mom[1, n], mom[2, n], mom[3, n], mom[4, n]
+        )
         z = z1j[n]
         zc = zcj[n]
         v = z * zc
-        if P == 1:
-            coef[0, n] = G1 * v
-            continue
         F1, _, F3, _, F5 = faa5(
             G1, G2, G3, G4, G5,
             v, v * (zc - z), v * (1.0 - 6.0 * v), v * (zc - z) * (1.0 - 12.0 * v),
             v * (1.0 - 30.0 * v + 120.0 * v * v),
         )  # fmt: skip
         coef[0, n] = F1
-        coef[1, n] = F3 / 6.0
+        if P >= 3:
+            coef[1, n] = F3 / 6.0
         if P >= 5:
             coef[2, n] = F5 / 120.0
 

@@ -681,7 +681,7 @@ def _sigmoid_plan(l, j, net, fw, tau, coef):
         P = order_for(worst, LOWEST_ORDER)
         if l == L and P <= CLOSED_UNIT_ORDER:  # the two-layer kernel's closed form
             w = view(Wf, woff[L + 1], sizes[L], K)[j]
-            unit_closed(w, s[lo : lo + nb], t[lo : lo + nb], q[lo : lo + nb],
+            unit_closed(w, sT[:, lo : lo + nb], t[lo : lo + nb], q[lo : lo + nb],
                         cT[lo : lo + nb], zT[lo : lo + nb], P, blk[0])  # fmt: skip
             _store_block(blk[0], lo, nb, P, coef)
         elif l == L - 1 and P == 3:  # closed form from the power sums
