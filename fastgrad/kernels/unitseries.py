@@ -285,13 +285,18 @@ def _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, E, rad, V):
     W = view(Wf, woff[l + 1], sizes[l], H)
     for r in range(nb):
         rad[r] = abs(arow[r])
-    for k in range(H):
+    for k in range(H):  # where the unit is on, layer L's unit k moves by y W[j, k]
         am = AT[k, lo : lo + nb]
-        w = W[j, k]
-        for r in range(nb):
-            v = w if arow[r] > 0.0 else 0.0
-            lim = abs(am[r]) / abs(v)  # inf (or nan, discarded) where v == 0
-            rad[r] = min(rad[r], lim) if v != 0.0 else rad[r]
+        w = abs(W[j, k])
+        inv = 1.0 / w
+        if w == 0.0:
+            continue
+        if inv < np.inf:  # a product by the reciprocal: within 2 ulps of the quotient
+            for r in range(nb):
+                rad[r] = min(rad[r], abs(am[r]) * inv) if arow[r] > 0.0 else rad[r]
+        else:  # a subnormal weight: 1 / w overflows
+            for r in range(nb):
+                rad[r] = min(rad[r], abs(am[r]) / w) if arow[r] > 0.0 else rad[r]
     for sb in range(lo, lo + nb, BLOCK_ROWS):  # the power sums' blocks within this one
         snb = min(BLOCK_ROWS, lo + nb - sb)
         e1 = sums_view(E, 1, sizes[l], K, sb, snb)[j]
