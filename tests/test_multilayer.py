@@ -654,35 +654,49 @@ def test_sigmoid_closed_forms_are_the_series(rng, w_scale, x_scale, needs):
     assert needs <= seen
 
 
+@pytest.mark.parametrize("kinks", [True, False])
 @pytest.mark.parametrize("zeros", [0.0, 0.7])
-def test_relu_directions_from_the_power_sums(rng, zeros):
+def test_relu_directions_from_the_power_sums(rng, zeros, kinks):
     # a ReLU unit of layer L - 1 reads its logits' direction from the power sums (E_1 with
     # the mask of layer L), the deeper ones walk the chain of masked mat-vecs: the same
-    # kink radius to the rounding of a product by a rounded reciprocal against a quotient
-    # (2 ulps; KINK_MARGIN takes a million), and the same direction to the products' rounding
+    # direction to the products' rounding. The kink radius: the chain's to the rounding of
+    # a product by a rounded reciprocal against a quotient (2 ulps; KINK_MARGIN takes a
+    # million), or, where the floor min_k |a_L| / max_k |W_L[j, k]| keeps every nudge of the
+    # block's rows inside the margin, that floor, which is below the chain's radius and
+    # above every nudge, so no nudge decides otherwise (both ways taken, by the test's setup)
     net, x, t = make_problem(rng, 12, [9, 7, 6], 4, 70, zeros=zeros)
-    put_on_kinks(net, x, rng, 1e-4)
+    if kinks:
+        put_on_kinks(net, x, rng, 1e-4)
     params = KM._flat(net.params)
     sizes, Wf, woff = params[:3]
     fw = KM._pass(params, x, t, 1e-4, True, False)
     ATf, aoff, N, B = fw[6], fw[2], x.shape[0], KU._RELU_BLOCK
-    on = 0
+    floor, ymax, eps = fw[14][0], fw[11][1], np.finfo(float).eps
+    on = chain = bounded = 0
     for j in range(sizes[2]):
         for lo in range(0, N, B):
             nb = min(B, N - lo)
             V, V2 = np.full((4, B), np.nan), np.full((4, B), np.nan)
             rad, rad2 = np.empty(B), np.empty(B)
-            KU._relu_next_block(2, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, fw[13], rad, V)
+            KU._relu_next_block(
+                2, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, fw[13], floor, ymax, rad, V
+            )
             work = (np.empty((9, B)), np.empty((9, B)))
             KU._relu_block(2, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, *work, rad2, V2)
-            assert np.all(np.abs(rad[:nb] - rad2[:nb]) <= 2 * np.finfo(float).eps * rad2[:nb])
+            rad, rad2 = rad[:nb], rad2[:nb]
+            close = np.abs(rad - rad2) <= 2 * eps * rad2
+            assert np.all(rad <= rad2 * (1 + 2 * eps))
+            assert np.all(close | (rad * (1 - KU.KINK_MARGIN) > ymax[lo : lo + nb]))
+            chain += close.all()
+            bounded += np.count_nonzero(~close)
             size = np.abs(Wf[woff[3] : woff[4]].reshape(7, 6)[j]) @ np.abs(
                 Wf[woff[4] : woff[5]].reshape(6, 4)
             )
-            tol = 2 * 6 * np.finfo(float).eps * size[:, None]
+            tol = 2 * 6 * eps * size[:, None]
             assert np.all(np.abs(V[:, :nb] - V2[:, :nb]) <= tol)
             on += np.count_nonzero(V2[:, :nb])
     assert on > 0
+    assert chain > 0 if kinks else bounded > 0
 
 
 ROW_LOSS_MAX = -np.log(1e-7)  # the book's -log(p + 1e-7) of one row, at most

@@ -460,7 +460,8 @@ def _product_layer(v, W, lam):
 def _pass(net, x, t, h, relu, force_exact):
     """What the tasks read (``fw``): :func:`_prepare`'s tuple and the power sums of the
     second-to-last hidden layer, ``E`` and (sigmoid) ``E_3``'s target mean
-    (:mod:`fastgrad.kernels.powersums`; ``0 x 0`` where no task reads them). Its parallel
+    (:mod:`fastgrad.kernels.powersums`) or (ReLU) each row's smallest ``|a_L|``, ``1 x N``
+    (the floor of its units' kink radii); ``0 x 0`` where no task reads them. Its parallel
     steps are called from here, not from compiled code (see :func:`_numgrad`)."""
     sizes, Wf, woff, bf, boff = net
     Af, Zf, aoff, s = _forward(sizes, Wf, woff, bf, boff, x, relu)
@@ -472,10 +473,11 @@ def _pass(net, x, t, h, relu, force_exact):
     N = x.shape[0]
     W = Wf[woff[L] : woff[L + 1]].reshape(sizes[L - 1], sizes[L])
     Wn = Wf[woff[L + 1] : woff[L + 2]].reshape(sizes[L], sizes[L + 1])
-    if relu:  # the directions: d_k1 = the mask of layer L
+    if relu:  # the directions: d_k1 = the mask of layer L; each row's smallest |a_L|
+        AT = fw[6][aoff[L] : aoff[L + 1]].reshape(sizes[L], N)
         mask = np.zeros((sizes[L], 2, N))
-        mask[:, 1, :] = fw[6][aoff[L] : aoff[L + 1]].reshape(sizes[L], N) > 0.0
-        return (*fw, power_sums(W, mask, Wn, 1), none)
+        mask[:, 1, :] = AT > 0.0
+        return (*fw, power_sums(W, mask, Wn, 1), np.abs(AT).min(axis=0)[None, :])
     P = sigmoid_order_max(L - 1, sizes, Wf, woff, fw[11][L - 2])
     dT = layer_series(fw[10], aoff, sizes, L, N)
     E = power_sums(W, dT, Wn, P if P > 3 else 2)  # at order 3, E_3 only through its mean

@@ -272,10 +272,14 @@ def _relu_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, cur, nxt, rad, V):
 
 
 @jit
-def _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, E, rad, V):
-    """:func:`_relu_block` for a unit of layer ``L - 1``: the same kink radius, and the
-    direction read from the power sums ``E_1`` (:mod:`fastgrad.kernels.powersums`, with
-    ``d_k1`` the mask of layer ``L``): ``V[:, r] = E_1[j, lo + r]`` where the unit is on."""
+def _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, E, floor, ymax, rad, V):
+    """:func:`_relu_block` for a unit of layer ``L - 1``: the direction read from the power
+    sums ``E_1`` (:mod:`fastgrad.kernels.powersums`, with ``d_k1`` the mask of layer ``L``):
+    ``V[:, r] = E_1[j, lo + r]`` where the unit is on; and a kink radius that decides as the
+    chain's does. Layer ``L``'s part of it, ``min_k |a_L[n, k]| / |W_L[j, k]|``, is at least
+    ``floor[n] / max_k |W_L[j, k]|`` (``floor[n] = min_k |a_L[n, k]|``); where that bound
+    keeps every nudge of the block's rows (at most ``ymax[n]``) inside the margin, it stands
+    for the radius (no nudge decides otherwise), else the quotients are taken one by one."""
     K = sizes[l + 2]
     H = sizes[l + 1]
     lo = max(lo, 0)
@@ -283,10 +287,18 @@ def _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, E, rad, V):
     arow = view(ATf, aoff[l], sizes[l], N)[j, lo : lo + nb]
     AT = view(ATf, aoff[l + 1], H, N)
     W = view(Wf, woff[l + 1], sizes[l], H)
+    wmax = 0.0
+    for k in range(H):
+        wmax = max(wmax, abs(W[j, k]))
+    bounded = wmax > 0.0
     for r in range(nb):
         rad[r] = abs(arow[r])
-    for k in range(H):  # where the unit is on, layer L's unit k moves by y W[j, k]
-        am = AT[k, lo : lo + nb]
+        bounded = bounded and floor[lo + r] / wmax * (1.0 - KINK_MARGIN) > ymax[lo + r]
+    if bounded:
+        for r in range(nb):
+            rad[r] = min(rad[r], floor[lo + r] / wmax) if arow[r] > 0.0 else rad[r]
+    for k in range(H if not bounded else 0):  # where the unit is on, layer L's unit k moves
+        am = AT[k, lo : lo + nb]  # by y W[j, k]
         w = abs(W[j, k])
         inv = 1.0 / w
         if w == 0.0:
@@ -631,7 +643,7 @@ def _relu_plan(l, j, net, fw, tau, coef):
     for lo in range(0, N, B):
         nb = min(B, N - lo)
         if l == L - 1:
-            _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, Ef, rad, V)
+            _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, Ef, muf[0], ymax, rad, V)
         else:
             _relu_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, cur, nxt, rad, V)
         worst = 0.0
