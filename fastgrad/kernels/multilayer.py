@@ -33,7 +33,7 @@ from ..reference.multilayer import MultiLayerNet as _Reference
 from ..reference.multilayer import check_activation, param_names
 from .functions import softmax_rows
 from .inputs import as_labels, as_rows
-from .oddsums import odd_sums
+from .oddsums import abs_max, odd_sums
 from .powersums import power_sums, target_mean
 from .rowloss import act, exact_half_difference, exact_half_differences, logit_exact
 from .series import (
@@ -388,17 +388,11 @@ def _prepare(sizes, x, t, h, relu, Af, Zf, aoff, s):
     hZTf = h * ZTf
     ymaxf = np.empty((L, N))
     for n in range(N):
-        m = 1.0
-        for i in range(x.shape[1]):
-            m = max(m, abs(x[n, i]))
-        ymaxf[0, n] = h * m
+        ymaxf[0, n] = h * max(1.0, abs_max(x[n]))
     for l in range(1, L):
         Z = view(Zf, aoff[l], N, sizes[l])
         for n in range(N):
-            m = 1.0
-            for i in range(sizes[l]):
-                m = max(m, abs(Z[n, i]))
-            ymaxf[l, n] = h * m
+            ymaxf[l, n] = h * max(1.0, abs_max(Z[n]))
     return Af, Zf, aoff, s, q, sT, ATf, ZTf, CTf, hZTf, dTf, ymaxf, t
 
 

@@ -31,7 +31,7 @@ from .._threads import region
 from ..reference.nets import PARAM_NAMES
 from .functions import CROSS_ENTROPY_DELTA
 from .inputs import as_labels, as_rows
-from .oddsums import odd_sums
+from .oddsums import abs_max, odd_sums
 from .rowloss import logit_exact, row_loss_logit, unit_loss_delta_exact
 from .series import (
     BLOCK,
@@ -85,13 +85,11 @@ def _rows64_overload(x, n0, n1, x64):
 @jit
 def _forward_rows(n0, n1, W1, b1, W2, b2, x, x64, a1, z1, zc, a2, y):
     """Rows ``n0:n1`` of the forward pass (see :func:`_forward`); returns their ``max|x|``."""
-    I = x.shape[1]
     H = W1.shape[1]
     K = W2.shape[1]
     xmax = 0.0
     for n in range(n0, n1):
-        for i in range(I):
-            xmax = max(xmax, abs(x[n, i]))
+        xmax = max(xmax, abs_max(x[n]))
     np.dot(_rows64(x, n0, n1, x64), W1, a1[n0:n1])
     for n in range(n0, n1):
         for j in range(H):
