@@ -219,10 +219,14 @@ def _plan(W2, s, t, zc, z1, h, xmax, force_exact):
             sT[k, n] = s[n, k]
     orders, logit_order = _series_orders(W2, h, xmax, force_exact)
     col, unit = _series_columns(orders)
-    exact = np.flatnonzero(orders == EXACT)
+    exact = np.empty(H - unit.size, dtype=np.int64)  # a plain loop: np.flatnonzero took
+    e = 0  # 0.3 s of a cold start to compile
     series = logit_order != EXACT and logit_order > CLOSED_LOGIT_ORDER
     for j in range(H):
         series |= orders[j] != EXACT and orders[j] > CLOSED_UNIT_ORDER
+        if orders[j] == EXACT:
+            exact[e] = j
+            e += 1
     return (q, orders, logit_order, col, unit, zcT, z1T, sT), exact, series
 
 
