@@ -272,6 +272,26 @@ def _relu_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, cur, nxt, rad, V):
 
 
 @jit
+def _quotient_radius(arow, AT, w, lo, nb, rad):
+    """``rad[r] = min(rad[r], min_k |AT[k, lo + r]| / |w[k]|)`` where the unit is on
+    (``arow[r] > 0``): where it is on, the next layer's unit ``k`` moves by ``y w[k]``. Each
+    quotient as a product by the weight's reciprocal, within 2 ulps of it."""
+    lo = max(lo, 0)
+    for k in range(w.shape[0]):
+        am = AT[k, lo : lo + nb]
+        wk = abs(w[k])
+        if wk == 0.0:
+            continue
+        inv = 1.0 / wk
+        if inv < np.inf:
+            for r in range(nb):
+                rad[r] = min(rad[r], abs(am[r]) * inv) if arow[r] > 0.0 else rad[r]
+        else:  # a subnormal weight: 1 / w overflows
+            for r in range(nb):
+                rad[r] = min(rad[r], abs(am[r]) / wk) if arow[r] > 0.0 else rad[r]
+
+
+@jit
 def _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, E, floor, ymax, rad, V):
     """:func:`_relu_block` for a unit of layer ``L - 1``: the direction read from the power
     sums ``E_1`` (:mod:`fastgrad.kernels.powersums`, with ``d_k1`` the mask of layer ``L``):
@@ -285,7 +305,6 @@ def _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, E, floor, ymax
     lo = max(lo, 0)
     j = max(j, 0)
     arow = view(ATf, aoff[l], sizes[l], N)[j, lo : lo + nb]
-    AT = view(ATf, aoff[l + 1], H, N)
     W = view(Wf, woff[l + 1], sizes[l], H)
     wmax = 0.0
     for k in range(H):
@@ -297,18 +316,8 @@ def _relu_next_block(l, j, lo, nb, sizes, Wf, woff, ATf, aoff, N, E, floor, ymax
     if bounded:
         for r in range(nb):
             rad[r] = min(rad[r], floor[lo + r] / wmax) if arow[r] > 0.0 else rad[r]
-    for k in range(H if not bounded else 0):  # where the unit is on, layer L's unit k moves
-        am = AT[k, lo : lo + nb]  # by y W[j, k]
-        w = abs(W[j, k])
-        inv = 1.0 / w
-        if w == 0.0:
-            continue
-        if inv < np.inf:  # a product by the reciprocal: within 2 ulps of the quotient
-            for r in range(nb):
-                rad[r] = min(rad[r], abs(am[r]) * inv) if arow[r] > 0.0 else rad[r]
-        else:  # a subnormal weight: 1 / w overflows
-            for r in range(nb):
-                rad[r] = min(rad[r], abs(am[r]) / w) if arow[r] > 0.0 else rad[r]
+    else:
+        _quotient_radius(arow, view(ATf, aoff[l + 1], H, N), W[j], lo, nb, rad)
     for sb in range(lo, lo + nb, BLOCK_ROWS):  # the power sums' blocks within this one
         snb = min(BLOCK_ROWS, lo + nb - sb)
         e1 = sums_view(E, 1, sizes[l], K, sb, snb)[j]
