@@ -10,6 +10,7 @@ registry and the thread controls live here too; the differentiation of arbitrary
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from ._validation import (
     check_step,
     max_abs,
 )
+from .kernels.inputs import max_magnitude
 from .reference.multilayer import check_activation, check_weight_decay, param_names
 from .reference.nets import PARAM_NAMES
 
@@ -103,6 +105,51 @@ def threads(n: int | None) -> Iterator[int]:
 
 def _batch_labels(x: NDArray, t: ArrayLike, n_out: int) -> NDArray:
     return as_labels(t, x.shape[0] if x.ndim == 2 else None, n_out).astype(np.int64, copy=False)
+
+
+def _finite_scale(arrays: Mapping[str, NDArray]) -> float:
+    """``max |value|`` over the named arrays, or ``ValueError`` naming the first that holds
+    NaN or an infinity: on the kernels' backend, one compiled pass per array checks
+    finiteness and gives the step's scale (:func:`fastgrad.kernels.inputs.max_magnitude`)."""
+    scale = 0.0
+    for name, a in arrays.items():
+        m = max_magnitude(a)
+        if not math.isfinite(m):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        scale = max(scale, m)
+    return scale
+
+
+def _checked_params(
+    params: Any, shapes: Mapping[str, tuple], names: Sequence[str], owner: str, backend: str
+) -> tuple[dict[str, NDArray], float | None]:
+    """The parameters checked (keys, shapes, real and finite values) as float64 C arrays; on
+    ``"numba"`` also ``max |value|`` over them (:func:`_finite_scale`), elsewhere ``None``
+    (NumPy's ``isfinite`` checks them, as the reference does)."""
+    if not isinstance(params, dict) or set(params) != set(names):
+        raise ValueError(f"params must be a dict with keys {names}")
+    compiled = backend == "numba"
+    checked = {
+        k: as_params_array(params[k], shapes[k], k, owner, check_finite=not compiled) for k in names
+    }
+    return checked, _finite_scale(checked) if compiled else None
+
+
+def _kernel_batch(x: NDArray, keep_float32: bool) -> NDArray:
+    """A batch that :func:`as_batch` checked but for its finiteness, as the kernels' C-ordered
+    float64 (or float32, kept) array, its finiteness checked by one compiled pass."""
+    dtype = np.float32 if keep_float32 and x.dtype == np.float32 else np.float64
+    x = np.ascontiguousarray(x, dtype=dtype)
+    _finite_scale({"x": x})
+    return x
+
+
+def _step(h: float, params: Mapping[str, NDArray], scale: float | None) -> float:
+    """``h`` (checked by :func:`check_h`) against the parameters' scale (:func:`check_step`),
+    ``scale`` where :func:`_checked_params` gave it."""
+    if scale is None:
+        scale = max(max_abs(v) for v in params.values())
+    return check_step(h, scale)
 
 
 class SimpleNet:
@@ -231,38 +278,33 @@ class TwoLayerNet:
         (n_in, n_hidden), n_out = self._shapes["W1"], self._shapes["b2"][0]
         return f"{type(self).__name__}({n_in}, {n_hidden}, {n_out}, backend={self.backend!r})"
 
-    def _checked_params(self) -> dict[str, NDArray]:
-        params = self.params
-        if not isinstance(params, dict) or set(params) != set(PARAM_NAMES):
-            raise ValueError(f"params must be a dict with keys {PARAM_NAMES}")
-        n_in, n_hidden = self._shapes["W1"]
-        n_out = self._shapes["b2"][0]
-        net = f"this {n_in}-{n_hidden}-{n_out} network"
-        return {k: as_params_array(params[k], self._shapes[k], k, net) for k in PARAM_NAMES}
-
     def _prepare(self, x: ArrayLike, t: ArrayLike | None = None, *, copy: bool = False):
-        params = self._checked_params()
+        """The backend's twin on the checked parameters, ``x``, the labels and, on
+        ``"numba"``, the parameters' scale (:func:`_checked_params`)."""
+        (n_in, n_hidden), n_out = self._shapes["W1"], self._shapes["b2"][0]
+        net = f"this {n_in}-{n_hidden}-{n_out} network"
+        params, scale = _checked_params(self.params, self._shapes, PARAM_NAMES, net, self.backend)
         if copy:
             params = {k: v.copy() if v is self.params[k] else v for k, v in params.items()}
-        x = as_batch(x, params["W1"].shape[0])
-        labels = None if t is None else _batch_labels(x, t, params["W2"].shape[1])
+        x = as_batch(x, n_in, check_finite=self.backend != "numba")
+        labels = None if t is None else _batch_labels(x, t, n_out)
         if self.backend == "numba":  # float32 stays float32: the kernels read it as float64
-            x = np.ascontiguousarray(x, dtype=np.float32 if x.dtype == np.float32 else np.float64)
-        return BACKENDS[self.backend].TwoLayerNet.from_params(params), x, labels
+            x = _kernel_batch(x, keep_float32=True)
+        return BACKENDS[self.backend].TwoLayerNet.from_params(params), x, labels, scale
 
     def predict(self, x: ArrayLike) -> NDArray:
         """Softmax output, shape (batch, output_size), or (output_size,) for a 1-D ``x``."""
-        net, x, _ = self._prepare(x)
+        net, x, _, _ = self._prepare(x)
         return net.predict(x)
 
     def loss(self, x: ArrayLike, t: ArrayLike) -> float:
         """The book's loss: mean of ``-log(y[n, t_n] + 1e-7)``."""
-        net, x, t = self._prepare(x, t)
+        net, x, t, _ = self._prepare(x, t)
         return float(net.loss(x, t))
 
     def accuracy(self, x: ArrayLike, t: ArrayLike) -> float:
         """Fraction of rows whose largest output is the target class."""
-        net, x, t = self._prepare(x, t)
+        net, x, t, _ = self._prepare(x, t)
         return float(net.accuracy(x, t))
 
     def numerical_gradient(self, x: ArrayLike, t: ArrayLike, h: float = 1e-4) -> dict[str, NDArray]:
@@ -272,8 +314,8 @@ class TwoLayerNet:
         to rounding in the reference, larger ones measure a secant.
         """
         h = check_h(h)
-        net, x, t = self._prepare(x, t, copy=self.backend == "numpy")
-        h = check_step(h, max(max_abs(v) for v in net.params.values()))
+        net, x, t, scale = self._prepare(x, t, copy=self.backend == "numpy")
+        h = _step(h, net.params, scale)
         if self.backend == "dask":
             client = _dask.get_client(getattr(self, "client", None))
             return _dask.row_split(client, net, "numerical_gradient", x, t, (h,))
@@ -281,7 +323,7 @@ class TwoLayerNet:
 
     def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, NDArray]:
         """The analytic gradient by backprop (the book's ``gradient``), a dict like ``params``."""
-        net, x, t = self._prepare(x, t)
+        net, x, t, _ = self._prepare(x, t)
         if self.backend == "dask":
             client = _dask.get_client(getattr(self, "client", None))
             return _dask.row_split(client, net, "gradient", x, t)
@@ -378,35 +420,32 @@ class MultiLayerNet:
             f"{extra}, backend={self.backend!r})"
         )
 
-    def _checked_params(self) -> dict[str, NDArray]:
-        params = self.params
-        if not isinstance(params, dict) or set(params) != set(self._names):
-            raise ValueError(f"params must be a dict with keys {self._names}")
-        return {k: as_params_array(params[k], self._shapes[k], k, self._what) for k in self._names}
-
     def _prepare(self, x: ArrayLike, t: ArrayLike | None = None, *, copy: bool = False):
+        """As :meth:`TwoLayerNet._prepare`, with the activation and the decay checked."""
         activation = check_activation(self.activation)
         lam = check_weight_decay(self.weight_decay_lambda)
-        params = self._checked_params()
+        params, scale = _checked_params(
+            self.params, self._shapes, self._names, self._what, self.backend
+        )
         if copy:
             params = {k: v.copy() if v is self.params[k] else v for k, v in params.items()}
-        x = as_batch(x, self._shapes["W1"][0])
-        labels = None if t is None else _batch_labels(x, t, self._shapes[self._names[-1]][0])
+        x = as_batch(x, self._sizes[0], check_finite=self.backend != "numba")
+        labels = None if t is None else _batch_labels(x, t, self._sizes[-1])
         if self.backend == "numba":
-            x = np.ascontiguousarray(x, dtype=np.float64)
+            x = _kernel_batch(x, keep_float32=False)
         net = BACKENDS[self.backend].MultiLayerNet.from_params(params, activation, lam)
-        return net, x, labels
+        return net, x, labels, scale
 
     def predict(self, x: ArrayLike) -> NDArray:
         """Scores of the last affine layer (logits), shape (batch, output_size), or
         (output_size,) for a 1-D ``x``."""
-        net, x, _ = self._prepare(x)
+        net, x, _, _ = self._prepare(x)
         return net.predict(x)
 
     def loss(self, x: ArrayLike, t: ArrayLike) -> float:
         """The book's loss: softmax cross-entropy (with its ``+ 1e-7``) plus
         ``0.5 * lambda * sum(W ** 2)`` over the weight matrices."""
-        net, x, t = self._prepare(x, t)
+        net, x, t, _ = self._prepare(x, t)
         return float(net.loss(x, t))
 
     # the same steps as the two-layer network's: validate, pick the twin, call it

@@ -141,8 +141,9 @@ def max_abs(arr: NDArray) -> float:
     return float(max(arr.max(), -arr.min()))
 
 
-def as_batch(x: ArrayLike, n_inputs: int, name: str = "x") -> NDArray:
-    """Check a network input: shape ``(batch, n_inputs)`` or ``(n_inputs,)``, real, finite.
+def as_batch(x: ArrayLike, n_inputs: int, name: str = "x", *, check_finite: bool = True) -> NDArray:
+    """Check a network input: shape ``(batch, n_inputs)`` or ``(n_inputs,)``, real and, unless
+    the caller checks it itself (``check_finite=False``), finite.
 
     Returns the array as given (no copy, no cast) so that the reference computes in the
     book's dtypes; the kernels' front door casts separately.
@@ -160,7 +161,7 @@ def as_batch(x: ArrayLike, n_inputs: int, name: str = "x") -> NDArray:
         )
     if x.ndim == 2 and x.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (0 rows); pass at least one row")
-    if not _all_finite(x):
+    if check_finite and not _all_finite(x):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
 
@@ -203,15 +204,21 @@ def as_labels(t: ArrayLike, batch: int | None, n_classes: int, name: str = "t") 
 
 
 def as_params_array(
-    value: ArrayLike, shape: tuple[int, ...], name: str, owner: str = "the network"
+    value: ArrayLike,
+    shape: tuple[int, ...],
+    name: str,
+    owner: str = "the network",
+    *,
+    check_finite: bool = True,
 ) -> NDArray:
-    """Check one parameter array (shape, real, finite); return it as float64, C-ordered."""
+    """Check one parameter array (shape, real and, unless the caller checks it itself
+    (``check_finite=False``), finite); return it as float64, C-ordered."""
     arr = np.asarray(value)
     if arr.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.shape != shape:
         raise ValueError(f"{name} has shape {arr.shape}, but {owner} needs {shape}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not _all_finite(arr):
+    if check_finite and not _all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr

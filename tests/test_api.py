@@ -171,6 +171,63 @@ def test_bad_params(backend, change, match):
         net.loss(np.ones((1, 784)), [0])
 
 
+NETWORKS = {
+    "two-layer": lambda backend: fastgrad.TwoLayerNet(784, 5, 10, backend=backend, rng=0),
+    "multilayer": lambda backend: fastgrad.MultiLayerNet(784, [5], 10, backend=backend, rng=0),
+}
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+@pytest.mark.parametrize("where", ["W1", "b1", "W2", "b2", "x", "x float32"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_value_anywhere_is_named(backend, network, where, bad):
+    # the numba backend checks finiteness by one compiled pass per array (float64 and
+    # float32, large and small arrays, the last element), the numpy backend by NumPy's
+    # isfinite: the same error on both
+    net = NETWORKS[network](backend)
+    x = np.ones((2, 784), dtype=np.float32 if where == "x float32" else np.float64)
+    if where.startswith("x"):
+        x[1, -1] = bad
+    else:
+        net.params[where] = net.params[where].copy()
+        net.params[where].reshape(-1)[-1] = bad
+    name = where.split()[0]
+    for call in (net.numerical_gradient, net.loss, net.gradient):
+        with pytest.raises(ValueError, match=f"^{name} contains NaN or infinite values$"):
+            call(x, [0, 1])
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+@pytest.mark.parametrize("where", ["W1", "b2"])
+def test_the_step_is_checked_against_the_largest_parameter(backend, network, where):
+    # the scale of the step's check is max |params|, whichever array holds it, negative too
+    net = NETWORKS[network](backend)
+    x, t = np.ones((2, 784)), [0, 1]
+    x[:, -1] = 0.0  # the last input meets W1's last row: no overflow in the reference
+    net.params[where] = net.params[where].copy()
+    net.params[where].reshape(-1)[-1] = -1e12
+    with pytest.raises(ValueError, match="too small for parameters as large as 1e"):
+        net.numerical_gradient(x, t, h=1e-4)
+    net.params[where].reshape(-1)[-1] = -1e6
+    assert np.isfinite(net.numerical_gradient(x, t, h=1e-4)[where]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.uint8])
+def test_max_magnitude_is_numpys(dtype, rng):
+    from fastgrad.kernels.inputs import max_magnitude
+
+    a = (rng.standard_normal((40, 30)) * 50).astype(dtype)
+    for v in (a, a[:, ::3], a.T, a[:1, :1], a[:0]):
+        want = float(np.abs(v.astype(np.float64)).max()) if v.size else 0.0
+        assert max_magnitude(v) == want
+    if np.issubdtype(dtype, np.floating):
+        for bad in (np.nan, np.inf, -np.inf):
+            b = a.copy()
+            b[17, 3] = bad
+            assert max_magnitude(b) == np.inf or np.isnan(bad) and np.isnan(max_magnitude(b))
+            assert np.isnan(max_magnitude(b)) == np.isnan(bad)
+
+
 # -- the book's idiom: f reads the array being nudged (section 4.4.2) -----------------------
 
 BOOK_DW = [[0.21924763, 0.14356247, -0.36281009], [0.32887144, 0.2153437, -0.54421514]]
