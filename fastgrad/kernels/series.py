@@ -306,15 +306,16 @@ def unit_closed(w2j, sT, t, q, zcj, z1j, P, coef):
     for k in range(K):
         for n in range(N):
             mom[0, n] += sT[k, n] * (w2j[k] - mom[6, n])
-    if P >= 3:
+    if P >= 3:  # the 4th and 5th central moments only where c5 needs them
         for k in range(K):
             for n in range(N):
                 e = (w2j[k] - mom[6, n]) - mom[0, n]
                 se2 = sT[k, n] * e * e
                 mom[1, n] += se2
                 mom[2, n] += se2 * e
-                mom[3, n] += se2 * e * e
-                mom[4, n] += se2 * e * e * e
+                if P >= 5:
+                    mom[3, n] += se2 * e * e
+                    mom[4, n] += se2 * e * e * e
     for n in range(N):
         G1, G2, G3, G4, G5 = loss_derivatives(
             q[n], mom[5, n], mom[0, n], mom[1, n], mom[2, n], mom[3, n], mom[4, n]

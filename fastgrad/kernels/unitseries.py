@@ -176,15 +176,16 @@ def _relu_loss_closed(V, sT, t, q, lo, nb, P, mom, coef):
     for k in range(K):
         for r in range(nb):
             mom[0, r] += sT[k, lo + r] * (V[k, r] - mom[5, r])
-    if P >= 3:
+    if P >= 3:  # the 4th and 5th central moments only where c5 needs them
         for k in range(K):
             for r in range(nb):
                 e = (V[k, r] - mom[5, r]) - mom[0, r]
                 se2 = sT[k, lo + r] * e * e
                 mom[1, r] += se2
                 mom[2, r] += se2 * e
-                mom[3, r] += se2 * e * e
-                mom[4, r] += se2 * e * e * e
+                if P >= 5:
+                    mom[3, r] += se2 * e * e
+                    mom[4, r] += se2 * e * e * e
     for r in range(nb):
         n = lo + r
         qc = CROSS_ENTROPY_DELTA / (sT[max(t[n], 0), n] + CROSS_ENTROPY_DELTA)  # 1 - q
@@ -644,8 +645,9 @@ def _relu_plan(l, j, net, fw, tau, coef):
     sf = np.empty(6 * (ORDER + 1) * B)
     qb = np.empty(B)
     ymax = ymaxf[l - 1]
-    cur = np.empty((hmax, B))
-    nxt = np.empty((hmax, B))
+    chain = hmax if l < L - 1 else 0  # the chain of mat-vecs runs below layer L - 1 only
+    cur = np.empty((chain, B))
+    nxt = np.empty((chain, B))
     V = np.empty((K, B))
     rad = np.empty(B)
     rho = np.empty(B)
