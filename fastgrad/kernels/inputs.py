@@ -42,11 +42,14 @@ def _flat_abs_max(v):
 def max_magnitude(a: np.ndarray) -> float:
     """``max |a|`` of a real array, NaN or an infinity where ``a`` holds one: the kernels'
     front door checks finiteness and takes the step's scale from it. One compiled pass for
-    float64 and float32 (:func:`fastgrad.kernels.oddsums.abs_max`; 784 x 50 float64 weights
-    in 4 us, where NumPy's ``isfinite`` and then ``max`` and ``min`` took 30 us here); other
-    dtypes as float64, by NumPy."""
+    float64 (:func:`fastgrad.kernels.oddsums.abs_max`; 784 x 50 weights in 4 us, where
+    NumPy's ``isfinite`` and then ``max`` and ``min`` took 30 us here); NumPy's ``max`` and
+    ``min`` for other floats (as fast as a compiled pass for float32 here, and one
+    specialisation less to compile on a cold start), integers as float64."""
     if a.size == 0:
         return 0.0
-    if a.dtype == np.float64 or a.dtype == np.float32:
+    if a.dtype == np.float64:
         return float(_flat_abs_max(a.reshape(-1)))
+    if a.dtype.kind == "f":  # NaN propagates through max and min
+        return float(max(np.max(a), -np.min(a)))
     return float(np.max(np.abs(a.astype(np.float64))))

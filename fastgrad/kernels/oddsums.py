@@ -200,6 +200,7 @@ def block_sums(v, C, terms, h, unit, out, i0):
         return 0
     acc = np.empty((used, W))
     np.dot(P, C[0], acc)
+    whole = acc.reshape(used * W)
     Pt = np.empty((used, N))
     Pt32 = np.empty((used, N), dtype=np.float32)
     tmp = np.empty(used * W)
@@ -213,13 +214,20 @@ def block_sums(v, C, terms, h, unit, out, i0):
             odd_power(P, h, t, Pt32)
             c32 = flat32[off[t] : off[t + 1]].reshape((N, w))
             np.dot(Pt32, c32, tmp32[: used * w].reshape((used, w)))
-            _add_term(acc, tmp32[: used * w].reshape((used, w)), cols[lo[t] : lo[t + 1]])
+            for i in range(used * w):
+                tmp[i] = tmp32[i]
             singles += 1
         else:
             odd_power(P, h, t, Pt)
             c = C[t] if w == W else flat[off[t] : off[t + 1]].reshape((N, w))
             np.dot(Pt, c, tmp[: used * w].reshape((used, w)))
-            _add_term(acc, tmp[: used * w].reshape((used, w)), cols[lo[t] : lo[t + 1]])
+        if w == W:
+            for i in range(used * W):
+                whole[i] += tmp[i]
+        else:
+            for r in range(used):
+                for k in range(w):
+                    acc[r, cols[lo[t] + k]] += tmp[r * w + k]
     inv = 1.0 / N
     identity = W == out.shape[1]
     for k in range(W):
@@ -233,21 +241,6 @@ def block_sums(v, C, terms, h, unit, out, i0):
             for k in range(W):
                 row[unit[k]] += acc[r, k] * inv
     return singles
-
-
-@jit
-def _add_term(acc, prod, cols):
-    """``acc[:, cols] += prod`` (``prod`` float64 or float32), ``cols`` every column in order
-    where ``prod`` has as many columns as ``acc``."""
-    used, W = acc.shape
-    w = prod.shape[1]
-    for r in range(used):
-        if w == W:
-            for k in range(W):
-                acc[r, k] += prod[r, k]
-        else:
-            for k in range(w):
-                acc[r, cols[k]] += prod[r, k]
 
 
 @jit_parallel
