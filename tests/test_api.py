@@ -212,22 +212,6 @@ def test_the_step_is_checked_against_the_largest_parameter(backend, network, whe
     assert np.isfinite(net.numerical_gradient(x, t, h=1e-4)[where]).all()
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.uint8])
-def test_max_magnitude_is_numpys(dtype, rng):
-    from fastgrad.kernels.inputs import max_magnitude
-
-    a = (rng.standard_normal((40, 30)) * 50).astype(dtype)
-    for v in (a, a[:, ::3], a.T, a[:1, :1], a[:0]):
-        want = float(np.abs(v.astype(np.float64)).max()) if v.size else 0.0
-        assert max_magnitude(v) == want
-    if np.issubdtype(dtype, np.floating):
-        for bad in (np.nan, np.inf, -np.inf):
-            b = a.copy()
-            b[17, 3] = bad
-            assert max_magnitude(b) == np.inf or np.isnan(bad) and np.isnan(max_magnitude(b))
-            assert np.isnan(max_magnitude(b)) == np.isnan(bad)
-
-
 # -- the book's idiom: f reads the array being nudged (section 4.4.2) -----------------------
 
 BOOK_DW = [[0.21924763, 0.14356247, -0.36281009], [0.32887144, 0.2153437, -0.54421514]]

@@ -1,7 +1,6 @@
 """The odd sums as BLAS products (``kernels/oddsums.py``), shared by the two-layer kernel and
 the multilayer kernel's first two layers, against a direct NumPy evaluation."""
 
-import numba
 import numpy as np
 import pytest
 
@@ -139,21 +138,3 @@ def test_columns_sum_the_terms_they_use_into_their_units(rng):
     expected, scale = direct(v, C, h)
     tol = 2 * N * EPS * (scale + np.abs(start[:, unit])) + 3 * O.F32_BUDGET / h
     assert np.all(np.abs(out[:, unit] - (start[:, unit] + expected)) <= tol)
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_abs_max_is_numpys(rng, dtype):
-    # the guards' max |v| of a row, by its bit patterns: NumPy's, exactly, for rows of both
-    # signs and magnitudes far apart, a strided row (the plain loop), an infinity, a NaN, and
-    # an empty row (0)
-    @numba.njit
-    def rows(v):
-        return np.array([O.abs_max(v[n]) for n in range(v.shape[0])])
-
-    v = (rng.standard_normal((6, 50)) * np.logspace(-30, 30, 6)[:, None]).astype(dtype)
-    v[2, 7] = -np.inf
-    np.testing.assert_array_equal(rows(v), np.abs(v).max(axis=1))
-    np.testing.assert_array_equal(rows(v[:, ::3]), np.abs(v[:, ::3]).max(axis=1))
-    v[4, 9] = np.nan
-    assert np.isnan(rows(v)[4])
-    np.testing.assert_array_equal(rows(np.zeros((2, 0), dtype)), [0.0, 0.0])

@@ -32,8 +32,8 @@ from ..reference.functions import CROSS_ENTROPY_DELTA
 from ..reference.multilayer import MultiLayerNet as _Reference
 from ..reference.multilayer import check_activation, param_names
 from .functions import softmax_rows
-from .inputs import as_labels, as_rows
-from .oddsums import abs_max, odd_sums
+from .inputs import abs_max, as_labels, as_rows
+from .oddsums import odd_sums
 from .powersums import power_sums, target_mean
 from .rowloss import act, exact_half_difference, exact_half_differences, logit_exact
 from .series import (

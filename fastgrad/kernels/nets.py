@@ -30,8 +30,8 @@ from .._config import FASTMATH, jit, jit_parallel, next_task
 from .._threads import region
 from ..reference.nets import PARAM_NAMES
 from .functions import CROSS_ENTROPY_DELTA
-from .inputs import as_labels, as_rows
-from .oddsums import abs_max, odd_sums
+from .inputs import abs_max, as_labels, as_rows
+from .oddsums import odd_sums
 from .rowloss import logit_exact, row_loss_logit, unit_loss_delta_exact
 from .series import (
     BLOCK,

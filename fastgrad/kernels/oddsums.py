@@ -17,16 +17,14 @@ product runs in float32 where its rounding bound stays within the truncation's o
 from __future__ import annotations
 
 import numpy as np
-from numba import prange, types
-from numba.extending import overload
+from numba import prange
 
-from .._config import FASTMATH, jit, jit_parallel, next_task
+from .._config import jit, jit_parallel, next_task
 from .series import N_ODD, REMAINDER_MAX
 
 __all__ = [
     "F32_BUDGET",
     "INPUT_BLOCK",
-    "abs_max",
     "block_inputs",
     "block_sums",
     "in_float32",
@@ -46,41 +44,6 @@ U32 = 2.0**-24
 #: The float32 rounding one correction term may add to a row loss's odd part: the
 #: truncation's own bound, shared by the ``N_ODD - 1`` terms that may run in float32.
 F32_BUDGET = REMAINDER_MAX / (N_ODD - 1)
-
-
-def abs_max(v):
-    """``max |v|`` of a 1-D float64 or float32 array, as float64 (0 if empty; NaN or an
-    infinity if ``v`` holds one). Compiled code only: see the overload."""
-
-
-@overload(abs_max, jit_options={"fastmath": FASTMATH})
-def _abs_max_overload(v):
-    # |v|'s order is that of its bit patterns with the sign cleared, read as integers (NaN's
-    # above infinity's), and an integer max vectorises where a float max does not without
-    # fastmath's nnan: faster on the guards' rows of 784 inputs (float64 25 -> 19 us for 100
-    # rows, float32 36 -> 14 us, measured here)
-    if v.layout != "C":
-
-        def plain(v):
-            m = 0.0
-            for i in range(v.shape[0]):
-                m = max(m, abs(v[i]))
-            return m
-
-        return plain
-    bits, mask = (
-        (np.int64, 0x7FFFFFFFFFFFFFFF) if v.dtype == types.float64 else (np.int32, 0x7FFFFFFF)
-    )
-    dtype = np.float64 if v.dtype == types.float64 else np.float32
-
-    def impl(v):
-        b = v.view(bits)
-        m = 0
-        for i in range(b.shape[0]):
-            m = max(m, b[i] & mask)
-        return np.float64(np.array([m], dtype=bits).view(dtype)[0])
-
-    return impl
 
 
 @jit
